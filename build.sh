@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# CanKit's entry point on a fresh Debian machine with the .NET SDK. Each command installs what it needs first.
+#   ./build.sh main    the main job (builds everything, then runs `cankit demo`)
+#   ./build.sh test    builds everything and runs the whole test suite
+#   ./build.sh bench   engine benchmarks side by side with PyTorch (installs python3-torch)
+set -euo pipefail
+cd "$(dirname "$0")"
+cmd="${1:-}"
+shift || true
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+case "$cmd" in
+  main)
+    bash tools/install-deps.sh
+    dotnet build src/CanKit.Cli -c Release -v quiet -nologo
+    dotnet src/CanKit.Cli/bin/Release/net10.0/cankit.dll demo "$@"
+    ;;
+  test)
+    bash tools/install-deps.sh
+    dotnet build CanKit.sln -c Release -v quiet -nologo
+    log=$(mktemp)
+    set +e
+    dotnet test CanKit.sln -c Release --no-build -nologo "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    # One plain summary line for the whole suite.
+    awk '/(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
+         END { gsub(",", "", p); printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+    rm -f "$log"
+    exit "$rc"
+    ;;
+  bench)
+    bash tools/install-deps.sh python3-torch
+    dotnet build src/CanKit.Cli -c Release -v quiet -nologo
+    dotnet src/CanKit.Cli/bin/Release/net10.0/cankit.dll bench "$@"
+    ;;
+  *)
+    echo "usage: ./build.sh main | test | bench   (see README.md)" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,77 @@
+// Optimiser updates as whole-tensor native ops over every parameter in one call (no per-element managed loops).
+// Formulas follow torch.optim's single-tensor implementations so results match PyTorch step for step.
+#include "common.h"
+#include <c10/core/GradMode.h>
+#include <cmath>
+
+// AdamW (decoupled weight decay). Parameters without a gradient are skipped. `step` is the 1-based step count.
+CK_EXPORT int ck_adamw_step(const ck_tensor* params, const ck_tensor* exp_avg, const ck_tensor* exp_avg_sq, int n,
+                            double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step) {
+  CK_STATUS({
+    at::NoGradGuard no_grad;
+    const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+    const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+    const double step_size = lr / bc1;
+    const double bc2_sqrt = std::sqrt(bc2);
+    for (int i = 0; i < n; i++) {
+      at::Tensor& p = *params[i];
+      const at::Tensor& g = p.grad();
+      if (!g.defined()) continue;
+      if (weight_decay != 0) p.mul_(1.0 - lr * weight_decay);
+      exp_avg[i]->mul_(beta1).add_(g, 1.0 - beta1);
+      exp_avg_sq[i]->mul_(beta2).addcmul_(g, g, 1.0 - beta2);
+      auto denom = (exp_avg_sq[i]->sqrt() / bc2_sqrt).add_(eps);
+      p.addcdiv_(*exp_avg[i], denom, -step_size);
+    }
+  })
+}
+
+// SGD with momentum (dampening, nesterov, L2 weight decay as torch.optim.SGD). On the first step the buffer
+// becomes a copy of the gradient, as PyTorch does.
+CK_EXPORT int ck_sgd_step(const ck_tensor* params, const ck_tensor* bufs, int n, double lr, double momentum,
+                          double dampening, double weight_decay, int nesterov, int first_step) {
+  CK_STATUS({
+    at::NoGradGuard no_grad;
+    for (int i = 0; i < n; i++) {
+      at::Tensor& p = *params[i];
+      at::Tensor g = p.grad();
+      if (!g.defined()) continue;
+      if (weight_decay != 0) g = g.add(p, weight_decay);
+      if (momentum != 0) {
+        at::Tensor& buf = *bufs[i];
+        if (first_step)
+          buf.copy_(g);
+        else
+          buf.mul_(momentum).add_(g, 1.0 - dampening);
+        g = nesterov ? g.add(buf, momentum) : buf;
+      }
+      p.add_(g, -lr);
+    }
+  })
+}
+
+// Scales gradients so their global p-norm is at most max_norm; returns the norm before clipping.
+CK_EXPORT double ck_clip_grad_norm(const ck_tensor* params, int n, double max_norm, double norm_type, int* status) {
+  try {
+    at::NoGradGuard no_grad;
+    *status = 0;
+    std::vector<at::Tensor> norms;
+    for (int i = 0; i < n; i++) {
+      const at::Tensor& g = params[i]->grad();
+      if (g.defined()) norms.push_back(at::norm(g, norm_type));
+    }
+    if (norms.empty()) return 0.0;
+    at::Tensor total = std::isinf(norm_type) ? at::stack(norms).max() : at::norm(at::stack(norms), norm_type);
+    at::Tensor coef = at::clamp_max(max_norm / (total + 1e-6), 1.0);
+    for (int i = 0; i < n; i++) {
+      at::Tensor g = params[i]->grad();
+      if (g.defined()) g.mul_(coef.to(g.device()));
+    }
+    return total.item<double>();
+  }
+  catch (const c10::Error& e) { ck::set_error(e.what_without_backtrace()); }
+  catch (const std::exception& e) { ck::set_error(e.what()); }
+  catch (...) { ck::set_error("unknown native exception"); }
+  *status = -1;
+  return 0.0;
+}

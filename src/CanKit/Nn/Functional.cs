@@ -1,0 +1,70 @@
+namespace CanKit.Nn;
+
+/// <summary>Stateless neural-network functions (PyTorch's <c>torch.nn.functional</c>).</summary>
+public static class Functional
+{
+    private static Tensor R(TensorHandle h, string op) => NativeCheck.Result(h, op);
+    private static TensorHandle Opt(Tensor? t) => t?.H ?? TensorHandle.Null;
+
+    /// <summary>How a loss reduces over elements (values are libtorch's <c>at::Reduction</c>).</summary>
+    public enum Reduction { None = 0, Mean = 1, Sum = 2 }
+
+    public static Tensor Softmax(Tensor x, long dim) => x.Softmax(dim);
+    public static Tensor LogSoftmax(Tensor x, long dim) => x.LogSoftmax(dim);
+    public static Tensor Relu(Tensor x) => x.Relu();
+    public static Tensor Gelu(Tensor x, bool tanhApproximation = false) => x.Gelu(tanhApproximation);
+
+    /// <summary>x·Wᵀ + b; x [..., in], W [out, in], b [out].</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => Tensor.Linear(x, weight, bias);
+
+    /// <summary>Layer norm over the trailing <paramref name="normalizedShape"/> dims.</summary>
+    public static unsafe Tensor LayerNorm(Tensor x, long[] normalizedShape, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5)
+    {
+        fixed (long* p = normalizedShape)
+            return R(Native.ck_layer_norm(x.H, p, normalizedShape.Length, Opt(weight), Opt(bias), eps), nameof(LayerNorm));
+    }
+
+    /// <summary>Zeroes elements with probability p and scales the rest by 1/(1−p) when <paramref name="training"/>.</summary>
+    public static Tensor Dropout(Tensor x, double p, bool training)
+    {
+        if (p < 0 || p > 1) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1]");
+        return R(Native.ck_dropout(x.H, p, training ? 1 : 0), nameof(Dropout));
+    }
+
+    /// <summary>Cross-entropy of logits [N, C] against class indices [N] (int64), with optional label smoothing.</summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor target, Tensor? weight = null, Reduction reduction = Reduction.Mean,
+                                      long ignoreIndex = -100, double labelSmoothing = 0)
+    {
+        if (labelSmoothing < 0 || labelSmoothing > 1)
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "must be in [0, 1]");
+        return R(Native.ck_cross_entropy(logits.H, target.H, Opt(weight), (int)reduction, ignoreIndex, labelSmoothing), nameof(CrossEntropy));
+    }
+
+    public static Tensor MseLoss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean) =>
+        R(Native.ck_mse_loss(input.H, target.H, (int)reduction), nameof(MseLoss));
+
+    /// <summary>x / max(‖x‖_p, eps) along <paramref name="dim"/>.</summary>
+    public static Tensor Normalize(Tensor x, double p = 2, long dim = 1, double eps = 1e-12) =>
+        R(Native.ck_normalize(x.H, p, dim, eps), nameof(Normalize));
+
+    /// <summary>2-D convolution: x [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw].</summary>
+    public static unsafe Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, (long, long)? stride = null,
+                                       (long, long)? padding = null, (long, long)? dilation = null, long groups = 1)
+    {
+        var (s0, s1) = stride ?? (1, 1);
+        var (p0, p1) = padding ?? (0, 0);
+        var (d0, d1) = dilation ?? (1, 1);
+        long* s = stackalloc long[] { s0, s1 };
+        long* p = stackalloc long[] { p0, p1 };
+        long* d = stackalloc long[] { d0, d1 };
+        return R(Native.ck_conv2d(x.H, weight.H, Opt(bias), s, p, d, groups), nameof(Conv2d));
+    }
+
+    /// <summary>
+    /// softmax(q·kᵀ/√E + mask)·v for q [..., Lq, E], k [..., Lk, E], v [..., Lk, Ev]. Uses libtorch's fused
+    /// kernel when the native layer is built against libtorch ≥ 2.0, its math path on 1.13. A bool mask marks
+    /// positions that may be attended; a float mask is added to the scores.
+    /// </summary>
+    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? mask = null, double dropoutP = 0, bool isCausal = false) =>
+        R(Native.ck_sdpa(q.H, k.H, v.H, Opt(mask), dropoutP, isCausal ? 1 : 0), nameof(ScaledDotProductAttention));
+}
