@@ -13,7 +13,7 @@ case "$cmd" in
   main)
     bash tools/install-deps.sh
     dotnet build src/CanKit.Cli -c Release -v quiet -nologo
-    dotnet src/CanKit.Cli/bin/Release/net10.0/cankit.dll demo "$@"
+    dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll demo "$@"
     ;;
   test)
     bash tools/install-deps.sh
@@ -32,7 +32,7 @@ case "$cmd" in
   bench)
     bash tools/install-deps.sh python3-torch
     dotnet build src/CanKit.Cli -c Release -v quiet -nologo
-    dotnet src/CanKit.Cli/bin/Release/net10.0/cankit.dll bench "$@"
+    dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll bench "$@"
     ;;
   *)
     echo "usage: ./build.sh main | test | bench   (see README.md)" >&2

@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace CanKit.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on libtorch");
+        root.Subcommands.Add(DemoCommand.Create());
+        return root.Parse(args).Invoke();
+    }
+}
