@@ -22,7 +22,11 @@ public static class Torch
     /// <summary>Intra-op threads libtorch uses for one op.</summary>
     public static int NumThreads
     {
-        get => Native.ck_get_num_threads();
+        get
+        {
+            EnsureInitialised();
+            return Native.ck_get_num_threads();
+        }
         set
         {
             if (value < 1) throw new ArgumentOutOfRangeException(nameof(NumThreads), value, "must be ≥ 1");
