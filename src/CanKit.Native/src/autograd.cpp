@@ -37,3 +37,6 @@ CK_EXPORT int ck_zero_grad(ck_tensor t, int set_to_none) {
 }
 CK_EXPORT int ck_grad_enabled() { return c10::GradMode::is_enabled() ? 1 : 0; }
 CK_EXPORT void ck_set_grad_enabled(int on) { c10::GradMode::set_enabled(on != 0); }
+// Replaces the tensor's data (device, dtype, storage) but keeps the same tensor object and its autograd leaf
+// identity, like PyTorch's `param.data = ...` in Module._apply.
+CK_EXPORT int ck_set_data(ck_tensor t, ck_tensor data) { CK_STATUS(t->set_data(*data)) }

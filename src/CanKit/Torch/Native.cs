@@ -60,6 +60,7 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern TensorHandle ck_grad(TensorHandle t);
     [DllImport(Lib)] internal static extern int ck_set_grad(TensorHandle t, TensorHandle g);
     [DllImport(Lib)] internal static extern int ck_zero_grad(TensorHandle t, int setToNone);
+    [DllImport(Lib)] internal static extern int ck_set_data(TensorHandle t, TensorHandle data);
     [DllImport(Lib)] internal static extern int ck_grad_enabled();
     [DllImport(Lib)] internal static extern void ck_set_grad_enabled(int on);
 

@@ -223,6 +223,10 @@ public sealed partial class Tensor : IDisposable
         return this;
     }
 
+    /// <summary>Swaps in <paramref name="data"/> (its device, dtype and storage) while keeping this tensor object,
+    /// its RequiresGrad flag and its identity as a leaf (PyTorch's <c>t.data = data</c>).</summary>
+    public void SetData(Tensor data) => NativeCheck.Status(Native.ck_set_data(H, data.H), nameof(SetData));
+
     // ---- autograd ----------------------------------------------------------------------------------------
     public bool RequiresGrad
     {
