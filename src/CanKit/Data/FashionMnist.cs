@@ -1,0 +1,61 @@
+namespace CanKit.Data;
+
+/// <summary>
+/// Fashion-MNIST (Xiao et al. 2017): 60k train / 10k test 28×28 grayscale images in 10 classes. Offline from
+/// Debian's <c>dataset-fashion-mnist</c> (default folder below) or any folder holding the four idx(.gz) files.
+/// </summary>
+public sealed class FashionMnist
+{
+    public const string DefaultRoot = "/usr/share/datasets/fashion-mnist";
+    public static readonly string[] ClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    /// <summary>Pixels, [N, 28, 28] row-major bytes.</summary>
+    public byte[] Images { get; }
+    public byte[] Labels { get; }
+    public int Count => Labels.Length;
+    public const int Height = 28, Width = 28;
+
+    private FashionMnist(byte[] images, byte[] labels) => (Images, Labels) = (images, labels);
+
+    /// <summary>Loads the train (60k) or test (10k) split from <paramref name="root"/>.</summary>
+    public static FashionMnist Load(bool train, string root = DefaultRoot)
+    {
+        string prefix = train ? "train" : "t10k";
+        string images = Find(root, $"{prefix}-images-idx3-ubyte");
+        string labels = Find(root, $"{prefix}-labels-idx1-ubyte");
+        var img = IdxFile.Read(images);
+        var lab = IdxFile.Read(labels);
+        if (img.Shape.Length != 3 || img.Shape[1] != Height || img.Shape[2] != Width)
+            throw new InvalidDataException($"{images}: expected [N, 28, 28] images, got [{string.Join(", ", img.Shape)}]");
+        if (lab.Shape.Length != 1 || lab.Shape[0] != img.Shape[0])
+            throw new InvalidDataException($"{labels}: {string.Join("×", lab.Shape)} labels for {img.Shape[0]} images");
+        return new FashionMnist(img.Data, lab.Data);
+    }
+
+    private static string Find(string root, string stem)
+    {
+        foreach (string name in new[] { stem, stem + ".gz" })
+        {
+            string p = Path.Combine(root, name);
+            if (File.Exists(p)) return p;
+        }
+        throw new FileNotFoundException(
+            $"Fashion-MNIST file {stem}(.gz) not found in {root}. Install Debian's dataset-fashion-mnist (./build.sh main does) " +
+            "or pass the folder that holds the four idx files.", Path.Combine(root, stem));
+    }
+
+    /// <summary>Images [n, 1, 28, 28] as float32 in [0, 1] and labels [n] int64, for the given sample indices.</summary>
+    public (Tensor Images, Tensor Labels) Batch(ReadOnlySpan<int> indices)
+    {
+        const int px = Height * Width;
+        var x = new float[indices.Length * px];
+        var y = new long[indices.Length];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            int k = indices[i];
+            for (int j = 0; j < px; j++) x[i * px + j] = Images[k * px + j] / 255f;
+            y[i] = Labels[k];
+        }
+        return (Tensor.From(x, indices.Length, 1, Height, Width), Tensor.From(y));
+    }
+}
