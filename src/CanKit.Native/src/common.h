@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/ATen.h>
 #include <torch/version.h>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <vector>
@@ -15,9 +16,13 @@ typedef at::Generator* ck_generator;
 namespace ck {
 void set_error(const char* message);
 
+// Tensor handles currently owned by the managed side (a leak detector for tests and long runs).
+extern std::atomic<int64_t> live_handles;
+
 // nullptr means "undefined tensor"; an error is reported separately through the error slot.
 inline ck_tensor wrap(at::Tensor t) {
   if (!t.defined()) return nullptr;
+  live_handles.fetch_add(1, std::memory_order_relaxed);
   return new at::Tensor(std::move(t));
 }
 

@@ -2,7 +2,14 @@
 #include "common.h"
 #include <cstring>
 
-CK_EXPORT void ck_tensor_free(ck_tensor t) { delete t; }
+std::atomic<int64_t> ck::live_handles{0};
+
+CK_EXPORT void ck_tensor_free(ck_tensor t) {
+  if (t == nullptr) return;
+  ck::live_handles.fetch_sub(1, std::memory_order_relaxed);
+  delete t;
+}
+CK_EXPORT int64_t ck_live_handles() { return ck::live_handles.load(std::memory_order_relaxed); }
 
 // ---- creation ------------------------------------------------------------------------------------------
 CK_EXPORT ck_tensor ck_empty(const int64_t* shape, int ndim, int dtype, int dev, int idx) {

@@ -18,6 +18,7 @@ internal static unsafe partial class Native
 
     // lifecycle, creation
     [DllImport(Lib)] internal static extern void ck_tensor_free(IntPtr t);
+    [DllImport(Lib)] internal static extern long ck_live_handles();
     [DllImport(Lib)] internal static extern TensorHandle ck_empty(long* shape, int ndim, int dtype, int dev, int idx);
     [DllImport(Lib)] internal static extern TensorHandle ck_zeros(long* shape, int ndim, int dtype, int dev, int idx);
     [DllImport(Lib)] internal static extern TensorHandle ck_ones(long* shape, int ndim, int dtype, int dev, int idx);

@@ -84,6 +84,9 @@ public static class Torch
     public static GradModeScope EnableGrad() => new(true);
 
     public static bool IsGradEnabled => Native.ck_grad_enabled() != 0;
+
+    /// <summary>Native tensor handles currently alive (created and not yet disposed or finalised): a leak detector.</summary>
+    public static long LiveTensorHandles => Native.ck_live_handles();
 }
 
 /// <summary>Sets libtorch's thread-local grad mode and restores the previous mode on dispose.</summary>
