@@ -1,0 +1,35 @@
+namespace CanKit.Objectives;
+
+/// <summary>
+/// CAN's noise (§3.3): per sample σ ~ U[0, σmax], image + σ·e with e ~ N(0, I), in normalised-pixel units
+/// (the same units as the network input). The denoising target is σ·e itself.
+/// </summary>
+public sealed record NoisedImages(Tensor Noisy, Tensor Noise, Tensor Sigma) : IDisposable
+{
+    public void Dispose()
+    {
+        Noisy.Dispose();
+        Noise.Dispose();
+        Sigma.Dispose();
+    }
+}
+
+public static class GaussianNoise
+{
+    /// <summary>
+    /// Adds σ·e to <paramref name="images"/> [N, C, H, W]. <paramref name="sigma"/> [N] and <paramref name="eps"/>
+    /// [N, C, H, W] may be given (tests, notebooks); otherwise σ ~ U[0, σmax] and e ~ N(0, I) from the generator.
+    /// Returns the noisy images, the added noise σ·e [N, C, H, W] and σ [N].
+    /// </summary>
+    public static NoisedImages Apply(Tensor images, double sigmaMax, Generator? generator = null, Tensor? sigma = null, Tensor? eps = null)
+    {
+        if (sigmaMax < 0 || double.IsNaN(sigmaMax)) throw new ArgumentOutOfRangeException(nameof(sigmaMax), sigmaMax, "σmax must be ≥ 0");
+        long[] s = images.Shape;
+        long n = s[0];
+        var sig = sigma?.Alias() ?? Tensor.Rand([n], generator, images.DType, images.Device) * sigmaMax;   // [N]
+        using var e = eps?.Alias() ?? Tensor.Randn(s, generator, images.DType, images.Device);              // [N, C, H, W]
+        using var sig4 = sig.View(n, 1, 1, 1);                                                              // [N, 1, 1, 1]
+        var noise = e * sig4;
+        return new NoisedImages(images + noise, noise, sig);
+    }
+}
