@@ -40,13 +40,14 @@ public sealed class AdamW : Optimizer
 
     /// <summary>
     /// Two groups as MAE and CAN train: weight decay for weight matrices, none for biases, norms and other
-    /// 1-D tensors (and for tokens and embeddings named in <paramref name="noDecayNames"/>).
+    /// 1-D tensors (and for tokens and embeddings named in <paramref name="noDecayNames"/>). Frozen parameters
+    /// (RequiresGrad = false, e.g. a momentum target) are left out.
     /// </summary>
     public static IReadOnlyList<ParamGroup> DecayGroups(Module module, double weightDecay, params string[] noDecayNames)
     {
         var decay = new List<Tensor>();
         var noDecay = new List<Tensor>();
-        foreach (var (name, p) in module.NamedParameters())
+        foreach (var (name, p) in module.NamedParameters().Where(p => p.Value.RequiresGrad))
         {
             bool skip = p.Dim <= 1 || name.EndsWith(".bias") || noDecayNames.Any(n => name == n || name.EndsWith("." + n));
             (skip ? noDecay : decay).Add(p);

@@ -1,0 +1,89 @@
+using CanKit.Nn;
+using CanKit.Objectives;
+using CanKit.Vision;
+
+namespace CanKit.Methods;
+
+/// <summary>
+/// CAN (Mishra et al. 2022): two views per image, each noised (σ·e, σ ~ U[0, σmax]) and masked; the encoder sees
+/// only visible noisy patches. Losses: InfoNCE on the projected mean of visible tokens; reconstruction of the clean
+/// pixels of masked patches; prediction of the added noise on visible patches, with σ given to the decoder by
+/// <see cref="SigmaEmbedding"/>. Both views run as one stacked batch [2N, …] (view 1 first).
+/// Submodules: <c>encoder</c>, <c>decoder</c>, <c>sigma_embed</c> (when denoising with the σ embedding), <c>head</c>.
+/// </summary>
+public sealed class Can : Module
+{
+    public CanConfig Config { get; }
+    public IEncoder Encoder { get; }
+    public MaeDecoder? Decoder { get; }
+    public SigmaEmbedding? SigmaEmbed { get; }
+    public Sequential Head { get; }
+
+    public Can(CanConfig config, Generator? generator = null)
+        : this(config, new VisionTransformer(config.Encoder, generator), generator) { }
+
+    /// <summary>Builds CAN around <paramref name="encoder"/> (registered as <c>encoder</c> if it is a module).</summary>
+    public Can(CanConfig config, IEncoder encoder, Generator? generator = null)
+    {
+        Config = config.Validate();
+        Encoder = encoder;
+        if (encoder is Module m) RegisterModule("encoder", m);
+        if (config.RunsDecoder) Decoder = RegisterModule("decoder", new MaeDecoder(config.Encoder, config.Decoder, pixelHead: true, generator));
+        if (config.Denoises && config.SigmaEmbedding && Decoder is not null)
+            SigmaEmbed = RegisterModule("sigma_embed", new SigmaEmbedding(config.Decoder.Width, config.SigmaScale, generator));
+        Head = RegisterModule("head", ProjectionHead.Create(encoder.Width, config.HeadHidden, config.ProjectionDim, generator));
+    }
+
+    /// <summary>
+    /// One CAN step on two augmented views [N, C, H, W] of the same images. Randomness comes from
+    /// <paramref name="generator"/> unless fixed by <paramref name="given"/> (mask noise [2N, L], σ [2N],
+    /// e [2N, C, H, W]). The returned loss belongs to the caller's dispose scope.
+    /// </summary>
+    public StepResult Forward(Tensor view1, Tensor view2, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
+    {
+        var c = Config;
+        int p = c.Encoder.PatchSize;
+        Tensor loss;
+        LossBreakdown terms;
+        Predictions? predictions = null;
+        using (var scope = Torch.NewDisposeScope())
+        {
+            var x = Tensor.Cat([view1, view2], 0);                                          // [2N, C, H, W]
+            NoisedImages? noised = c.AddsNoise ? GaussianNoise.Apply(x, c.SigmaMax, generator, given?.Sigma, given?.Eps) : null;
+            var input = noised?.Noisy ?? x;
+            var tokens = Encoder.Embed(input);                                               // [2N, L, D]
+            var masked = RandomMasking.Apply(tokens, c.MaskRatio, generator, given?.MaskNoise);
+            var latent = Encoder.Encode(masked.Visible);                                     // [2N, (1+)Lv, D]
+
+            var z = Head.Forward(ProjectionHead.MeanPool(latent, Encoder.HasClsToken));      // [2N, P]
+            long n = view1.Size(0);
+            var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), c.Temperature);
+            loss = con.Loss * c.ContrastiveWeight;
+            double recon = 0, denoise = 0;
+            if (Decoder is not null)
+            {
+                var bias = SigmaEmbed is not null && noised is not null ? SigmaEmbed.Forward(noised.Sigma) : null;   // [2N, Dd]
+                var pred = Decoder.Forward(latent, masked.IdsRestore, bias);                // [2N, L, P]
+                var r = PatchLosses.Reconstruction(pred, x, masked.Mask, p, c.NormPixLoss);
+                loss = loss + r * c.ReconstructionWeight;
+                recon = r.Item<float>();
+                if (c.Denoises && noised is not null)
+                {
+                    var d = PatchLosses.Denoise(pred, noised.Noise, masked.Mask, p);
+                    loss = loss + d * c.DenoiseWeight;
+                    denoise = d.Item<float>();
+                }
+                if (keepPredictions)
+                {
+                    predictions = new Predictions(pred.Detach(), masked.Mask.Alias(), input.Detach(),
+                        noised?.Noise.Detach() ?? Tensor.Zeros(x.Shape, x.DType, x.Device),
+                        noised?.Sigma.Alias() ?? Tensor.Zeros([2 * n], x.DType, x.Device));
+                    scope.MoveToOuter(predictions.Pixels, predictions.Mask, predictions.Input, predictions.Noise, predictions.Sigma);
+                }
+            }
+            terms = new LossBreakdown(loss.Item<float>(), con.Loss.Item<float>(), recon, denoise, con.Top1.Item<float>());
+            scope.MoveToOuter(loss);
+        }
+        return new StepResult(loss, terms, predictions);
+    }
+}

@@ -1,0 +1,99 @@
+using CanKit.Vision;
+
+namespace CanKit.Methods;
+
+/// <summary>How CAN uses noise (the paper's ablation of §4).</summary>
+public enum NoiseMode
+{
+    /// <summary>No noise: CAN reduces to contrastive + MAE.</summary>
+    Off,
+    /// <summary>Noise added to the input, no denoising loss ("noise as augmentation").</summary>
+    Augmentation,
+    /// <summary>Noise added and predicted on visible patches (full CAN).</summary>
+    Denoise,
+}
+
+/// <summary>
+/// CAN's settings. Presets say where their numbers come from: <see cref="Paper"/>, <see cref="OfficialCode"/>,
+/// <see cref="Community"/>; ablations are <c>with</c> switches on one of them (see <see cref="Ablations"/>).
+/// </summary>
+public sealed record CanConfig
+{
+    private readonly double _maskRatio = 0.5, _sigmaMax = 0.05, _temperature = 0.1, _sigmaScale = 1000;
+    private readonly double _wc = 0.03, _wr = 0.67, _wd = 0.3;
+    private readonly int _projectionDim = 128, _projectionHidden;
+
+    /// <summary>Encoder shape. [CLS] is not used by CAN (it pools visible tokens).</summary>
+    public VitConfig Encoder { get; init; } = VitConfig.CifarSmall with { ClsToken = false };
+
+    /// <summary>Decoder shape: the reference 32-px config is 2 × 128 × 4 heads.</summary>
+    public DecoderConfig Decoder { get; init; } = DecoderConfig.Small32;
+
+    /// <summary>Share of patches removed in each view. Paper: 0.5; official code default: 0.75 (cheaper encoder).</summary>
+    public double MaskRatio { get => _maskRatio; init => _maskRatio = value is >= 0 and < 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaskRatio), value, "must be in [0, 1)"); }
+
+    /// <summary>σ ~ U[0, σmax] per view, in normalised-pixel units. Community: 0.05; official code: 0.1.</summary>
+    public double SigmaMax { get => _sigmaMax; init => _sigmaMax = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaMax), value, "must be ≥ 0"); }
+
+    /// <summary>Off / augmentation only / full denoising.</summary>
+    public NoiseMode Noise { get; init; } = NoiseMode.Denoise;
+
+    /// <summary>Tell the decoder σ through the sinusoidal embedding (the paper: denoising helps only with it).</summary>
+    public bool SigmaEmbedding { get; init; } = true;
+
+    /// <summary>σ multiplier before the sinusoids (see <see cref="Objectives.SigmaEmbedding"/>).</summary>
+    public double SigmaScale { get => _sigmaScale; init => _sigmaScale = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaScale), value, "must be > 0"); }
+
+    /// <summary>InfoNCE temperature τ. Paper: 0.1. Lower sharpens the softmax over negatives.</summary>
+    public double Temperature { get => _temperature; init => _temperature = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(Temperature), value, "must be > 0"); }
+
+    /// <summary>Contrastive embedding size. Official code: 128.</summary>
+    public int ProjectionDim { get => _projectionDim; init => _projectionDim = VitConfig.Positive(value, nameof(ProjectionDim)); }
+
+    /// <summary>Head hidden width; 0 means the encoder width (official code).</summary>
+    public int ProjectionHidden { get => _projectionHidden; init => _projectionHidden = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(ProjectionHidden), value, "must be ≥ 0"); }
+
+    /// <summary>Weight of InfoNCE. Official code 0.03; community 0.03.</summary>
+    public double ContrastiveWeight { get => _wc; init => _wc = NonNegative(value, nameof(ContrastiveWeight)); }
+
+    /// <summary>Weight of masked-patch reconstruction. Official ≈ 0.68; community 0.67.</summary>
+    public double ReconstructionWeight { get => _wr; init => _wr = NonNegative(value, nameof(ReconstructionWeight)); }
+
+    /// <summary>Weight of visible-patch denoising. Official ≈ 0.29; community 0.30.</summary>
+    public double DenoiseWeight { get => _wd; init => _wd = NonNegative(value, nameof(DenoiseWeight)); }
+
+    /// <summary>Standardise each target patch (MAE's norm-pix loss; the community re-implementation uses it).</summary>
+    public bool NormPixLoss { get; init; } = true;
+
+    /// <summary>CAN §3: 50% masking in each view, τ = 0.1; σmax, weights and norm-pix from the community re-implementation.</summary>
+    public static CanConfig Paper => new();
+
+    /// <summary>The official code's defaults: mask 0.75, σmax 0.1, weights 0.03 / 0.68 / 0.29.</summary>
+    public static CanConfig OfficialCode => new() { MaskRatio = 0.75, SigmaMax = 0.1, ContrastiveWeight = 0.03, ReconstructionWeight = 0.68, DenoiseWeight = 0.29 };
+
+    /// <summary>A community re-implementation: mask 0.5, σmax 0.05, weights 0.03 / 0.67 / 0.30, norm-pix loss.</summary>
+    public static CanConfig Community => new() { MaskRatio = 0.5, SigmaMax = 0.05, ContrastiveWeight = 0.03, ReconstructionWeight = 0.67, DenoiseWeight = 0.3, NormPixLoss = true };
+
+    /// <summary>The ablation switches of the papers' tables, each a one-field change of a base config.</summary>
+    public static class Ablations
+    {
+        public static CanConfig WithoutNoise(CanConfig c) => c with { Noise = NoiseMode.Off };
+        public static CanConfig NoiseAsAugmentation(CanConfig c) => c with { Noise = NoiseMode.Augmentation };
+        public static CanConfig WithoutSigmaEmbedding(CanConfig c) => c with { SigmaEmbedding = false };
+        public static CanConfig MaskedContrastiveOnly(CanConfig c) => c with { Noise = NoiseMode.Off, ReconstructionWeight = 0, DenoiseWeight = 0 };
+    }
+
+    public int HeadHidden => ProjectionHidden == 0 ? Encoder.Width : ProjectionHidden;
+    public bool AddsNoise => Noise != NoiseMode.Off && SigmaMax > 0;
+    public bool Denoises => Noise == NoiseMode.Denoise && SigmaMax > 0;
+    public bool RunsDecoder => ReconstructionWeight > 0 || (Denoises && DenoiseWeight > 0);
+
+    public CanConfig Validate()
+    {
+        Encoder.Validate();
+        Decoder.Validate();
+        return this;
+    }
+
+    internal static double NonNegative(double v, string field) => v >= 0 && double.IsFinite(v) ? v : throw new ArgumentOutOfRangeException(field, v, "must be finite and ≥ 0");
+}

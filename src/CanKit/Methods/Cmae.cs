@@ -1,0 +1,142 @@
+using CanKit.Nn;
+using CanKit.Objectives;
+using CanKit.Vision;
+
+namespace CanKit.Methods;
+
+/// <summary>CMAE's settings (Huang et al. 2022). Defaults follow the official code where it is stated.</summary>
+public sealed record CmaeConfig
+{
+    private readonly double _maskRatio = 0.65, _temperature = 0.07, _wc = 1, _momentum = 0.996;
+    private readonly int _projectionDim = 128, _projectionHidden = 512;
+
+    /// <summary>Encoder (online and target share the shape). CMAE builds on MAE's ViT with [CLS].</summary>
+    public VitConfig Encoder { get; init; } = VitConfig.CifarSmall;
+
+    /// <summary>Pixel decoder for masked-patch reconstruction.</summary>
+    public DecoderConfig PixelDecoder { get; init; } = DecoderConfig.Small32;
+
+    /// <summary>Feature decoder: 2 blocks (CMAE §3.2) at the encoder width.</summary>
+    public DecoderConfig FeatureDecoder { get; init; } = new() { Width = 192, Depth = 2, Heads = 3 };
+
+    /// <summary>Share of patches removed in the online view. Official code: 0.65.</summary>
+    public double MaskRatio { get => _maskRatio; init => _maskRatio = value is >= 0 and < 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaskRatio), value, "must be in [0, 1)"); }
+
+    /// <summary>InfoNCE temperature. Official code: 0.07.</summary>
+    public double Temperature { get => _temperature; init => _temperature = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(Temperature), value, "must be > 0"); }
+
+    /// <summary>λc, weight of the contrastive term (reconstruction has weight 1). Official code: 1.</summary>
+    public double ContrastiveWeight { get => _wc; init => _wc = CanConfig.NonNegative(value, nameof(ContrastiveWeight)); }
+
+    /// <summary>EMA momentum μ of the target branch. Official: 0.996 (higher: slower, steadier target).</summary>
+    public double Momentum { get => _momentum; init => _momentum = value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Momentum), value, "must be in [0, 1]"); }
+
+    /// <summary>Raise μ from Momentum to 1 over training on a cosine (BYOL) instead of keeping it constant.</summary>
+    public bool CosineMomentum { get; init; }
+
+    public int ProjectionDim { get => _projectionDim; init => _projectionDim = VitConfig.Positive(value, nameof(ProjectionDim)); }
+    public int ProjectionHidden { get => _projectionHidden; init => _projectionHidden = VitConfig.Positive(value, nameof(ProjectionHidden)); }
+
+    /// <summary>Per-patch standardised reconstruction targets (official: on).</summary>
+    public bool NormPixLoss { get; init; } = true;
+
+    public static CmaeConfig OfficialCode => new();
+
+    public CmaeConfig Validate()
+    {
+        Encoder.Validate();
+        PixelDecoder.Validate();
+        FeatureDecoder.Validate();
+        return this;
+    }
+}
+
+/// <summary>
+/// CMAE: the online branch (masked encoder → pixel decoder, and → 2-block feature decoder → mean → projector →
+/// predictor) learns from its target branch, an EMA copy of encoder and projector that sees the full, slightly
+/// shifted second view and gets no gradient. Loss = reconstruction + λc · InfoNCE(predictor, target projector).
+/// Submodules: <c>encoder</c>, <c>pixel_decoder</c>, <c>feature_decoder</c>, <c>projector</c>, <c>predictor</c>,
+/// <c>target_encoder</c>, <c>target_projector</c>.
+/// </summary>
+public sealed class Cmae : Module
+{
+    public CmaeConfig Config { get; }
+    public VisionTransformer Encoder { get; }
+    public MaeDecoder PixelDecoder { get; }
+    public MaeDecoder FeatureDecoder { get; }
+    public Sequential Projector { get; }
+    public Sequential Predictor { get; }
+    public VisionTransformer TargetEncoder { get; }
+    public Sequential TargetProjector { get; }
+
+    public Cmae(CmaeConfig config, Generator? generator = null)
+    {
+        Config = config.Validate();
+        int d = config.Encoder.Width, fd = config.FeatureDecoder.Width;
+        if (fd != d)
+            throw new ArgumentOutOfRangeException(nameof(CmaeConfig.FeatureDecoder), fd, $"FeatureDecoder.Width must equal the encoder width {d}: the target projector is the online projector's EMA copy");
+        Encoder = RegisterModule("encoder", new VisionTransformer(config.Encoder, generator));
+        PixelDecoder = RegisterModule("pixel_decoder", new MaeDecoder(config.Encoder, config.PixelDecoder, pixelHead: true, generator));
+        FeatureDecoder = RegisterModule("feature_decoder", new MaeDecoder(config.Encoder, config.FeatureDecoder, pixelHead: false, generator));
+        Projector = RegisterModule("projector", ProjectionHead.Create(fd, config.ProjectionHidden, config.ProjectionDim, generator));
+        Predictor = RegisterModule("predictor", ProjectionHead.Create(config.ProjectionDim, config.ProjectionHidden, config.ProjectionDim, generator));
+        TargetEncoder = RegisterModule("target_encoder", new VisionTransformer(config.Encoder, generator));
+        TargetProjector = RegisterModule("target_projector", ProjectionHead.Create(d, config.ProjectionHidden, config.ProjectionDim, generator));
+        Ema.InitialiseTarget(TargetEncoder, Encoder);
+        Ema.InitialiseTarget(TargetProjector, Projector);
+    }
+
+    /// <summary>The online parameters (the ones an optimiser should update).</summary>
+    public IEnumerable<KeyValuePair<string, Tensor>> TrainableParameters() => NamedParameters().Where(p => p.Value.RequiresGrad);
+
+    /// <summary>
+    /// One CMAE step: <paramref name="online"/> [N, C, H, W] is masked and reconstructed; <paramref name="target"/>
+    /// (the pixel-shifted, colour-augmented view) goes through the momentum branch whole. Mask noise [N, L] may be given.
+    /// </summary>
+    public StepResult Forward(Tensor online, Tensor target, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
+    {
+        Tensor loss;
+        LossBreakdown terms;
+        Predictions? predictions = null;
+        using (var scope = Torch.NewDisposeScope())
+        {
+            var tokens = Encoder.Embed(online);                                       // [N, L, D]
+            var masked = RandomMasking.Apply(tokens, Config.MaskRatio, generator, given?.MaskNoise);
+            var latent = Encoder.Encode(masked.Visible);                              // [N, (1+)Lv, D]
+            var pixels = PixelDecoder.Forward(latent, masked.IdsRestore);             // [N, L, P]
+            var recon = PatchLosses.Reconstruction(pixels, online, masked.Mask, Config.Encoder.PatchSize, Config.NormPixLoss);
+            var features = FeatureDecoder.Forward(latent, masked.IdsRestore);         // [N, L, D]
+            var q = Predictor.Forward(Projector.Forward(features.Mean(1)));           // [N, P]
+            Tensor k;
+            using (Torch.NoGrad())
+            {
+                var t = TargetEncoder.Forward(target);                                // [N, (1+)L, D]
+                k = TargetProjector.Forward(ProjectionHead.MeanPool(t, TargetEncoder.HasClsToken));   // [N, P]
+            }
+            var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature);
+            loss = recon + con.Loss * Config.ContrastiveWeight;
+            terms = new LossBreakdown(loss.Item<float>(), con.Loss.Item<float>(), recon.Item<float>(), 0, con.Top1.Item<float>());
+            scope.MoveToOuter(loss);
+            if (keepPredictions)
+            {
+                predictions = new Predictions(pixels.Detach(), masked.Mask.Alias(), online.Alias(),
+                    Tensor.Zeros(online.Shape, online.DType, online.Device), Tensor.Zeros([online.Size(0)], online.DType, online.Device));
+                scope.MoveToOuter(predictions.Pixels, predictions.Mask, predictions.Input, predictions.Noise, predictions.Sigma);
+            }
+        }
+        return new StepResult(loss, terms, predictions);
+    }
+
+    /// <summary>The momentum for 0-based <paramref name="step"/> of <paramref name="totalSteps"/>.</summary>
+    public double MomentumAt(long step, long totalSteps) =>
+        Config.CosineMomentum ? Ema.CosineMomentum(Config.Momentum, step, totalSteps) : Config.Momentum;
+
+    /// <summary>Moves the target branch towards the online one (call after each optimiser step); returns μ used.</summary>
+    public double UpdateTarget(long step, long totalSteps)
+    {
+        double mu = MomentumAt(step, totalSteps);
+        Ema.Update(TargetEncoder, Encoder, mu);
+        Ema.Update(TargetProjector, Projector, mu);
+        return mu;
+    }
+}

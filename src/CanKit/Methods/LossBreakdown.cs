@@ -1,0 +1,37 @@
+namespace CanKit.Methods;
+
+/// <summary>
+/// One step's losses as numbers: the weighted total and each unweighted term (0 where a method has no such
+/// term), plus the share of contrastive anchors whose positive was the top-scoring candidate.
+/// </summary>
+public sealed record LossBreakdown(double Total, double Contrastive, double Reconstruction, double Denoise, double ContrastiveTop1);
+
+/// <summary>What the decoder produced, for plots: pixel predictions [N, L, P], the mask [N, L] (1 = removed),
+/// the network input [N, C, H, W] (noisy when noise was added), the added noise σ·e and σ [N] (zeros without noise).</summary>
+public sealed record Predictions(Tensor Pixels, Tensor Mask, Tensor Input, Tensor Noise, Tensor Sigma) : IDisposable
+{
+    public void Dispose()
+    {
+        Pixels.Dispose();
+        Mask.Dispose();
+        Input.Dispose();
+        Noise.Dispose();
+        Sigma.Dispose();
+    }
+}
+
+/// <summary>A method's forward result: the loss tensor to back-propagate, its breakdown, and optional predictions.</summary>
+public sealed record StepResult(Tensor Loss, LossBreakdown Terms, Predictions? Predictions) : IDisposable
+{
+    public void Dispose()
+    {
+        Loss.Dispose();
+        Predictions?.Dispose();
+    }
+}
+
+/// <summary>
+/// The randomness of one step, fixed from outside (tests against PyTorch, notebooks). Anything left null is drawn
+/// from the method's generator. Shapes are for the stacked batch of all views ([V·N, …], view 1 first).
+/// </summary>
+public sealed record StepRandomness(Tensor? MaskNoise = null, Tensor? Sigma = null, Tensor? Eps = null);
