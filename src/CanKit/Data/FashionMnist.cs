@@ -44,6 +44,9 @@ public sealed class FashionMnist
             "or pass the folder that holds the four idx files.", Path.Combine(root, stem));
     }
 
+    /// <summary>As an <see cref="ImageSet"/> (1 channel, 28×28, Fashion-MNIST normalisation).</summary>
+    public ImageSet ToImageSet() => new("Fashion-MNIST", Images, Labels.Select(l => (int)l).ToArray(), 1, Height, Width, ClassNames, Normalization.FashionMnist);
+
     /// <summary>Images [n, 1, 28, 28] as float32 in [0, 1] and labels [n] int64, for the given sample indices.</summary>
     public (Tensor Images, Tensor Labels) Batch(ReadOnlySpan<int> indices)
     {

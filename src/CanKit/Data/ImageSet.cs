@@ -1,0 +1,97 @@
+namespace CanKit.Data;
+
+/// <summary>Per-channel normalisation constants (pixel/255 − mean) / std.</summary>
+public sealed record Normalization(float[] Mean, float[] Std)
+{
+    public static readonly Normalization FashionMnist = new([0.2860f], [0.3530f]);
+    public static readonly Normalization Cifar10 = new([0.4914f, 0.4822f, 0.4465f], [0.2470f, 0.2435f, 0.2616f]);
+    public static readonly Normalization Cifar100 = new([0.5071f, 0.4865f, 0.4409f], [0.2673f, 0.2564f, 0.2762f]);
+    public static readonly Normalization ImageNet = new([0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f]);
+}
+
+/// <summary>
+/// A labelled set of images held in memory as uint8 pixels, channels first: image i occupies
+/// <c>Pixels[i·C·H·W .. (i+1)·C·H·W)</c> in [C, H, W] order. Every dataset loader produces one.
+/// </summary>
+public sealed class ImageSet
+{
+    public string Name { get; }
+    public byte[] Pixels { get; }
+    public int[] Labels { get; }
+    public int Channels { get; }
+    public int Height { get; }
+    public int Width { get; }
+    public IReadOnlyList<string> ClassNames { get; }
+    public Normalization Normalization { get; }
+
+    public int Count => Labels.Length;
+    public int ImageBytes => Channels * Height * Width;
+
+    public ImageSet(string name, byte[] pixels, int[] labels, int channels, int height, int width, IReadOnlyList<string> classNames, Normalization normalization)
+    {
+        if ((long)labels.Length * channels * height * width != pixels.Length)
+            throw new ArgumentException($"{name}: {pixels.Length} pixel bytes do not hold {labels.Length} images of {channels}×{height}×{width}");
+        if (normalization.Mean.Length != channels || normalization.Std.Length != channels)
+            throw new ArgumentException($"{name}: normalisation has {normalization.Mean.Length} channels, images have {channels}");
+        (Name, Pixels, Labels, Channels, Height, Width, ClassNames, Normalization) = (name, pixels, labels, channels, height, width, classNames, normalization);
+    }
+
+    /// <summary>A subset (e.g. a quick-mode slice) sharing nothing with this set.</summary>
+    public ImageSet Take(int count)
+    {
+        count = Math.Min(count, Count);
+        return new ImageSet(Name, Pixels.AsSpan(0, count * ImageBytes).ToArray(), Labels.AsSpan(0, count).ToArray(), Channels, Height, Width, ClassNames, Normalization);
+    }
+
+    /// <summary>Raw pixels of the given samples as a uint8 tensor [n, C, H, W] (CPU), and labels [n] int64.</summary>
+    public (Tensor Images, Tensor Labels) RawBatch(ReadOnlySpan<int> indices)
+    {
+        int b = ImageBytes;
+        var x = new byte[indices.Length * b];
+        var y = new long[indices.Length];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            int k = indices[i];
+            if ((uint)k >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(indices), k, $"{Name} has {Count} images");
+            Pixels.AsSpan(k * b, b).CopyTo(x.AsSpan(i * b, b));
+            y[i] = Labels[k];
+        }
+        return (Tensor.From(x, indices.Length, Channels, Height, Width), Tensor.From(y));
+    }
+
+    /// <summary>Normalised float32 images [n, C, H, W] on <paramref name="device"/> and labels [n].</summary>
+    public (Tensor Images, Tensor Labels) Batch(ReadOnlySpan<int> indices, Device device = default)
+    {
+        var (raw, labels) = RawBatch(indices);
+        using (raw)
+        {
+            using var onDevice = raw.To(device);
+            var images = Normalize(onDevice, Normalization);
+            if (device == Device.Cpu) return (images, labels);
+            using (labels) return (images, labels.To(device));
+        }
+    }
+
+    /// <summary>uint8 [n, C, H, W] → float32 (x/255 − mean)/std on the same device.</summary>
+    public static Tensor Normalize(Tensor raw, Normalization norm)
+    {
+        long c = raw.Size(1);
+        using var f = raw.To(DType.Float32);
+        using var scaled = f / 255.0;
+        using var mean = Tensor.From(norm.Mean, 1, c, 1, 1).To(raw.Device);
+        using var std = Tensor.From(norm.Std, 1, c, 1, 1).To(raw.Device);
+        using var centred = scaled - mean;
+        return centred / std;
+    }
+
+    /// <summary>Inverse of <see cref="Normalize"/> clamped to [0, 1] (for image grids).</summary>
+    public static Tensor Denormalize(Tensor x, Normalization norm)
+    {
+        long c = x.Size(1);
+        using var mean = Tensor.From(norm.Mean, 1, c, 1, 1).To(x.Device);
+        using var std = Tensor.From(norm.Std, 1, c, 1, 1).To(x.Device);
+        using var scaled = x * std;
+        using var shifted = scaled + mean;
+        return shifted.Clamp(0, 1);
+    }
+}
