@@ -30,3 +30,11 @@ CK_EXPORT ck_tensor ck_sdpa(ck_tensor q, ck_tensor k, ck_tensor v, ck_tensor mas
   CK_TENSOR(std::get<0>(at::_scaled_dot_product_attention(*q, *k, *v, ck::opt(mask), dropout_p, false, causal != 0)))
 #endif
 }
+// Sampling grids for batched geometric augmentation: theta [N, 2, 3] → grid [N, H, W, 2] in [-1, 1] coordinates.
+CK_EXPORT ck_tensor ck_affine_grid(ck_tensor theta, const int64_t* size, int n, int align_corners) {
+  CK_TENSOR(at::affine_grid_generator(*theta, ck::dims(size, n), align_corners != 0))
+}
+// mode: 0 bilinear, 1 nearest, 2 bicubic; padding: 0 zeros, 1 border, 2 reflection.
+CK_EXPORT ck_tensor ck_grid_sample(ck_tensor input, ck_tensor grid, int mode, int padding, int align_corners) {
+  CK_TENSOR(at::grid_sampler(*input, *grid, mode, padding, align_corners != 0))
+}

@@ -75,12 +75,18 @@ public sealed class ImageSet
     /// <summary>uint8 [n, C, H, W] → float32 (x/255 − mean)/std on the same device.</summary>
     public static Tensor Normalize(Tensor raw, Normalization norm)
     {
-        long c = raw.Size(1);
         using var f = raw.To(DType.Float32);
         using var scaled = f / 255.0;
-        using var mean = Tensor.From(norm.Mean, 1, c, 1, 1).To(raw.Device);
-        using var std = Tensor.From(norm.Std, 1, c, 1, 1).To(raw.Device);
-        using var centred = scaled - mean;
+        return NormalizeUnit(scaled, norm);
+    }
+
+    /// <summary>Images in [0, 1] [n, C, H, W] → (x − mean)/std.</summary>
+    public static Tensor NormalizeUnit(Tensor x01, Normalization norm)
+    {
+        long c = x01.Size(1);
+        using var mean = Tensor.From(norm.Mean, 1, c, 1, 1).To(x01.Device);
+        using var std = Tensor.From(norm.Std, 1, c, 1, 1).To(x01.Device);
+        using var centred = x01 - mean;
         return centred / std;
     }
 

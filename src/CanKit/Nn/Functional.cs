@@ -67,4 +67,17 @@ public static class Functional
     /// </summary>
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? mask = null, double dropoutP = 0, bool isCausal = false) =>
         R(Native.ck_sdpa(q.H, k.H, v.H, Opt(mask), dropoutP, isCausal ? 1 : 0), nameof(ScaledDotProductAttention));
+
+    /// <summary>Sampling grid [N, H, W, 2] for affine maps theta [N, 2, 3] (output → input, coordinates in [−1, 1]).</summary>
+    public static unsafe Tensor AffineGrid(Tensor theta, long[] size, bool alignCorners = false)
+    {
+        fixed (long* p = size) return R(Native.ck_affine_grid(theta.H, p, size.Length, alignCorners ? 1 : 0), nameof(AffineGrid));
+    }
+
+    public enum GridSampleMode { Bilinear = 0, Nearest = 1, Bicubic = 2 }
+    public enum GridPadding { Zeros = 0, Border = 1, Reflection = 2 }
+
+    /// <summary>Samples input [N, C, H, W] at grid [N, Ho, Wo, 2] → [N, C, Ho, Wo].</summary>
+    public static Tensor GridSample(Tensor input, Tensor grid, GridSampleMode mode = GridSampleMode.Bilinear, GridPadding padding = GridPadding.Zeros, bool alignCorners = false) =>
+        R(Native.ck_grid_sample(input.H, grid.H, (int)mode, (int)padding, alignCorners ? 1 : 0), nameof(GridSample));
 }

@@ -216,6 +216,9 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern TensorHandle ck_conv2d(TensorHandle x, TensorHandle w, TensorHandle b, long* stride, long* padding, long* dilation, long groups);
     [DllImport(Lib)] internal static extern TensorHandle ck_sdpa(TensorHandle q, TensorHandle k, TensorHandle v, TensorHandle mask, double dropoutP, int causal);
 
+    [DllImport(Lib)] internal static extern TensorHandle ck_affine_grid(TensorHandle theta, long* size, int n, int alignCorners);
+    [DllImport(Lib)] internal static extern TensorHandle ck_grid_sample(TensorHandle input, TensorHandle grid, int mode, int padding, int alignCorners);
+
     // optimisers
     [DllImport(Lib)] internal static extern int ck_adamw_step(IntPtr* p, IntPtr* m, IntPtr* v, int n, double lr, double b1, double b2, double eps, double wd, long step);
     [DllImport(Lib)] internal static extern int ck_sgd_step(IntPtr* p, IntPtr* bufs, int n, double lr, double momentum, double dampening, double wd, int nesterov, int firstStep);

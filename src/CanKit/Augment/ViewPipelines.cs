@@ -1,0 +1,71 @@
+using CanKit.Data;
+
+namespace CanKit.Augment;
+
+/// <summary>One view's augmentations (SimCLR's recipe by default), applied in this order: crop + flip, colour
+/// jitter, grayscale, blur. Probabilities are per sample.</summary>
+public sealed record ViewAugmentation
+{
+    /// <summary>Crop area share range. SimCLR 0.08–1; MAE/CAN use 0.2–1.</summary>
+    public (double Min, double Max) Scale { get; init; } = (0.2, 1.0);
+    public (double Min, double Max) Ratio { get; init; } = (3.0 / 4, 4.0 / 3);
+    public double FlipP { get; init; } = 0.5;
+    public double Brightness { get; init; } = 0.4;
+    public double Contrast { get; init; } = 0.4;
+    public double Saturation { get; init; } = 0.4;
+    public double Hue { get; init; } = 0.1;
+    /// <summary>Probability of colour jitter (SimCLR: 0.8).</summary>
+    public double JitterP { get; init; } = 0.8;
+    public double GrayscaleP { get; init; } = 0.2;
+    public double BlurP { get; init; } = 0.5;
+
+    /// <summary>SimCLR's full recipe (crop 0.2–1 as CAN uses).</summary>
+    public static ViewAugmentation SimClr => new();
+
+    /// <summary>Crop and flip only (MAE, CMAE's online view).</summary>
+    public static ViewAugmentation CropFlip => new() { JitterP = 0, GrayscaleP = 0, BlurP = 0 };
+
+    /// <summary>Colour, grayscale and blur on an already cropped view.</summary>
+    internal Tensor Photometrics(Tensor x01, Generator? g)
+    {
+        using var scope = Torch.NewDisposeScope();
+        var y = x01;
+        if (JitterP > 0) y = Photometric.ColorJitter(y, g, Brightness, Contrast, Saturation, Hue, JitterP);
+        if (GrayscaleP > 0) y = Photometric.RandomGrayscale(y, g, GrayscaleP);
+        if (BlurP > 0) y = Photometric.RandomGaussianBlur(y, g, BlurP);
+        var result = ReferenceEquals(y, x01) ? x01.Alias() : y;
+        scope.MoveToOuter(result);
+        return result;
+    }
+}
+
+/// <summary>
+/// How a method's two views are made from one batch of images, on the training device, from one generator.
+/// <see cref="PixelShift"/> &gt; 0 makes the second view the first view's crop moved by up to that share of the
+/// image side (CMAE); otherwise the two crops are independent.
+/// </summary>
+public sealed record TwoViewPipeline(ViewAugmentation First, ViewAugmentation Second, double PixelShift = 0)
+{
+    /// <summary>CAN and SimCLR: two independent SimCLR-style views.</summary>
+    public static TwoViewPipeline Can => new(ViewAugmentation.SimClr, ViewAugmentation.SimClr);
+    public static TwoViewPipeline SimClr => new(ViewAugmentation.SimClr, ViewAugmentation.SimClr);
+
+    /// <summary>CMAE: online view crop + flip; target view = the same crop shifted by ≤ 31/256 of the side, plus colour.</summary>
+    public static TwoViewPipeline Cmae => new(ViewAugmentation.CropFlip, ViewAugmentation.SimClr with { Scale = (1, 1) }, PixelShift: 31.0 / 256);
+
+    /// <summary>uint8 images [N, C, H, W] (on the training device) → two normalised float views [N, C, S, S].</summary>
+    public (Tensor View1, Tensor View2) Apply(Tensor raw, Normalization norm, int outSize, Generator? g)
+    {
+        using var scope = Torch.NewDisposeScope();
+        long n = raw.Size(0);
+        var x = raw.To(DType.Float32) / 255.0;
+        var box1 = Geometric.RandomResizedCrop(n, g, raw.Device, First.Scale, First.Ratio, First.FlipP);
+        var box2 = PixelShift > 0 ? Geometric.Shift(box1, PixelShift, g) : Geometric.RandomResizedCrop(n, g, raw.Device, Second.Scale, Second.Ratio, Second.FlipP);
+        var v1 = First.Photometrics(Geometric.Crop(x, box1, outSize), g);
+        var v2 = Second.Photometrics(Geometric.Crop(x, box2, outSize), g);
+        var n1 = ImageSet.NormalizeUnit(v1, norm);
+        var n2 = ImageSet.NormalizeUnit(v2, norm);
+        scope.MoveToOuter(n1, n2);
+        return (n1, n2);
+    }
+}
