@@ -74,16 +74,16 @@ public static class SafeTensors
     }
 
     // The official writer's order: larger elements first (so every tensor is aligned to its element size within
-    // the 8-aligned buffer), then by name; offsets are packed back to back.
+    // the 8-aligned buffer), then by name; offsets are packed back to back, leaving no gaps (its reader
+    // rejects gaps and trailing bytes).
     private static List<(SafeTensorsEntry, Tensor)> Plan(IReadOnlyDictionary<string, Tensor> tensors)
     {
         var plan = new List<(SafeTensorsEntry, Tensor)>(tensors.Count);
         long offset = 0;
-        foreach (var (name, t) in tensors.OrderByDescending(kv => kv.Value.DType.ElementSize())
+        foreach (var (name, t) in tensors.OrderByDescending(kv => SafeTensorsDTypes.WriterRank(kv.Value.DType))
                                          .ThenBy(kv => kv.Key, StringComparer.Ordinal))
         {
             DType dtype = t.DType;
-            SafeTensorsDTypes.Code(dtype); // throws for a dtype the format cannot hold
             long bytes = checked(t.NumEl * dtype.ElementSize());
             plan.Add((new SafeTensorsEntry(name, dtype, t.Shape, offset, offset + bytes), t));
             offset += bytes;

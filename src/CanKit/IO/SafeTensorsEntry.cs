@@ -69,6 +69,24 @@ public static class SafeTensorsDTypes
         }
     }
 
+    // The official writer orders tensors by its Dtype enum, declared "in increasing alignment order" (BOOL, U8,
+    // I8, I16, F16, BF16, I32, F32, F64, I64 for the dtypes here), descending. Sorting by the same rank makes our
+    // files byte-identical to safetensors.torch.save_file's for the same tensors.
+    internal static int WriterRank(DType dtype) => dtype switch
+    {
+        DType.Bool => 0,
+        DType.UInt8 => 1,
+        DType.Int8 => 2,
+        DType.Int16 => 3,
+        DType.Float16 => 4,
+        DType.BFloat16 => 5,
+        DType.Int32 => 6,
+        DType.Float32 => 7,
+        DType.Float64 => 8,
+        DType.Int64 => 9,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "this dtype has no safetensors code"),
+    };
+
     // Codes the format defines that libtorch 1.13 has no dtype for; named in the error so the user knows the file
     // is well-formed but unsupported here.
     internal static bool IsKnownUnsupported(string code) =>
