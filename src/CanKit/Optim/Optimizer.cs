@@ -60,7 +60,13 @@ public abstract class Optimizer : IDisposable
                 throw new ArgumentException($"optimiser state '{name}' has shape [{string.Join(", ", src.Shape)}], expected [{string.Join(", ", own.Shape)}]", nameof(state));
             own.CopyFrom(src);
         }
-        if (state.TryGetValue("step", out var step)) StepCount = step.Item<long>();
+    }
+
+    /// <summary>Sets the step count when resuming (AdamW's bias correction depends on it).</summary>
+    public void StepCountFromCheckpoint(long steps)
+    {
+        if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "must be ≥ 0");
+        StepCount = steps;
     }
 
     /// <summary>Raw handles of a list of tensors, for one native call over all of them.</summary>
