@@ -1,0 +1,54 @@
+using CanKit.Data;
+using CanKit.IO;
+using CanKit.Methods;
+using CanKit.Vision;
+
+namespace CanKit.Evaluation;
+
+/// <summary>Frozen encoder features: the mean of the patch tokens of the full, un-augmented image.</summary>
+public static class Features
+{
+    /// <summary>[N, D] float32 features and [N] int64 labels of every image of <paramref name="data"/> (on CPU).</summary>
+    public static (Tensor Features, Tensor Labels) Extract(VisionTransformer encoder, ImageSet data, Device device, int batchSize = 256, IProgress<(int Done, int Total)>? progress = null)
+    {
+        using var noGrad = Torch.NoGrad();
+        bool wasTraining = encoder.Training;
+        encoder.Eval();
+        var parts = new List<Tensor>();
+        try
+        {
+            int[] all = Enumerable.Range(0, data.Count).ToArray();
+            for (int i = 0; i < data.Count; i += batchSize)
+            {
+                using var scope = Torch.NewDisposeScope();
+                var (x, _) = data.Batch(all.AsSpan(i, Math.Min(batchSize, data.Count - i)), device);
+                var f = ProjectionHead.MeanPool(encoder.Forward(x), encoder.HasClsToken).Cpu();
+                parts.Add(scope.MoveToOuter(f));
+                progress?.Report((Math.Min(i + batchSize, data.Count), data.Count));
+            }
+            var labels = Tensor.From(data.Labels.Select(l => (long)l).ToArray());
+            return (Tensor.Cat(parts, 0), labels);
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+            encoder.Train(wasTraining);
+        }
+    }
+
+    /// <summary>
+    /// Features from a cache file when it exists (keyed by <paramref name="key"/>, e.g. the checkpoint's step and
+    /// the split), otherwise extracted and cached, so probes and kNN runs never recompute them.
+    /// </summary>
+    public static (Tensor Features, Tensor Labels) Cached(string cacheFile, string key, Func<(Tensor, Tensor)> extract)
+    {
+        if (File.Exists(cacheFile))
+        {
+            using var ckpt = SafeTensors.Load(cacheFile);
+            if (ckpt.Metadata.TryGetValue("key", out var k) && k == key) return (ckpt.Take("features"), ckpt.Take("labels"));
+        }
+        var (f, l) = extract();
+        SafeTensors.Save(cacheFile, new Dictionary<string, Tensor> { ["features"] = f, ["labels"] = l }, new Dictionary<string, string> { ["key"] = key });
+        return (f, l);
+    }
+}

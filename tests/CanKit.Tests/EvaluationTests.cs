@@ -1,0 +1,80 @@
+using CanKit.Evaluation;
+using Xunit;
+
+namespace CanKit.Tests;
+
+public sealed class EvaluationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cankit-eval-").FullName;
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Class c is a Gaussian blob around a random centre; spread controls overlap.</summary>
+    private static (Tensor X, Tensor Y) Blobs(int n, int classes, int d, double spread, ulong seed)
+    {
+        using var g = new Generator(seed);
+        using var centres = Tensor.Randn([classes, d], new Generator(99));
+        var y = Tensor.RandInt(0, classes, [n], g);
+        using var c = centres.IndexSelect(0, y);
+        using var noise = Tensor.Randn([n, d], g);
+        return (c + noise * spread, y);
+    }
+
+    [Fact]
+    public void KnnMatchesAHandWrittenReference()
+    {
+        var (xtr, ytr) = Blobs(60, 3, 5, 1.5, 1);
+        var (xte, yte) = Blobs(25, 3, 5, 1.5, 2);
+        using (xtr) using (ytr) using (xte) using (yte)
+        {
+            const int k = 7, classes = 3;
+            const double t = 0.1;
+            float[] a = xtr.ToArray<float>(), b = xte.ToArray<float>();
+            long[] la = ytr.ToArray<long>(), lb = yte.ToArray<long>();
+            int correct = 0;
+            for (int i = 0; i < 25; i++)
+            {
+                var sims = Enumerable.Range(0, 60).Select(j => (j, s: Cos(b.AsSpan(i * 5, 5), a.AsSpan(j * 5, 5)))).OrderByDescending(p => p.s).Take(k);
+                var votes = new double[classes];
+                foreach (var (j, s) in sims) votes[la[j]] += Math.Exp(s / t);
+                if (Array.IndexOf(votes, votes.Max()) == lb[i]) correct++;
+            }
+            Assert.Equal(correct / 25.0, KnnClassifier.Accuracy(xtr, ytr, xte, yte, classes, k, t, chunk: 10), 12);
+        }
+
+        static double Cos(ReadOnlySpan<float> p, ReadOnlySpan<float> q)
+        {
+            double dot = 0, np = 0, nq = 0;
+            for (int i = 0; i < p.Length; i++) { dot += p[i] * q[i]; np += p[i] * p[i]; nq += q[i] * q[i]; }
+            return dot / Math.Sqrt(np * nq);
+        }
+    }
+
+    [Fact]
+    public void LinearProbeSeparatesSeparableClassesAndNotNoise()
+    {
+        var (xtr, ytr) = Blobs(2000, 4, 16, 0.3, 3);
+        var (xte, yte) = Blobs(500, 4, 16, 0.3, 4);
+        using (xtr) using (ytr) using (xte) using (yte)
+        {
+            var r = LinearProbe.Run(xtr, ytr, xte, yte, classes: 4, epochs: 10, batchSize: 256, lr: 1e-2);
+            Assert.True(r.TestAccuracy > 0.98, $"separable blobs: {r.TestAccuracy:P1}");
+            using var noise = Tensor.Randn([500, 16], new Generator(5));
+            var chance = LinearProbe.Run(xtr, ytr, noise, yte, classes: 4, epochs: 10, batchSize: 256, lr: 1e-2);
+            Assert.InRange(chance.TestAccuracy, 0.1, 0.45);
+        }
+    }
+
+    [Fact]
+    public void FeatureCacheIsReusedOnlyForTheSameKey()
+    {
+        string file = Path.Combine(_dir, "features.safetensors");
+        int calls = 0;
+        (Tensor, Tensor) Make() { calls++; return (Tensor.Ones([3, 2]), Tensor.Zeros([3], DType.Int64)); }
+        var (f1, l1) = Features.Cached(file, "step-10/train", Make);
+        var (f2, l2) = Features.Cached(file, "step-10/train", Make);
+        var (f3, l3) = Features.Cached(file, "step-20/train", Make);
+        Assert.Equal(2, calls);
+        Assert.Equal(f1.ToArray<float>(), f2.ToArray<float>());
+        foreach (var t in new[] { f1, l1, f2, l2, f3, l3 }) t.Dispose();
+    }
+}
