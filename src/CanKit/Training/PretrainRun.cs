@@ -1,0 +1,84 @@
+using CanKit.Data;
+using CanKit.Evaluation;
+using CanKit.IO;
+using CanKit.Methods;
+using CanKit.Vision;
+
+namespace CanKit.Training;
+
+/// <summary>Linear-probe and kNN top-1 of one encoder.</summary>
+public sealed record EvalResult(string Encoder, double ProbeTop1, double KnnTop1, int Dim);
+
+/// <summary>The workflows behind the command line: pretrain into a run folder, evaluate a run, export its encoder.</summary>
+public static class PretrainRun
+{
+    /// <summary>Pre-trains (or resumes) the run described by <paramref name="spec"/> in <paramref name="runDir"/>.</summary>
+    public static TrainOutcome Pretrain(RunSpec spec, string runDir, Device device, IProgress<StepMetrics>? progress = null,
+                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10)
+    {
+        var train = LoadTrain(spec);
+        string runJson = Path.Combine(runDir, "run.json");
+        if (File.Exists(runJson) && RunSpec.Load(runDir) != spec)
+            throw new InvalidDataException($"{runDir} holds a different run ({runJson}); use another --out folder or delete it");
+        spec.Save(runDir);
+        using var g = new Generator(spec.Seed);
+        using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
+        var trainer = new Trainer(method, train, spec.TrainConfig(device, checkpointEvery, logEvery), runDir, spec.ToJson());
+        return trainer.Run(progress, cancel);
+    }
+
+    public static ImageSet LoadTrain(RunSpec spec)
+    {
+        var set = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
+        return spec.TrainSubset > 0 ? set.Take(spec.TrainSubset) : set;
+    }
+
+    /// <summary>The run's method with the checkpoint's weights (or freshly initialised when <paramref name="randomInit"/>).</summary>
+    public static IPretrainMethod LoadMethod(string runDir, bool randomInit = false)
+    {
+        var spec = RunSpec.Load(runDir);
+        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
+        using var g = new Generator(spec.Seed);
+        var method = spec.MethodSpec().Create(spec.Encoder(test), g);
+        if (randomInit) return method;
+        string ckpt = Path.Combine(runDir, Trainer.CheckpointFile);
+        if (!File.Exists(ckpt)) throw new FileNotFoundException($"{runDir} has no checkpoint yet; run `cankit pretrain --out {runDir}` first", ckpt);
+        using var state = SafeTensors.Load(ckpt);
+        method.Module.LoadStateDict(state.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key[6..], kv => kv.Value));
+        return method;
+    }
+
+    /// <summary>Linear probe and kNN of the run's encoder (or of the same encoder at random initialisation).</summary>
+    public static EvalResult Evaluate(string runDir, Device device, bool randomInit = false, int k = 20, double temperature = 0.07, int probeEpochs = 30,
+                                      IProgress<string>? log = null, int evalSubset = 0)
+    {
+        var spec = RunSpec.Load(runDir);
+        using var method = LoadMethod(runDir, randomInit);
+        method.Module.To(device);
+        var train = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
+        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
+        if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
+        string which = randomInit ? "random-init" : "pretrained";
+        string stamp = randomInit ? $"seed{spec.Seed}" : File.GetLastWriteTimeUtc(Path.Combine(runDir, Trainer.CheckpointFile)).Ticks.ToString();
+        log?.Report($"extracting {which} features ({train.Count} train, {test.Count} test)");
+        var (xtr, ytr) = Features.Cached(Path.Combine(runDir, $"features-{which}-train.safetensors"), $"{stamp}/{train.Count}", () => Features.Extract(method.Encoder, train, device));
+        var (xte, yte) = Features.Cached(Path.Combine(runDir, $"features-{which}-test.safetensors"), $"{stamp}/{test.Count}", () => Features.Extract(method.Encoder, test, device));
+        using (xtr) using (ytr) using (xte) using (yte)
+        {
+            int classes = train.ClassNames.Count;
+            log?.Report($"linear probe ({probeEpochs} epochs) and {k}-NN on {which} features");
+            var probe = LinearProbe.Run(xtr, ytr, xte, yte, classes, epochs: probeEpochs, seed: spec.Seed);
+            double knn = KnnClassifier.Accuracy(xtr, ytr, xte, yte, classes, k, temperature);
+            return new EvalResult(which, probe.TestAccuracy, knn, (int)xtr.Size(1));
+        }
+    }
+
+    /// <summary>Writes the run's encoder with timm's parameter names to a safetensors file.</summary>
+    public static void ExportEncoder(string runDir, string path)
+    {
+        using var method = LoadMethod(runDir);
+        var spec = RunSpec.Load(runDir);
+        var meta = new Dictionary<string, string> { ["format"] = "pt", ["cankit_run"] = spec.ToJson() };
+        SafeTensors.Save(path, method.Encoder.StateDict(), meta);
+    }
+}
