@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <torch/version.h>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <vector>
@@ -43,6 +44,13 @@ inline c10::optional<at::Tensor> opt(ck_tensor t) {
 // Integer scalars stay integers so int64 tensors do not get promoted to float.
 inline at::Scalar scalar(double v, int is_int) {
   if (is_int) return at::Scalar(static_cast<int64_t>(v));
+  return at::Scalar(v);
+}
+
+// add/sub's alpha: libtorch rejects a floating alpha for integer tensors, so an integral value (the usual 1)
+// travels as an integer scalar; that is exact and still accepted by floating tensors.
+inline at::Scalar alpha(double v) {
+  if (std::isfinite(v) && std::abs(v) <= 9.0e15 && v == std::trunc(v)) return at::Scalar(static_cast<int64_t>(v));
   return at::Scalar(v);
 }
 

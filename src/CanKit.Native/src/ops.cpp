@@ -53,8 +53,8 @@ CK_BINARY(ge, at::ge(*a, *b))
 CK_BINARY(logical_and, at::logical_and(*a, *b))
 CK_BINARY(logical_or, at::logical_or(*a, *b))
 
-CK_EXPORT ck_tensor ck_add(ck_tensor a, ck_tensor b, double alpha) { CK_TENSOR(at::add(*a, *b, alpha)) }
-CK_EXPORT ck_tensor ck_sub(ck_tensor a, ck_tensor b, double alpha) { CK_TENSOR(at::sub(*a, *b, alpha)) }
+CK_EXPORT ck_tensor ck_add(ck_tensor a, ck_tensor b, double alpha) { CK_TENSOR(at::add(*a, *b, ck::alpha(alpha))) }
+CK_EXPORT ck_tensor ck_sub(ck_tensor a, ck_tensor b, double alpha) { CK_TENSOR(at::sub(*a, *b, ck::alpha(alpha))) }
 
 // ---- binary, tensor with scalar ------------------------------------------------------------------------
 #define CK_SCALAR(name, expr) \
@@ -88,7 +88,7 @@ CK_EXPORT ck_tensor ck_masked_fill(ck_tensor a, ck_tensor mask, double v, int is
 }
 
 // ---- in place ------------------------------------------------------------------------------------------
-CK_EXPORT int ck_add_(ck_tensor a, ck_tensor b, double alpha) { CK_STATUS(a->add_(*b, alpha)) }
+CK_EXPORT int ck_add_(ck_tensor a, ck_tensor b, double alpha) { CK_STATUS(a->add_(*b, ck::alpha(alpha))) }
 CK_EXPORT int ck_mul_(ck_tensor a, ck_tensor b) { CK_STATUS(a->mul_(*b)) }
 CK_EXPORT int ck_add_s_(ck_tensor a, double v, int is_int) { CK_STATUS(a->add_(ck::scalar(v, is_int))) }
 CK_EXPORT int ck_mul_s_(ck_tensor a, double v, int is_int) { CK_STATUS(a->mul_(ck::scalar(v, is_int))) }

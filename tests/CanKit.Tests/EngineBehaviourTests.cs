@@ -1,0 +1,144 @@
+using Xunit;
+
+namespace CanKit.Tests;
+
+/// <summary>How the binding reports errors, ends a tensor's life and records gradients.</summary>
+public class EngineBehaviourTests
+{
+    public static TheoryData<string> AllDevices => Devices.All();
+
+    [Theory]
+    [MemberData(nameof(AllDevices))]
+    public void Shape_mismatch_throws_with_libtorchs_message_and_the_process_goes_on(string device)
+    {
+        using var scope = Torch.NewDisposeScope();
+        var d = Device.Parse(device);
+        var a = Tensor.Ones([2, 3], device: d);
+        var b = Tensor.Ones([4, 5], device: d);
+
+        var ex = Assert.Throws<TorchException>(() => a.MatMul(b));
+        Assert.Equal("MatMul", ex.Operation);
+        Assert.Contains("shapes cannot be multiplied", ex.NativeMessage);
+        Assert.Contains("2x3 and 4x5", ex.NativeMessage);
+        Assert.StartsWith("MatMul: ", ex.Message);
+
+        // The error slot was taken and cleared: the next op works and a later error carries its own text.
+        Assert.Equal(new float[] { 3, 3, 3, 3 }, a.MatMul(Tensor.Ones([3, 2], device: d)).Cpu().ToArray<float>());
+        var second = Assert.Throws<TorchException>(() => a.View(4));
+        Assert.Equal("View", second.Operation);
+        Assert.DoesNotContain("shapes cannot be multiplied", second.NativeMessage);
+    }
+
+    [Theory]
+    [InlineData(0, "std::runtime_error from ck_debug_throw")]
+    [InlineData(1, "c10::Error from ck_debug_throw")]
+    [InlineData(2, "unknown native exception")]
+    public void Every_native_exception_kind_surfaces_as_TorchException(int kind, string message)
+    {
+        var ex = Assert.Throws<TorchException>(() => NativeCheck.Status(Native.ck_debug_throw(kind), "DebugThrow"));
+        Assert.Equal("DebugThrow", ex.Operation);
+        Assert.Contains(message, ex.NativeMessage);
+        // c10::Error messages are reported without libtorch's C++ backtrace.
+        Assert.DoesNotContain("Exception raised from", ex.NativeMessage);
+        Assert.Null(NativeCheck.TakeError());
+    }
+
+    [Fact]
+    public void Use_after_dispose_throws_ObjectDisposedException()
+    {
+        var t = Tensor.Ones([2]);
+        t.Dispose();
+        Assert.True(t.IsDisposed);
+        Assert.Throws<ObjectDisposedException>(() => t.Shape);
+        Assert.Throws<ObjectDisposedException>(() => t.Exp());
+        Assert.Throws<ObjectDisposedException>(() => t.ToArray<float>());
+        using var other = Tensor.Ones([2]);
+        Assert.Throws<ObjectDisposedException>(() => other + t);
+        t.Dispose(); // a second dispose is harmless
+        Assert.Equal("tensor(<disposed>)", t.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(AllDevices))]
+    public void Grad_is_null_until_backward_and_accumulates_after(string device)
+    {
+        using var scope = Torch.NewDisposeScope();
+        var x = Tensor.From(new[] { 1.0, 2.0, 3.0 }).To(Device.Parse(device)).RequiresGrad_();
+        Assert.True(x.RequiresGrad);
+        Assert.True(x.IsLeaf);
+        Assert.Null(x.Grad);                                   // undefined, not an error
+        Assert.Null(Tensor.Ones([2]).Grad);                    // never required grad
+
+        var y = x.Mul(x).Sum();                                // dy/dx = 2x
+        Assert.False(y.IsLeaf);
+        y.Backward(retainGraph: true);
+        Assert.Equal(new[] { 2.0, 4.0, 6.0 }, x.Grad!.Cpu().ToArray<double>());
+        y.Backward();                                          // gradients accumulate
+        Assert.Equal(new[] { 4.0, 8.0, 12.0 }, x.Grad!.Cpu().ToArray<double>());
+
+        x.ZeroGrad(setToNone: false);
+        Assert.Equal(new double[3], x.Grad!.Cpu().ToArray<double>());
+        x.ZeroGrad();
+        Assert.Null(x.Grad);
+
+        // A non-scalar output needs an explicit gradient.
+        var z = x.Mul(x);
+        Assert.Throws<TorchException>(() => z.Backward());
+        z.Backward(Tensor.From(new[] { 1.0, 0.0, -1.0 }).To(Device.Parse(device)));
+        Assert.Equal(new[] { 2.0, 0.0, -6.0 }, x.Grad!.Cpu().ToArray<double>());
+    }
+
+    [Fact]
+    public void Grad_can_be_set_and_cleared()
+    {
+        using var scope = Torch.NewDisposeScope();
+        var x = Tensor.Zeros([2], DType.Float64).RequiresGrad_();
+        x.Grad = Tensor.From(new[] { 0.5, -0.5 });
+        Assert.Equal(new[] { 0.5, -0.5 }, x.Grad!.ToArray<double>());
+        x.Grad = null;
+        Assert.Null(x.Grad);
+    }
+
+    [Fact]
+    public void NoGrad_scope_stops_recording_and_restores_the_previous_mode()
+    {
+        using var scope = Torch.NewDisposeScope();
+        var x = Tensor.Ones([2]).RequiresGrad_();
+        Assert.True(Torch.IsGradEnabled);
+        using (Torch.NoGrad())
+        {
+            Assert.False(Torch.IsGradEnabled);
+            var y = x * 2.0;
+            Assert.False(y.RequiresGrad);
+            using (Torch.EnableGrad())
+            {
+                Assert.True(Torch.IsGradEnabled);
+                Assert.True((x * 2.0).RequiresGrad);
+            }
+            Assert.False(Torch.IsGradEnabled);                 // inner scope restored the outer no-grad mode
+            using (Torch.NoGrad()) Assert.False(Torch.IsGradEnabled);
+            Assert.False(Torch.IsGradEnabled);
+        }
+        Assert.True(Torch.IsGradEnabled);
+        Assert.True((x * 2.0).RequiresGrad);
+        Assert.False(x.Detach().RequiresGrad);
+    }
+
+    [Fact]
+    public void Alias_shares_storage_and_CopyFrom_writes_in_place()
+    {
+        using var scope = Torch.NewDisposeScope();
+        var x = Tensor.Zeros([3], DType.Float64);
+        var alias = x.Alias();
+        alias.Fill_(2);
+        Assert.Equal(new[] { 2.0, 2.0, 2.0 }, x.ToArray<double>());
+        var clone = x.Clone();
+        x.CopyFrom(Tensor.From(new[] { 1.0, 2.0, 3.0 }));
+        Assert.Equal(new[] { 1.0, 2.0, 3.0 }, alias.ToArray<double>());
+        Assert.Equal(new[] { 2.0, 2.0, 2.0 }, clone.ToArray<double>());
+        x.Add_(Tensor.Ones([3], DType.Float64), alpha: 2).Mul_(0.5);
+        Assert.Equal(new[] { 1.5, 2.0, 2.5 }, x.ToArray<double>());
+        x.Ema_(Tensor.Zeros([3], DType.Float64), 0.9);         // 0.9·x + 0.1·0
+        Approx.Equal([1.35, 1.8, 2.25], x);
+    }
+}
