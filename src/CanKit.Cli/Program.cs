@@ -8,6 +8,10 @@ public static class Program
     {
         var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on libtorch");
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(RunCommands.Pretrain());
+        root.Subcommands.Add(RunCommands.Probe());
+        root.Subcommands.Add(RunCommands.Knn());
+        root.Subcommands.Add(RunCommands.Export());
         return root.Parse(args).Invoke();
     }
 }

@@ -1,7 +1,3 @@
-using System.Runtime.CompilerServices;
-
-[assembly: InternalsVisibleTo("CanKit.Tests")]
-
 namespace CanKit.IO;
 
 /// <summary>

@@ -1,0 +1,138 @@
+using System.CommandLine;
+using CanKit.Training;
+
+namespace CanKit.Cli;
+
+/// <summary>`cankit pretrain | probe | knn | export`: one run folder from pre-training to evaluation.</summary>
+internal static class RunCommands
+{
+    private static Option<string> Out(bool required) => new("--out") { Description = "run folder (run.json, checkpoint, metrics)", Required = required, DefaultValueFactory = required ? null! : _ => "runs/can-fashion-mnist" };
+    private static Option<string> DeviceOpt() => new("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
+
+    public static Command Pretrain()
+    {
+        var method = new Option<string>("--method") { Description = "can, cmae, mae, simclr or an ablation name (cankit ablate --list)", DefaultValueFactory = _ => "can" };
+        var data = new Option<string>("--data") { Description = "fashion-mnist, cifar10 or cifar100", DefaultValueFactory = _ => "fashion-mnist" };
+        var root = new Option<string?>("--data-root") { Description = "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)" };
+        var preset = new Option<string>("--preset") { Description = "CAN preset: paper, official or community", DefaultValueFactory = _ => "paper" };
+        var steps = new Option<long>("--steps") { Description = "optimiser steps", DefaultValueFactory = _ => 1000 };
+        var epochs = new Option<double?>("--epochs") { Description = "train for this many epochs instead of --steps" };
+        var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 128 };
+        var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 1e-3 };
+        var width = new Option<int>("--width") { Description = "encoder width", DefaultValueFactory = _ => 128 };
+        var depth = new Option<int>("--depth") { Description = "encoder blocks", DefaultValueFactory = _ => 4 };
+        var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => 4 };
+        var patch = new Option<int>("--patch") { Description = "patch size", DefaultValueFactory = _ => 4 };
+        var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
+        var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
+        var device = DeviceOpt();
+        var outDir = Out(required: false);
+        var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
+            { method, data, root, preset, steps, epochs, batch, lr, width, depth, heads, patch, seed, subset, device, outDir };
+        cmd.SetAction(r => Cli.Guard(() =>
+        {
+            var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
+                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset));
+            spec.MethodSpec();   // reject unknown names before loading data
+            if (r.GetValue(epochs) is { } e)
+            {
+                int count = PretrainRun.LoadTrain(spec).Count;
+                spec = spec with { Steps = Math.Max(1, (long)(e * count / spec.BatchSize)) };
+            }
+            return Pretrain(spec, r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!));
+        }));
+        return cmd;
+    }
+
+    internal static int Pretrain(RunSpec spec, string outDir, Device device)
+    {
+        Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {device}, {Torch.NumThreads} threads → {outDir}");
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+            Console.Error.WriteLine("interrupt: saving a checkpoint after this step (Ctrl-C again to abort)");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var progress = new ConsoleProgress(spec.Steps, spec.Method);
+            var outcome = progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10));
+            Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
+            return outcome == TrainOutcome.Completed ? 0 : 130;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    public static Command Probe() => EvalCommand("probe", "linear probe of a run's frozen encoder (top-1 on the test split)", knnOnly: false);
+
+    public static Command Knn() => EvalCommand("knn", "weighted k-NN classification with a run's frozen encoder", knnOnly: true);
+
+    private static Command EvalCommand(string name, string description, bool knnOnly)
+    {
+        var outDir = Out(required: true);
+        var device = DeviceOpt();
+        var k = new Option<int>("--k") { Description = "neighbours", DefaultValueFactory = _ => 20 };
+        var t = new Option<double>("--temperature") { Description = "vote temperature", DefaultValueFactory = _ => 0.07 };
+        var epochs = new Option<int>("--epochs") { Description = "probe epochs", DefaultValueFactory = _ => 30 };
+        var random = new Option<bool>("--random-init") { Description = "evaluate the same encoder at random initialisation (the baseline)" };
+        var cmd = new Command(name, description) { outDir, device, k, t, epochs, random };
+        cmd.SetAction(r => Cli.Guard(() =>
+        {
+            var res = PretrainRun.Evaluate(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(k), r.GetValue(t),
+                knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine));
+            Console.WriteLine(knnOnly ? $"{res.Encoder} {r.GetValue(k)}-NN top-1: {res.KnnTop1:P2}" : $"{res.Encoder} linear probe top-1: {res.ProbeTop1:P2}  ({r.GetValue(k)}-NN: {res.KnnTop1:P2})");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command Export()
+    {
+        var outDir = Out(required: true);
+        var file = new Option<string>("--to") { Description = "safetensors file to write (timm parameter names)", Required = true };
+        var cmd = new Command("export", "write a run's encoder to safetensors with timm's VisionTransformer names") { outDir, file };
+        cmd.SetAction(r => Cli.Guard(() =>
+        {
+            PretrainRun.ExportEncoder(r.GetValue(outDir)!, r.GetValue(file)!);
+            Console.WriteLine($"wrote {r.GetValue(file)}");
+            return 0;
+        }));
+        return cmd;
+    }
+}
+
+/// <summary>Shared command-line plumbing: device parsing and one place that turns errors into messages.</summary>
+internal static class Cli
+{
+    public static Device ParseDevice(string s)
+    {
+        var d = Device.Parse(s);
+        if (d.IsCuda && !Torch.CudaIsAvailable)
+            throw new ArgumentException($"--device {s}: CUDA is not available (the native layer was built against a CPU libtorch; see environment.md)");
+        return d;
+    }
+
+    /// <summary>Runs a command body; known user errors become one "error:" line and exit code 1 (2 for bad flags).</summary>
+    public static int Guard(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is FileNotFoundException or InvalidDataException or DirectoryNotFoundException or TorchException or NonFiniteLossException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+}
