@@ -7,6 +7,7 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on libtorch");
+        root.Subcommands.Add(MainJobCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(RunCommands.Pretrain());
         root.Subcommands.Add(RunCommands.Probe());
