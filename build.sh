@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CanKit's entry point on a fresh Debian machine with the .NET SDK. Each command installs what it needs first.
-#   ./build.sh main    the main job (builds everything, then runs `cankit demo`)
+#   ./build.sh main    the main job: pre-trains CAN on Fashion-MNIST, evaluates it, writes runs/main/report.html
 #   ./build.sh test    builds everything and runs the whole test suite
 #   ./build.sh bench   engine benchmarks side by side with PyTorch (installs python3-torch)
 set -euo pipefail
@@ -12,8 +12,12 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 case "$cmd" in
   main)
     bash tools/install-deps.sh
+    # Plotly.js for the offline report; without npm the report loads it from its CDN instead.
+    if [[ ! -f node_modules/plotly.js-dist-min/plotly.min.js ]] && command -v npm >/dev/null; then
+      npm ci --no-audit --no-fund --loglevel=error || echo "cankit: npm install failed; the report will load Plotly.js from its CDN"
+    fi
     dotnet build src/CanKit.Cli -c Release -v quiet -nologo
-    dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll demo "$@"
+    dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll main "$@"
     ;;
   test)
     bash tools/install-deps.sh
