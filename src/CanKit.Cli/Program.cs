@@ -13,6 +13,7 @@ public static class Program
         root.Subcommands.Add(RunCommands.Probe());
         root.Subcommands.Add(RunCommands.Knn());
         root.Subcommands.Add(RunCommands.Export());
+        root.Subcommands.Add(AblateCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -33,7 +33,7 @@ internal static class RunCommands
         {
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
                 r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset));
-            spec.MethodSpec();   // reject unknown names before loading data
+            Validate(spec);
             if (r.GetValue(epochs) is { } e)
             {
                 int count = PretrainRun.LoadTrain(spec).Count;
@@ -42,6 +42,19 @@ internal static class RunCommands
             return Pretrain(spec, r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!));
         }));
         return cmd;
+    }
+
+    /// <summary>Rejects bad flag values before any data is loaded, naming the flag.</summary>
+    internal static void Validate(RunSpec spec)
+    {
+        if (spec.Preset is not ("paper" or "official" or "community")) throw new ArgumentException($"--preset: unknown preset '{spec.Preset}' (expected paper, official or community)");
+        Cli.Flag("--method", () => spec.MethodSpec());
+        if (!Datasets.Names.Contains(spec.Dataset)) throw new ArgumentException($"--data: unknown dataset '{spec.Dataset}' (expected {string.Join(", ", Datasets.Names)})");
+        if (spec.DataRoot is { } root && !Directory.Exists(root)) throw new ArgumentException($"--data-root: folder '{root}' does not exist");
+        foreach (var (flag, value) in new[] { ("--steps", spec.Steps), ("--batch", spec.BatchSize), ("--width", spec.Width), ("--depth", spec.Depth), ("--heads", spec.Heads), ("--patch", spec.PatchSize) })
+            if (value <= 0) throw new ArgumentException($"{flag}: must be > 0, got {value}");
+        if (spec.LearningRate <= 0) throw new ArgumentException($"--lr: must be > 0, got {spec.LearningRate}");
+        if (spec.Width % spec.Heads != 0) throw new ArgumentException($"--heads: {spec.Heads} does not divide --width {spec.Width}");
     }
 
     internal static int Pretrain(RunSpec spec, string outDir, Device device)
@@ -115,6 +128,19 @@ internal static class Cli
         if (d.IsCuda && !Torch.CudaIsAvailable)
             throw new ArgumentException($"--device {s}: CUDA is not available (the native layer was built against a CPU libtorch; see environment.md)");
         return d;
+    }
+
+    /// <summary>Runs <paramref name="check"/>, prefixing an ArgumentException's message with the flag it concerns.</summary>
+    public static void Flag(string flag, Action check)
+    {
+        try
+        {
+            check();
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"{flag}: {e.Message}", e);
+        }
     }
 
     /// <summary>Runs a command body; known user errors become one "error:" line and exit code 1 (2 for bad flags).</summary>

@@ -1,0 +1,88 @@
+using CanKit.Cli;
+using Xunit;
+
+namespace CanKit.Tests;
+
+/// <summary>The command line: help everywhere, and errors that name the bad flag or file. Runs alone (it redirects the console).</summary>
+[Collection("console")]
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cankit-cli-").FullName;
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try
+        {
+            return (Program.Main(args), o.ToString(), e.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    [Theory]
+    [InlineData("pretrain")]
+    [InlineData("probe")]
+    [InlineData("knn")]
+    [InlineData("export")]
+    [InlineData("ablate")]
+    [InlineData("main")]
+    public void EveryCommandHasHelp(string command)
+    {
+        var (code, output, _) = Run(command, "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("Usage:", output);
+        Assert.Contains("--", output);
+    }
+
+    [Theory]
+    [InlineData("--method", "nope", "--method: unknown method 'nope'")]
+    [InlineData("--data", "mnist-digits", "--data: unknown dataset 'mnist-digits'")]
+    [InlineData("--preset", "best", "--preset: unknown preset 'best'")]
+    [InlineData("--heads", "3", "--heads: 3 does not divide --width 128")]
+    [InlineData("--steps", "0", "--steps: must be > 0")]
+    [InlineData("--data-root", "/no/such/folder", "--data-root: folder '/no/such/folder' does not exist")]
+    public void BadFlagsAreNamed(string flag, string value, string message)
+    {
+        var (code, _, err) = Run("pretrain", flag, value, "--out", Path.Combine(_dir, "run"));
+        Assert.Equal(2, code);
+        Assert.Contains(message, err);
+    }
+
+    [Fact]
+    public void MissingFilesAreNamed()
+    {
+        var (code, _, err) = Run("probe", "--out", Path.Combine(_dir, "nothing"));
+        Assert.Equal(1, code);
+        Assert.Contains("is not a CanKit run folder", err);
+        (code, _, err) = Run("pretrain", "--data", "cifar10", "--data-root", _dir, "--out", Path.Combine(_dir, "c"));
+        Assert.Equal(1, code);
+        Assert.Contains("data_batch_1.bin", err);
+        Assert.Contains("fetch-cifar", err);
+        (code, _, err) = Run("pretrain", "--data-root", _dir, "--out", Path.Combine(_dir, "f"));
+        Assert.Equal(1, code);
+        Assert.Contains("train-images-idx3-ubyte", err);
+    }
+
+    [Fact]
+    public void AblateListsItsSuite()
+    {
+        var (code, output, _) = Run("ablate", "--list");
+        Assert.Equal(0, code);
+        foreach (var name in new[] { "mae", "simclr", "masked-contrastive", "can-no-noise", "can-noise-as-aug", "can-no-sigma-embedding", "can", "cmae" })
+            Assert.Contains(name, output);
+        var (bad, _, err) = Run("ablate", "--only", "can", "nonsense");
+        Assert.Equal(2, bad);
+        Assert.Contains("--only: unknown entries nonsense", err);
+    }
+}
+
+[CollectionDefinition("console", DisableParallelization = true)]
+public class ConsoleCollection;
