@@ -73,13 +73,7 @@ public sealed class Can : Module
                     loss = loss + d * c.DenoiseWeight;
                     denoise = d.Item<float>();
                 }
-                if (keepPredictions)
-                {
-                    predictions = new Predictions(pred.Detach(), masked.Mask.Alias(), input.Detach(),
-                        noised?.Noise.Detach() ?? Tensor.Zeros(x.Shape, x.DType, x.Device),
-                        noised?.Sigma.Alias() ?? Tensor.Zeros([2 * n], x.DType, x.Device));
-                    scope.MoveToOuter(predictions.Pixels, predictions.Mask, predictions.Input, predictions.Noise, predictions.Sigma);
-                }
+                if (keepPredictions) predictions = Predictions.Keep(scope, pred, masked.Mask, input, noised?.Noise, noised?.Sigma);
             }
             terms = new LossBreakdown(loss.Item<float>(), con.Loss.Item<float>(), recon, denoise, con.Top1.Item<float>());
             scope.MoveToOuter(loss);

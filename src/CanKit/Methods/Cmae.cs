@@ -117,12 +117,7 @@ public sealed class Cmae : Module
             loss = recon + con.Loss * Config.ContrastiveWeight;
             terms = new LossBreakdown(loss.Item<float>(), con.Loss.Item<float>(), recon.Item<float>(), 0, con.Top1.Item<float>());
             scope.MoveToOuter(loss);
-            if (keepPredictions)
-            {
-                predictions = new Predictions(pixels.Detach(), masked.Mask.Alias(), online.Alias(),
-                    Tensor.Zeros(online.Shape, online.DType, online.Device), Tensor.Zeros([online.Size(0)], online.DType, online.Device));
-                scope.MoveToOuter(predictions.Pixels, predictions.Mask, predictions.Input, predictions.Noise, predictions.Sigma);
-            }
+            if (keepPredictions) predictions = Predictions.Keep(scope, pixels, masked.Mask, online);
         }
         return new StepResult(loss, terms, predictions);
     }

@@ -10,6 +10,19 @@ public sealed record LossBreakdown(double Total, double Contrastive, double Reco
 /// the network input [N, C, H, W] (noisy when noise was added), the added noise σ·e and σ [N] (zeros without noise).</summary>
 public sealed record Predictions(Tensor Pixels, Tensor Mask, Tensor Input, Tensor Noise, Tensor Sigma) : IDisposable
 {
+    /// <summary>
+    /// Detached copies of a step's tensors for plotting, moved out of the step's <paramref name="scope"/>; noise and σ
+    /// default to zeros for methods without noise.
+    /// </summary>
+    internal static Predictions Keep(DisposeScope scope, Tensor pixels, Tensor mask, Tensor input, Tensor? noise = null, Tensor? sigma = null)
+    {
+        var p = new Predictions(pixels.Detach(), mask.Alias(), input.Detach(),
+            noise?.Detach() ?? Tensor.Zeros(input.Shape, input.DType, input.Device),
+            sigma?.Alias() ?? Tensor.Zeros([input.Size(0)], input.DType, input.Device));
+        scope.MoveToOuter(p.Pixels, p.Mask, p.Input, p.Noise, p.Sigma);
+        return p;
+    }
+
     public void Dispose()
     {
         Pixels.Dispose();

@@ -60,12 +60,7 @@ public sealed class Mae : Module
             var pred = Decoder.Forward(latent, masked.IdsRestore);                 // [N, L, P]
             loss = PatchLosses.Reconstruction(pred, images, masked.Mask, Config.Encoder.PatchSize, Config.NormPixLoss);
             scope.MoveToOuter(loss);
-            if (keepPredictions)
-            {
-                predictions = new Predictions(pred.Detach(), masked.Mask.Alias(), images.Alias(),
-                    Tensor.Zeros(images.Shape, images.DType, images.Device), Tensor.Zeros([images.Size(0)], images.DType, images.Device));
-                scope.MoveToOuter(predictions.Pixels, predictions.Mask, predictions.Input, predictions.Noise, predictions.Sigma);
-            }
+            if (keepPredictions) predictions = Predictions.Keep(scope, pred, masked.Mask, images);
         }
         double l = loss.Item<float>();
         return new StepResult(loss, new LossBreakdown(l, 0, l, 0, 0), predictions);

@@ -26,15 +26,22 @@ public interface IPretrainMethod : IDisposable
 /// <summary>A named method with its settings: one entry of the ablation table, or a pretraining run.</summary>
 public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = null, CmaeConfig? Cmae = null, MaeConfig? Mae = null, SimClrConfig? SimClr = null)
 {
-    /// <summary>Builds the method for images of <paramref name="channels"/>×<paramref name="size"/>² with <paramref name="encoder"/>'s shape.</summary>
+    /// <summary>Builds the method around an encoder of <paramref name="encoder"/>'s shape ([CLS] as the method needs).</summary>
     public IPretrainMethod Create(VitConfig encoder, Generator generator) => Kind switch
     {
-        MethodKind.Can => new CanMethod(Name, (Can ?? CanConfig.Paper) with { Encoder = encoder with { ClsToken = false } }, generator),
-        MethodKind.Cmae => new CmaeMethod(Name, (Cmae ?? CmaeConfig.OfficialCode) is var c ? c with { Encoder = encoder with { ClsToken = true }, FeatureDecoder = c.FeatureDecoder with { Width = encoder.Width, Heads = encoder.Heads } } : null!, generator),
-        MethodKind.Mae => new MaeMethod(Name, (Mae ?? MaeConfig.Paper) with { Encoder = encoder with { ClsToken = true } }, generator),
-        MethodKind.SimClr => new SimClrMethod(Name, (SimClr ?? new SimClrConfig()) with { Encoder = encoder with { ClsToken = false } }, generator),
+        MethodKind.Can => TwoViewMethod.Can(Name, (Can ?? CanConfig.Paper) with { Encoder = encoder with { ClsToken = false } }, generator),
+        MethodKind.Cmae => TwoViewMethod.Cmae(Name, CmaeFor(encoder), generator),
+        MethodKind.Mae => TwoViewMethod.Mae(Name, (Mae ?? MaeConfig.Paper) with { Encoder = encoder with { ClsToken = true } }, generator),
+        MethodKind.SimClr => TwoViewMethod.SimClr(Name, (SimClr ?? new SimClrConfig()) with { Encoder = encoder with { ClsToken = false } }, generator),
         _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown method"),
     };
+
+    // CMAE's feature decoder works at the encoder's width (its projector is EMA-copied to the target branch).
+    private CmaeConfig CmaeFor(VitConfig encoder)
+    {
+        var c = Cmae ?? CmaeConfig.OfficialCode;
+        return c with { Encoder = encoder with { ClsToken = true }, FeatureDecoder = c.FeatureDecoder with { Width = encoder.Width, Heads = encoder.Heads } };
+    }
 
     /// <summary>The ablation suite of the CAN paper's tables, at one budget: baselines and CAN's switches, then CMAE.</summary>
     public static IReadOnlyList<MethodSpec> AblationSuite(CanConfig? baseCan = null)
@@ -64,73 +71,53 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
     };
 }
 
-internal sealed class CanMethod(string name, CanConfig config, Generator g) : IPretrainMethod
+/// <summary>
+/// The one adapter behind every method: make two views with the method's pipeline, run its forward, then its
+/// post-step hook. MAE's forward uses the first view only.
+/// </summary>
+internal sealed class TwoViewMethod(string name, Module module, VisionTransformer encoder, TwoViewPipeline pipeline, int imageSize,
+                                    Func<Tensor, Tensor, Generator, bool, StepResult> forward, Action<long, long>? afterStep = null) : IPretrainMethod
 {
-    private readonly Can _can = new(config, g);
     public string Name => name;
-    public Module Module => _can;
-    public VisionTransformer Encoder => (VisionTransformer)_can.Encoder;
+    public Module Module => module;
+    public VisionTransformer Encoder => encoder;
 
     public StepResult Step(Tensor raw, Normalization norm, Generator gen, bool keepPredictions)
     {
-        var (v1, v2) = TwoViewPipeline.Can.Apply(raw, norm, config.Encoder.ImageSize, gen);
-        using (v1) using (v2) return _can.Forward(v1, v2, gen, keepPredictions: keepPredictions);
+        var (v1, v2) = pipeline.Apply(raw, norm, imageSize, gen);
+        using (v1) using (v2) return forward(v1, v2, gen, keepPredictions);
     }
 
-    public void AfterOptimizerStep(long step, long totalSteps) { }
-    public void Dispose() => _can.Dispose();
-}
+    public void AfterOptimizerStep(long step, long totalSteps) => afterStep?.Invoke(step, totalSteps);
+    public void Dispose() => module.Dispose();
 
-internal sealed class CmaeMethod(string name, CmaeConfig config, Generator g) : IPretrainMethod
-{
-    private readonly Cmae _cmae = new(config, g);
-    public string Name => name;
-    public Module Module => _cmae;
-    public VisionTransformer Encoder => _cmae.Encoder;
-
-    public StepResult Step(Tensor raw, Normalization norm, Generator gen, bool keepPredictions)
+    public static IPretrainMethod Can(string name, CanConfig c, Generator g)
     {
-        var (v1, v2) = TwoViewPipeline.Cmae.Apply(raw, norm, config.Encoder.ImageSize, gen);
-        using (v1) using (v2) return _cmae.Forward(v1, v2, gen, keepPredictions: keepPredictions);
+        var m = new Can(c, g);
+        return new TwoViewMethod(name, m, (VisionTransformer)m.Encoder, TwoViewPipeline.Can, c.Encoder.ImageSize,
+            (a, b, gen, keep) => m.Forward(a, b, gen, keepPredictions: keep));
     }
 
-    public void AfterOptimizerStep(long step, long totalSteps) => _cmae.UpdateTarget(step, totalSteps);
-    public void Dispose() => _cmae.Dispose();
-}
-
-internal sealed class MaeMethod(string name, MaeConfig config, Generator g) : IPretrainMethod
-{
-    private readonly Mae _mae = new(config, g);
-    public string Name => name;
-    public Module Module => _mae;
-    public VisionTransformer Encoder => (VisionTransformer)_mae.Encoder;
-
-    public StepResult Step(Tensor raw, Normalization norm, Generator gen, bool keepPredictions)
+    public static IPretrainMethod Cmae(string name, CmaeConfig c, Generator g)
     {
-        // MAE sees one crop-and-flip view.
-        var pipe = new TwoViewPipeline(ViewAugmentation.CropFlip, ViewAugmentation.CropFlip, PixelShift: 0);
-        var (v1, v2) = pipe.Apply(raw, norm, config.Encoder.ImageSize, gen);
-        v2.Dispose();
-        using (v1) return _mae.Forward(v1, gen, keepPredictions: keepPredictions);
+        var m = new Cmae(c, g);
+        return new TwoViewMethod(name, m, m.Encoder, TwoViewPipeline.Cmae, c.Encoder.ImageSize,
+            (a, b, gen, keep) => m.Forward(a, b, gen, keepPredictions: keep), (step, total) => m.UpdateTarget(step, total));
     }
 
-    public void AfterOptimizerStep(long step, long totalSteps) { }
-    public void Dispose() => _mae.Dispose();
-}
-
-internal sealed class SimClrMethod(string name, SimClrConfig config, Generator g) : IPretrainMethod
-{
-    private readonly SimClr _simclr = new(config, g);
-    public string Name => name;
-    public Module Module => _simclr;
-    public VisionTransformer Encoder => (VisionTransformer)_simclr.Encoder;
-
-    public StepResult Step(Tensor raw, Normalization norm, Generator gen, bool keepPredictions)
+    public static IPretrainMethod Mae(string name, MaeConfig c, Generator g)
     {
-        var (v1, v2) = TwoViewPipeline.SimClr.Apply(raw, norm, config.Encoder.ImageSize, gen);
-        using (v1) using (v2) return _simclr.Forward(v1, v2);
+        var m = new Mae(c, g);
+        // MAE sees one crop-and-flip view; the pipeline's second view is not used.
+        var pipe = new TwoViewPipeline(ViewAugmentation.CropFlip, ViewAugmentation.CropFlip);
+        return new TwoViewMethod(name, m, (VisionTransformer)m.Encoder, pipe, c.Encoder.ImageSize,
+            (a, _, gen, keep) => m.Forward(a, gen, keepPredictions: keep));
     }
 
-    public void AfterOptimizerStep(long step, long totalSteps) { }
-    public void Dispose() => _simclr.Dispose();
+    public static IPretrainMethod SimClr(string name, SimClrConfig c, Generator g)
+    {
+        var m = new SimClr(c, g);
+        return new TwoViewMethod(name, m, (VisionTransformer)m.Encoder, TwoViewPipeline.SimClr, c.Encoder.ImageSize,
+            (a, b, _, _) => m.Forward(a, b));
+    }
 }
