@@ -12,6 +12,7 @@ public static class Program
         root.Subcommands.Add(RunCommands.Pretrain());
         root.Subcommands.Add(RunCommands.Probe());
         root.Subcommands.Add(RunCommands.Knn());
+        root.Subcommands.Add(RunCommands.FineTuneCommand());
         root.Subcommands.Add(RunCommands.Export());
         root.Subcommands.Add(AblateCommand.Create());
         return root.Parse(args).Invoke();

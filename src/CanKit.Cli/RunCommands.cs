@@ -104,6 +104,23 @@ internal static class RunCommands
         return cmd;
     }
 
+    public static Command FineTuneCommand()
+    {
+        var outDir = Out(required: true);
+        var device = DeviceOpt();
+        var epochs = new Option<int>("--epochs") { Description = "fine-tuning epochs", DefaultValueFactory = _ => 5 };
+        var random = new Option<bool>("--random-init") { Description = "fine-tune the encoder from random initialisation (the baseline)" };
+        var subset = new Option<int>("--subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("finetune", "fine-tune a run's encoder with a linear head end to end (top-1 on the test split)") { outDir, device, epochs, random, subset };
+        cmd.SetAction(r => Cli.Guard(() =>
+        {
+            var res = PretrainRun.FineTuneRun(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(epochs), r.GetValue(subset), new Progress<string>(Console.WriteLine));
+            Console.WriteLine($"{(r.GetValue(random) ? "random-init" : "pretrained")} fine-tune top-1 after {res.Epochs} epochs: {res.TestAccuracy:P2}");
+            return 0;
+        }));
+        return cmd;
+    }
+
     public static Command Export()
     {
         var outDir = Out(required: true);

@@ -65,6 +65,25 @@ public sealed class EvaluationTests : IDisposable
     }
 
     [Fact]
+    public void FineTuningLearnsAnEasyImageTask()
+    {
+        // Class 0: dark images, class 1: bright images, with pixel noise.
+        static CanKit.Data.ImageSet Make(int n, int seed)
+        {
+            var rng = new Random(seed);
+            var labels = Enumerable.Range(0, n).Select(i => i % 2).ToArray();
+            var px = new byte[n * 3 * 16 * 16];
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < 768; j++) px[i * 768 + j] = (byte)Math.Clamp((labels[i] == 0 ? 70 : 180) + rng.Next(-60, 60), 0, 255);
+            return new CanKit.Data.ImageSet("dark-bright", px, labels, 3, 16, 16, ["dark", "bright"], CanKit.Data.Normalization.Cifar10);
+        }
+        using var g = new Generator(1);
+        using var enc = new CanKit.Vision.VisionTransformer(new CanKit.Vision.VitConfig { ImageSize = 16, PatchSize = 4, Width = 32, Depth = 1, Heads = 2 }, g);
+        var r = FineTune.Run(enc, Make(256, 1), Make(64, 2), Device.Cpu, epochs: 2, batchSize: 32, lr: 1e-3);
+        Assert.True(r.TestAccuracy > 0.95, $"fine-tuned top-1 {r.TestAccuracy:P1}");
+    }
+
+    [Fact]
     public void FeatureCacheIsReusedOnlyForTheSameKey()
     {
         string file = Path.Combine(_dir, "features.safetensors");

@@ -73,6 +73,18 @@ public static class PretrainRun
         }
     }
 
+    /// <summary>Fine-tunes the run's encoder (or the random-init one) with a linear head; returns test top-1.</summary>
+    public static FineTune.Result FineTuneRun(string runDir, Device device, bool randomInit = false, int epochs = 5, int evalSubset = 0, IProgress<string>? log = null)
+    {
+        var spec = RunSpec.Load(runDir);
+        using var method = LoadMethod(runDir, randomInit);
+        method.Module.To(device);
+        var train = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
+        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
+        if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
+        return FineTune.Run(method.Encoder, train, test, device, epochs, seed: spec.Seed, log: log);
+    }
+
     /// <summary>Writes the run's encoder with timm's parameter names to a safetensors file.</summary>
     public static void ExportEncoder(string runDir, string path)
     {
