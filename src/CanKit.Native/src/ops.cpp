@@ -111,12 +111,17 @@ CK_EXPORT ck_tensor ck_mean(ck_tensor a, const int64_t* d, int nd, int keepdim) 
 CK_EXPORT ck_tensor ck_logsumexp(ck_tensor a, const int64_t* d, int nd, int keepdim) {
   CK_TENSOR(at::logsumexp(*a, ck::dims(d, nd), keepdim != 0))
 }
-// correction: 1 = unbiased (PyTorch's default), 0 = population.
+// correction: 1 = unbiased (PyTorch's default), 0 = population. libtorch 2.x takes it as an optional Scalar.
+#if TORCH_VERSION_MAJOR >= 2
+#define CK_CORRECTION(c) c10::optional<at::Scalar>(at::Scalar(c))
+#else
+#define CK_CORRECTION(c) c10::optional<int64_t>(c)
+#endif
 CK_EXPORT ck_tensor ck_var(ck_tensor a, const int64_t* d, int nd, int64_t correction, int keepdim) {
-  CK_TENSOR(at::var(*a, at::OptionalIntArrayRef(ck::dims(d, nd)), c10::optional<int64_t>(correction), keepdim != 0))
+  CK_TENSOR(at::var(*a, at::OptionalIntArrayRef(ck::dims(d, nd)), CK_CORRECTION(correction), keepdim != 0))
 }
 CK_EXPORT ck_tensor ck_std(ck_tensor a, const int64_t* d, int nd, int64_t correction, int keepdim) {
-  CK_TENSOR(at::std(*a, at::OptionalIntArrayRef(ck::dims(d, nd)), c10::optional<int64_t>(correction), keepdim != 0))
+  CK_TENSOR(at::std(*a, at::OptionalIntArrayRef(ck::dims(d, nd)), CK_CORRECTION(correction), keepdim != 0))
 }
 CK_EXPORT ck_tensor ck_norm(ck_tensor a, double p, const int64_t* d, int nd, int keepdim) {
   CK_TENSOR(nd == 0 ? at::norm(*a, p) : at::norm(*a, p, ck::dims(d, nd), keepdim != 0))
