@@ -1,0 +1,178 @@
+using System.CommandLine;
+using System.Diagnostics;
+using CanKit.Methods;
+using CanKit.Optim;
+using CanKit.Vision;
+
+namespace CanKit.Cli.Bench;
+
+/// <summary>
+/// `cankit bench step`: the reference CAN training step (32×32×3, patch 4, encoder 6 × 192 × 3 heads, decoder
+/// 2 × 128 × 4 heads, 64 images per view, mask 0.5, AdamW), the SimCLR step with the same encoder, and the same CAN
+/// step in PyTorch eager on the same libtorch (a child process), in alternating rounds within one run. Prints medians,
+/// the ratios, achieved GFLOP/s as a share of this machine's measured GEMM peak, and peak memory.
+/// </summary>
+internal static class StepBench
+{
+    public static Command Create()
+    {
+        var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 };
+        var steps = new Option<int>("--steps") { Description = "steps per round per contender", DefaultValueFactory = _ => 3 };
+        var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
+        var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
+        var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch))));
+        return cmd;
+    }
+
+    private static readonly VitConfig Encoder = VitConfig.CifarSmall with { ClsToken = false };
+    private static readonly DecoderConfig Decoder = DecoderConfig.Small32;
+    private const double Mask = 0.5;
+
+    private static int Run(int rounds, int steps, int batch, bool withTorch)
+    {
+        int threads = Torch.NumThreads;
+        Console.WriteLine($"reference step: {batch} images/view, 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {Mask}; {Environment.ProcessorCount} cores, {threads} threads, libtorch {Torch.LibTorchVersion}");
+        double peak = GemmPeak();
+        using var g = new Generator(0);
+        using var can = new Can(CanConfig.Paper with { Encoder = Encoder, Decoder = Decoder, MaskRatio = Mask }, g);
+        using var canOpt = new AdamW(AdamW.DecayGroups(can, 0.05), lr: 1e-4);
+        using var simclr = new SimClr(new SimClrConfig { Encoder = Encoder }, g);
+        using var simOpt = new AdamW(AdamW.DecayGroups(simclr, 0.05), lr: 1e-4);
+        using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
+        using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
+        void CanStep() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); using var r = can.Forward(v1, v2, g); r.Loss.Backward(); canOpt.Step(); }
+        void SimStep() { using var s = Torch.NewDisposeScope(); simOpt.ZeroGrad(); using var r = simclr.Forward(v1, v2); r.Loss.Backward(); simOpt.Step(); }
+        CanStep();
+        SimStep();
+        long rssCan = PeakRss();
+
+        using var torch = withTorch ? TorchWorker.Start(batch, Mask, threads) : null;
+        var tCan = new List<double>();
+        var tSim = new List<double>();
+        var tTorch = new List<double>();
+        double torchRss = 0;
+        for (int r = 0; r < rounds; r++)
+        {
+            tCan.Add(Median(steps, CanStep));
+            tSim.Add(Median(steps, SimStep));
+            if (torch is not null)
+            {
+                var (ms, rss) = torch.Steps(steps);
+                tTorch.Add(ms);
+                torchRss = rss;
+            }
+            Console.WriteLine($"round {r + 1}/{rounds}: CAN {tCan[^1]:F1} ms  SimCLR {tSim[^1]:F1} ms" + (torch is null ? "" : $"  PyTorch CAN {tTorch[^1]:F1} ms"));
+        }
+        double can_ = Med(tCan), sim = Med(tSim);
+        double canFlops = Flops(batch, Mask, withDecoder: true), simFlops = Flops(batch, 0, withDecoder: false);
+        Console.WriteLine();
+        Console.WriteLine($"GEMM peak (1024³ fp32): {peak:F1} GFLOP/s");
+        Console.WriteLine($"CanKit CAN step     median {can_,8:F1} ms  {canFlops / can_ / 1e6,6:F1} GFLOP/s ({canFlops / can_ / 1e6 / peak:P0} of peak)  peak RSS {rssCan / 1e6:F0} MB (whole process)");
+        Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({simFlops / sim / 1e6 / peak:P0} of peak)");
+        Console.WriteLine($"CAN / SimCLR = {can_ / sim:F3}   (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
+        if (tTorch.Count > 0)
+        {
+            double t = Med(tTorch);
+            Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB");
+            Console.WriteLine($"CanKit / PyTorch (CAN step) = {can_ / t:F3}");
+        }
+        return 0;
+    }
+
+    /// <summary>Matmul FLOPs of one training step (forward × 3 for forward + backward), analytically.</summary>
+    internal static double Flops(int batch, double mask, bool withDecoder)
+    {
+        int n = 2 * batch, l = Encoder.NumPatches, lv = (int)(l * (1 - mask)), d = Encoder.Width, p = Encoder.PatchDim, dd = Decoder.Width;
+        double f = 2.0 * n * l * p * d;                                       // patch embedding (all patches)
+        f += Encoder.Depth * n * (24.0 * lv * d * d + 4.0 * lv * lv * d);     // encoder on visible tokens
+        f += 2.0 * n * (d * d + d * 128);                                     // projection head
+        if (withDecoder)
+        {
+            f += 2.0 * n * lv * d * dd;                                       // decoder embed
+            f += Decoder.Depth * n * (24.0 * l * dd * dd + 4.0 * l * l * dd); // decoder blocks on all tokens
+            f += 2.0 * n * l * dd * p;                                        // pixel head
+            f += 2.0 * n * 2 * dd * dd;                                       // σ embedding
+        }
+        return 3 * f;
+    }
+
+    private static double GemmPeak()
+    {
+        using var a = Tensor.Randn([1024, 1024]);
+        using var b = Tensor.Randn([1024, 1024]);
+        for (int i = 0; i < 3; i++) a.MatMul(b).Dispose();
+        var times = new List<double>();
+        for (int r = 0; r < 5; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < 5; i++) a.MatMul(b).Dispose();
+            times.Add(sw.Elapsed.TotalSeconds / 5);
+        }
+        return 2.0 * 1024 * 1024 * 1024 / times.Min() / 1e9;
+    }
+
+    private static double Median(int n, Action step)
+    {
+        var t = new List<double>();
+        for (int i = 0; i < n; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            step();
+            t.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        return Med(t);
+    }
+
+    private static double Med(List<double> v)
+    {
+        var s = v.OrderBy(x => x).ToList();
+        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+
+    private static long PeakRss()
+    {
+        foreach (string line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return 0;
+    }
+
+    /// <summary>The PyTorch contender: torch_can_step.py kept alive, driven over stdin/stdout.</summary>
+    private sealed class TorchWorker : IDisposable
+    {
+        private readonly Process _p;
+
+        private TorchWorker(Process p) => _p = p;
+
+        public static TorchWorker Start(int batch, double mask, int threads)
+        {
+            const string python = "/usr/bin/python3";
+            string script = Path.Combine(AppContext.BaseDirectory, "Bench", "torch_can_step.py");
+            if (!File.Exists(python)) throw new FileNotFoundException($"{python} not found; run ./build.sh bench (installs python3-torch)", python);
+            var psi = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { script, batch.ToString(), "32", "4", "192", "6", "3", "128", "2", "4", mask.ToString(System.Globalization.CultureInfo.InvariantCulture), threads.ToString() })
+                psi.ArgumentList.Add(a);
+            var p = Process.Start(psi)!;
+            string? ready = p.StandardOutput.ReadLine();
+            if (ready != "ready")
+                throw new InvalidDataException($"the PyTorch worker did not start ({ready ?? "no output"}): {p.StandardError.ReadToEnd().Trim().Split('\n').LastOrDefault()} — run ./build.sh bench, which installs python3-torch");
+            return new TorchWorker(p);
+        }
+
+        public (double Ms, double RssMb) Steps(int n)
+        {
+            _p.StandardInput.WriteLine($"step {n}");
+            string line = _p.StandardOutput.ReadLine() ?? throw new InvalidDataException("the PyTorch worker stopped: " + _p.StandardError.ReadToEnd());
+            var parts = line.Split(' ');
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            return (double.Parse(parts[1], inv), double.Parse(parts[2], inv));
+        }
+
+        public void Dispose()
+        {
+            try { _p.StandardInput.WriteLine("quit"); _p.WaitForExit(5000); } catch (IOException) { }
+            if (!_p.HasExited) _p.Kill();
+            _p.Dispose();
+        }
+    }
+}
