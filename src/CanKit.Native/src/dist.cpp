@@ -56,12 +56,23 @@ struct Group {
            " — a peer process has probably exited or stopped responding";
   }
 
-  void allreduce(std::vector<at::Tensor>& ts) const {
-    if (size == 1 || ts.empty()) return;
+  // Sums one tensor over ranks, in place.
+  void allreduce(at::Tensor& t) const {
+    if (size == 1) return;
+    std::vector<at::Tensor> v{t};
     c10d::AllreduceOptions o;
     o.reduceOp = c10d::ReduceOp::SUM;
     o.timeout = timeout;
-    wait(pg->allreduce(ts, o), "all-reduce");
+    wait(pg->allreduce(v, o), "all-reduce");
+  }
+
+  void broadcast(at::Tensor& t, int root) const {
+    if (size == 1) return;
+    std::vector<at::Tensor> v{t};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    o.timeout = timeout;
+    wait(pg->broadcast(v, o), "broadcast");
   }
 
   // All ranks' x stacked along dim 0: [W·n, …].
@@ -80,6 +91,36 @@ struct Group {
 
 std::chrono::milliseconds ms(int64_t v) { return std::chrono::milliseconds(v); }
 
+// Gloo and NCCL take one tensor per device in a list, so a list of differently shaped tensors travels as flat
+// buckets: consecutive tensors of one dtype and device, up to bucket_bytes (at least one tensor each), are
+// concatenated, `op` runs on the flat bucket, and the results are copied back in place.
+template <typename Op>
+void bucketed(std::vector<at::Tensor>& ts, int64_t bucket_bytes, Op op) {
+  at::NoGradGuard no_grad;
+  size_t i = 0;
+  while (i < ts.size()) {
+    int64_t bytes = ts[i].numel() * ts[i].element_size();
+    size_t j = i + 1;
+    while (j < ts.size() && ts[j].scalar_type() == ts[i].scalar_type() && ts[j].device() == ts[i].device() &&
+           bytes + ts[j].numel() * ts[j].element_size() <= bucket_bytes) {
+      bytes += ts[j].numel() * ts[j].element_size();
+      j++;
+    }
+    std::vector<at::Tensor> parts;
+    for (size_t k = i; k < j; k++) parts.push_back(ts[k].reshape({-1}));
+    at::Tensor flat = at::cat(parts, 0);
+    op(flat);
+    int64_t off = 0;
+    for (size_t k = i; k < j; k++) {
+      ts[k].copy_(flat.narrow(0, off, ts[k].numel()).view(ts[k].sizes()));
+      off += ts[k].numel();
+    }
+    i = j;
+  }
+}
+
+constexpr int64_t kBucketBytes = 25LL << 20;
+
 // Forward: every rank's x, stacked [W·n, …]. Backward: the loss of every rank depends on this rank's slice, so
 // the incoming gradients are summed over ranks (all-reduce) and this rank keeps its own slice — the gradient of
 // Σ_r L_r with respect to x. The trainer's gradient averaging then divides by W, giving ∂(mean_r L_r)/∂θ.
@@ -93,9 +134,9 @@ struct AllGatherFn : public torch::autograd::Function<AllGatherFn> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     auto* g = reinterpret_cast<const Group*>(ctx->saved_data["group"].toInt());
     int64_t n = ctx->saved_data["n"].toInt();
-    std::vector<at::Tensor> sum{grads[0].contiguous().clone()};
+    at::Tensor sum = grads[0].contiguous().clone();
     g->allreduce(sum);
-    return {sum[0].narrow(0, g->rank * n, n), at::Tensor()};
+    return {sum.narrow(0, g->rank * n, n), at::Tensor()};
   }
 };
 }  // namespace
@@ -198,26 +239,22 @@ CK_EXPORT void ck_group_free(ck_group g) {
 #define CK_DIST(stmts) CK_STATUS(no_dist("gloo"))
 #endif
 
-// Sums the tensors over all ranks, in place.
+// Sums each tensor over all ranks, in place (any shapes; sent in flat buckets).
 CK_EXPORT int ck_group_allreduce(ck_group g, const ck_tensor* ts, int n) {
   CK_DIST({
+    if (g->size == 1 || n == 0) return 0;
     auto v = ck::list(ts, n);
-    for (auto& t : v) TORCH_CHECK(t.is_contiguous(), "all-reduce needs contiguous tensors");
-    g->allreduce(v);
+    bucketed(v, kBucketBytes, [&](at::Tensor& flat) { g->allreduce(flat); });
   })
 }
 
-// Overwrites the tensors with root's, in place.
+// Overwrites each tensor with root's, in place (any shapes; sent in flat buckets).
 CK_EXPORT int ck_group_broadcast(ck_group g, const ck_tensor* ts, int n, int root) {
   CK_DIST({
     TORCH_CHECK(root >= 0 && root < g->size, "root ", root, " is outside [0, ", g->size, ")");
     if (g->size == 1 || n == 0) return 0;
     auto v = ck::list(ts, n);
-    for (auto& t : v) TORCH_CHECK(t.is_contiguous(), "broadcast needs contiguous tensors");
-    c10d::BroadcastOptions o;
-    o.rootRank = root;
-    o.timeout = g->timeout;
-    g->wait(g->pg->broadcast(v, o), "broadcast");
+    bucketed(v, kBucketBytes, [&](at::Tensor& flat) { g->broadcast(flat, root); });
   })
 }
 
@@ -261,10 +298,9 @@ CK_EXPORT int ck_group_average_grads(ck_group g, const ck_tensor* params, int n,
     auto has = at::empty({n}, at::kInt);
     auto* h = has.data_ptr<int32_t>();
     for (int i = 0; i < n; i++) h[i] = ps[i].grad().defined() ? 1 : 0;
-    auto has_dev = has.to(ps[0].device());
-    std::vector<at::Tensor> flags{has_dev};
+    auto flags = has.to(ps[0].device());
     g->allreduce(flags);
-    auto any = flags[0].to(at::kCPU);
+    auto any = flags.to(at::kCPU);
     auto* a = any.data_ptr<int32_t>();
 
     std::vector<at::Tensor> grads;
@@ -274,29 +310,10 @@ CK_EXPORT int ck_group_average_grads(ck_group g, const ck_tensor* params, int n,
       if (!gr.defined()) gr = at::zeros_like(ps[i]);
       grads.push_back(gr);
     }
-    size_t i = 0;
-    while (i < grads.size()) {
-      // One bucket: consecutive gradients of one dtype and device up to bucket_bytes (at least one).
-      std::vector<at::Tensor> bucket{grads[i]};
-      int64_t bytes = grads[i].numel() * grads[i].element_size();
-      size_t j = i + 1;
-      while (j < grads.size() && grads[j].scalar_type() == grads[i].scalar_type() && grads[j].device() == grads[i].device() &&
-             bytes + grads[j].numel() * grads[j].element_size() <= bucket_bytes) {
-        bytes += grads[j].numel() * grads[j].element_size();
-        bucket.push_back(grads[j++]);
-      }
-      std::vector<at::Tensor> flat_parts;
-      for (auto& t : bucket) flat_parts.push_back(t.reshape({-1}));
-      std::vector<at::Tensor> flat{at::cat(flat_parts, 0)};
+    bucketed(grads, bucket_bytes, [&](at::Tensor& flat) {
       g->allreduce(flat);
-      flat[0].mul_(scale);
-      int64_t off = 0;
-      for (auto& t : bucket) {
-        t.copy_(flat[0].narrow(0, off, t.numel()).view(t.sizes()));
-        off += t.numel();
-      }
-      i = j;
-    }
+      flat.mul_(scale);
+    });
   })
 }
 

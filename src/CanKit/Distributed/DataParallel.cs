@@ -18,8 +18,6 @@ public static class DataParallel
     {
         if (group.WorldSize == 1) return;
         var state = module.StateDict().OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value).ToList();
-        if (state.Any(t => !t.IsContiguous))
-            throw new InvalidOperationException("BroadcastState needs contiguous parameters and buffers");
         using var noGrad = Torch.NoGrad();
         group.Broadcast(state, root);
     }

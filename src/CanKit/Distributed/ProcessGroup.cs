@@ -80,11 +80,11 @@ public sealed class ProcessGroup : IDisposable
         }
     }
 
-    /// <summary>Sums each tensor over all ranks, in place (contiguous tensors).</summary>
+    /// <summary>Sums each tensor over all ranks, in place (any shapes; sent as flat 25 MB buckets).</summary>
     public unsafe void AllReduce(IReadOnlyList<Tensor> tensors) =>
         WithList(tensors, (p, n) => Native.ck_group_allreduce(H, p, n), nameof(AllReduce));
 
-    /// <summary>Overwrites each tensor with <paramref name="root"/>'s, in place (contiguous tensors).</summary>
+    /// <summary>Overwrites each tensor with <paramref name="root"/>'s, in place (any shapes; sent as flat 25 MB buckets).</summary>
     public unsafe void Broadcast(IReadOnlyList<Tensor> tensors, int root = 0) =>
         WithList(tensors, (p, n) => Native.ck_group_broadcast(H, p, n, root), nameof(Broadcast));
 
