@@ -10,7 +10,8 @@ public sealed record LaunchResult(int ExitCode, int? FailedRank, string? Failure
 
 /// <summary>
 /// torchrun for one machine: starts <c>nproc</c> copies of a command with MASTER_ADDR=127.0.0.1, a free MASTER_PORT,
-/// RANK, LOCAL_RANK, WORLD_SIZE and LOCAL_WORLD_SIZE set, streams rank 0's output, and fails when any worker fails:
+/// RANK, LOCAL_RANK, WORLD_SIZE and LOCAL_WORLD_SIZE set (and OMP_NUM_THREADS = cores / nproc unless set), streams
+/// rank 0's output, and fails when any worker fails:
 /// the others get <c>grace</c> to notice (their collectives fail on the lost peer) and are then killed.
 /// </summary>
 public static class LocalLauncher
@@ -62,6 +63,10 @@ public static class LocalLauncher
             {
                 var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
                 foreach (var a in args) psi.ArgumentList.Add(a);
+                // Like torchrun: split the cores between the workers unless the caller chose (oversubscribed
+                // intra-op pools cost more than they give).
+                if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null)
+                    psi.Environment["OMP_NUM_THREADS"] = Math.Max(1, Environment.ProcessorCount / nproc).ToString();
                 foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
                 psi.Environment["MASTER_ADDR"] = "127.0.0.1";
                 psi.Environment["MASTER_PORT"] = port.ToString();
