@@ -2,11 +2,12 @@
 # Installs CanKit's system dependencies on Debian/Ubuntu when they are missing; quick when all are present.
 #   libtorch-dev          the engine (CPU libtorch 1.13 with headers and CMake config)
 #   libopenblas0-pthread  BLAS for libtorch's GEMM: ~20x faster than Debian's reference BLAS (see environment.md)
+#   libgloo-dev           Gloo's headers, for the c10d process group of data-parallel training (docs/distributed.md)
 #   cmake, g++            build the native layer
 #   dataset-fashion-mnist the offline dataset (/usr/share/datasets/fashion-mnist)
 # Extra packages can be named as arguments (e.g. python3-torch for the PyTorch comparison benchmarks).
 set -euo pipefail
-pkgs=(libtorch-dev libopenblas0-pthread cmake g++ dataset-fashion-mnist "$@")
+pkgs=(libtorch-dev libopenblas0-pthread libgloo-dev cmake g++ dataset-fashion-mnist "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

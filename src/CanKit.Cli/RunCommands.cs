@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CanKit.Distributed;
 using CanKit.Training;
 
 namespace CanKit.Cli;
@@ -25,15 +26,20 @@ internal static class RunCommands
         var patch = new Option<int>("--patch") { Description = "patch size", DefaultValueFactory = _ => 4 };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
+        var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes on this machine (--batch is the global batch); see docs/distributed.md", DefaultValueFactory = _ => 1 };
         var device = DeviceOpt();
         var outDir = Out(required: false);
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
-            { method, data, root, preset, steps, epochs, batch, lr, width, depth, heads, patch, seed, subset, device, outDir };
+            { method, data, root, preset, steps, epochs, batch, lr, width, depth, heads, patch, seed, subset, nproc, device, outDir };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
                 r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset));
             Validate(spec);
+            int workers = r.GetValue(nproc);
+            if (workers < 1) throw new ArgumentException($"--nproc: must be ≥ 1, got {workers}");
+            if (spec.BatchSize % workers != 0) throw new ArgumentException($"--nproc: {workers} processes must divide --batch {spec.BatchSize}");
+            if (workers > 1 && !ProcessGroup.InEnvironment()) return DistributedLaunch.Launch(workers);
             if (r.GetValue(epochs) is { } e)
             {
                 int count = PretrainRun.LoadTrain(spec).Count;
@@ -70,8 +76,9 @@ internal static class RunCommands
         Console.CancelKeyPress += onCancel;
         try
         {
+            using var group = ProcessGroup.InEnvironment() ? ProcessGroup.FromEnvironment(device) : null;
             var progress = new ConsoleProgress(spec.Steps, spec.Method);
-            var outcome = progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10));
+            var outcome = progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10, group: group));
             Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
             return outcome == TrainOutcome.Completed ? 0 : 130;
         }

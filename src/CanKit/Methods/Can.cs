@@ -1,3 +1,4 @@
+using CanKit.Distributed;
 using CanKit.Nn;
 using CanKit.Objectives;
 using CanKit.Vision;
@@ -18,6 +19,12 @@ public sealed class Can : Module
     public MaeDecoder? Decoder { get; }
     public SigmaEmbedding? SigmaEmbed { get; }
     public Sequential Head { get; }
+
+    /// <summary>
+    /// Data-parallel training: when set, InfoNCE takes its negatives from every rank's batch (2·W·N − 2 per anchor,
+    /// as one process with the whole global batch would); null: this process's 2N − 2 only.
+    /// </summary>
+    public ProcessGroup? NegativesGroup { get; set; }
 
     public Can(CanConfig config, Generator? generator = null)
         : this(config, new VisionTransformer(config.Encoder, generator), generator) { }
@@ -57,7 +64,7 @@ public sealed class Can : Module
 
             var z = Head.Forward(ProjectionHead.MeanPool(latent, Encoder.HasClsToken));      // [2N, P]
             long n = view1.Size(0);
-            var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), c.Temperature);
+            var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), c.Temperature, NegativesGroup);
             loss = con.Loss * c.ContrastiveWeight;
             double recon = 0, denoise = 0;
             if (Decoder is not null)

@@ -1,3 +1,4 @@
+using CanKit.Distributed;
 using CanKit.Nn;
 using CanKit.Objectives;
 using CanKit.Vision;
@@ -69,6 +70,9 @@ public sealed class Cmae : Module
     public VisionTransformer TargetEncoder { get; }
     public Sequential TargetProjector { get; }
 
+    /// <summary>Data-parallel training: when set, the target keys of every rank are InfoNCE negatives (W·N keys); null: this process's N.</summary>
+    public ProcessGroup? NegativesGroup { get; set; }
+
     public Cmae(CmaeConfig config, Generator? generator = null)
     {
         Config = config.Validate();
@@ -113,7 +117,7 @@ public sealed class Cmae : Module
                 var t = TargetEncoder.Forward(target);                                // [N, (1+)L, D]
                 k = TargetProjector.Forward(ProjectionHead.MeanPool(t, TargetEncoder.HasClsToken));   // [N, P]
             }
-            var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature);
+            var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature, NegativesGroup);
             loss = recon + con.Loss * Config.ContrastiveWeight;
             terms = new LossBreakdown(loss.Item<float>(), con.Loss.Item<float>(), recon.Item<float>(), 0, con.Top1.Item<float>());
             scope.MoveToOuter(loss);

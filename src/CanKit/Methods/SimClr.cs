@@ -1,3 +1,4 @@
+using CanKit.Distributed;
 using CanKit.Nn;
 using CanKit.Objectives;
 using CanKit.Vision;
@@ -36,6 +37,9 @@ public sealed class SimClr : Module
     public IEncoder Encoder { get; }
     public Sequential Head { get; }
 
+    /// <summary>Data-parallel training: when set, every rank's embeddings are negatives (as one process with the global batch).</summary>
+    public ProcessGroup? NegativesGroup { get; set; }
+
     public SimClr(SimClrConfig config, Generator? generator = null) : this(config, new VisionTransformer(config.Encoder, generator), generator) { }
 
     public SimClr(SimClrConfig config, IEncoder encoder, Generator? generator = null)
@@ -56,7 +60,7 @@ public sealed class SimClr : Module
             var latent = Encoder.Encode(Encoder.Embed(x));                            // [2N, (1+)L, D]
             var z = Head.Forward(ProjectionHead.MeanPool(latent, Encoder.HasClsToken));
             long n = view1.Size(0);
-            var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), Config.Temperature);
+            var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), Config.Temperature, NegativesGroup);
             loss = con.Loss;
             double l = loss.Item<float>();
             terms = new LossBreakdown(l, l, 0, 0, con.Top1.Item<float>());

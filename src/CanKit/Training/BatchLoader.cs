@@ -11,11 +11,14 @@ public readonly record struct DataPosition(long Epoch, long Batch);
 /// per epoch, last partial batch dropped), assembled by a background thread into a bounded queue so the training
 /// thread never waits on data. On CUDA the host batches are pinned for asynchronous copies. Restartable at any
 /// <see cref="DataPosition"/>, which is what makes resumed runs reproduce uninterrupted ones.
+/// Data-parallel: with <c>worldSize</c> W every rank builds the same permutation and takes its slice
+/// [rank·B/W, (rank+1)·B/W) of each global batch of B images; positions count global batches, so a checkpoint
+/// resumes at any W that divides B.
 /// </summary>
 public sealed class BatchLoader : IDisposable
 {
     private readonly ImageSet _data;
-    private readonly int _batch;
+    private readonly int _batch, _local, _rank;
     private readonly ulong _seed;
     private readonly bool _pin;
     private readonly BlockingCollection<(Tensor Images, DataPosition Next)> _queue;
@@ -25,10 +28,12 @@ public sealed class BatchLoader : IDisposable
 
     public long BatchesPerEpoch { get; }
 
-    public BatchLoader(ImageSet data, int batchSize, ulong seed, DataPosition start, int prefetch = 4, bool pinMemory = false)
+    public BatchLoader(ImageSet data, int batchSize, ulong seed, DataPosition start, int prefetch = 4, bool pinMemory = false, int rank = 0, int worldSize = 1)
     {
         if (batchSize > data.Count) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"{data.Name} has only {data.Count} images");
-        (_data, _batch, _seed, _pin) = (data, batchSize, seed, pinMemory);
+        if (worldSize < 1 || batchSize % worldSize != 0) throw new ArgumentOutOfRangeException(nameof(worldSize), worldSize, $"the world size must divide the batch size {batchSize}");
+        if (rank < 0 || rank >= worldSize) throw new ArgumentOutOfRangeException(nameof(rank), rank, $"must be in [0, {worldSize})");
+        (_data, _batch, _seed, _pin, _local, _rank) = (data, batchSize, seed, pinMemory, batchSize / worldSize, rank);
         BatchesPerEpoch = data.Count / batchSize;
         _queue = new BlockingCollection<(Tensor, DataPosition)>(Math.Max(1, prefetch));
         _worker = new Thread(() => Produce(start)) { IsBackground = true, Name = "cankit-loader" };
@@ -54,7 +59,7 @@ public sealed class BatchLoader : IDisposable
                 int[] order = Order(_data.Count, _seed, pos.Epoch);
                 for (long b = pos.Batch; b < BatchesPerEpoch && !_stop.IsCancellationRequested; b++)
                 {
-                    var (images, labels) = _data.RawBatch(order.AsSpan((int)(b * _batch), _batch));
+                    var (images, labels) = _data.RawBatch(order.AsSpan((int)(b * _batch) + _rank * _local, _local));
                     labels.Dispose();
                     if (_pin)
                     {

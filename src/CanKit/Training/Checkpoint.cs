@@ -16,9 +16,12 @@ public sealed record CheckpointInfo(long Step, long TotalSteps, DataPosition Dat
 /// </summary>
 public static class Checkpoint
 {
-    public static void Save(string path, Module model, Optimizer optimizer, Generator generator, CheckpointInfo info)
+    /// <summary>Writes the state; <paramref name="extra"/> adds tensors under their own names (e.g. other ranks' <c>rng.rank{r}</c>).</summary>
+    public static void Save(string path, Module model, Optimizer optimizer, Generator generator, CheckpointInfo info,
+                            IReadOnlyDictionary<string, Tensor>? extra = null)
     {
         var tensors = new Dictionary<string, Tensor>();
+        foreach (var (k, v) in extra ?? new Dictionary<string, Tensor>()) tensors[k] = v;
         foreach (var (k, v) in model.StateDict()) tensors["model." + k] = v;
         foreach (var (k, v) in optimizer.StateDict()) tensors["optim." + k] = v;
         using var rng = generator.GetState();

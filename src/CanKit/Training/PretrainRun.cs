@@ -1,4 +1,5 @@
 using CanKit.Data;
+using CanKit.Distributed;
 using CanKit.Evaluation;
 using CanKit.IO;
 using CanKit.Methods;
@@ -12,18 +13,21 @@ public sealed record EvalResult(string Encoder, double ProbeTop1, double KnnTop1
 /// <summary>The workflows behind the command line: pretrain into a run folder, evaluate a run, export its encoder.</summary>
 public static class PretrainRun
 {
-    /// <summary>Pre-trains (or resumes) the run described by <paramref name="spec"/> in <paramref name="runDir"/>.</summary>
+    /// <summary>
+    /// Pre-trains (or resumes) the run described by <paramref name="spec"/> in <paramref name="runDir"/>; data-parallel
+    /// over <paramref name="group"/> when given (every rank calls this; rank 0 writes the folder).
+    /// </summary>
     public static TrainOutcome Pretrain(RunSpec spec, string runDir, Device device, IProgress<StepMetrics>? progress = null,
-                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10)
+                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, ProcessGroup? group = null)
     {
         var train = LoadTrain(spec);
         string runJson = Path.Combine(runDir, "run.json");
         if (File.Exists(runJson) && RunSpec.Load(runDir) != spec)
             throw new InvalidDataException($"{runDir} holds a different run ({runJson}); use another --out folder or delete it");
-        spec.Save(runDir);
+        if ((group?.Rank ?? 0) == 0) spec.Save(runDir);
         using var g = new Generator(spec.Seed);
         using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
-        var trainer = new Trainer(method, train, spec.TrainConfig(device, checkpointEvery, logEvery), runDir, spec.ToJson());
+        var trainer = new Trainer(method, train, spec.TrainConfig(device, checkpointEvery, logEvery), runDir, spec.ToJson()) { Group = group };
         return trainer.Run(progress, cancel);
     }
 
