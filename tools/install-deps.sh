@@ -4,9 +4,10 @@
 #   libopenblas0-pthread  BLAS for libtorch's GEMM: ~20x faster than Debian's reference BLAS (see environment.md)
 #   cmake, g++            build the native layer
 #   dataset-fashion-mnist the offline dataset (/usr/share/datasets/fashion-mnist)
+#   libturbojpeg0-dev, libpng-dev  JPEG and PNG codecs (image folders, image grids)
 # Extra packages can be named as arguments (e.g. python3-torch for the PyTorch comparison benchmarks).
 set -euo pipefail
-pkgs=(libtorch-dev libopenblas0-pthread cmake g++ dataset-fashion-mnist "$@")
+pkgs=(libtorch-dev libopenblas0-pthread cmake g++ dataset-fashion-mnist libturbojpeg0-dev libpng-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
