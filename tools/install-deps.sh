@@ -5,9 +5,10 @@
 #   libgloo-dev           Gloo's headers, for the c10d process group of data-parallel training (docs/distributed.md)
 #   cmake, g++            build the native layer
 #   dataset-fashion-mnist the offline dataset (/usr/share/datasets/fashion-mnist)
+#   libturbojpeg0-dev, libpng-dev  JPEG and PNG codecs (image folders, image grids)
 # Extra packages can be named as arguments (e.g. python3-torch for the PyTorch comparison benchmarks).
 set -euo pipefail
-pkgs=(libtorch-dev libopenblas0-pthread libgloo-dev cmake g++ dataset-fashion-mnist "$@")
+pkgs=(libtorch-dev libopenblas0-pthread libgloo-dev cmake g++ dataset-fashion-mnist libturbojpeg0-dev libpng-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,155 @@
+using System.CommandLine;
+using CanKit.Data;
+using CanKit.Data.Fetch;
+
+namespace CanKit.Cli;
+
+/// <summary>
+/// `cankit data`: fetch (download, verify, extract) CIFAR-10/100 and Imagenette, verify what is on disk, build
+/// ImageNet subsets, and pre-build ImageFolder caches. The data-scripts/*.sh wrappers call these.
+/// </summary>
+internal static class DataCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("data", "download, verify and prepare datasets (see data-scripts/README.md)");
+        cmd.Subcommands.Add(Fetch());
+        cmd.Subcommands.Add(Verify());
+        cmd.Subcommands.Add(Subset());
+        cmd.Subcommands.Add(Cache());
+        return cmd;
+    }
+
+    private static Argument<string> DatasetArgument()
+    {
+        var a = new Argument<string>("dataset") { Description = string.Join(" | ", DatasetCatalog.All.Select(s => s.Id)) };
+        a.AcceptOnlyFromAmong(DatasetCatalog.All.Select(s => s.Id).ToArray());
+        return a;
+    }
+
+    private static Option<string> RootOption() =>
+        new("--root") { Description = "folder that receives the dataset (archives go to <root>/downloads)", DefaultValueFactory = _ => "data" };
+
+    private static Command Fetch()
+    {
+        var dataset = DatasetArgument();
+        var root = RootOption();
+        var url = new Option<string?>("--url") { Description = "download from this URL instead (a mirror); checksums still apply" };
+        var dropArchive = new Option<bool>("--delete-archive") { Description = "delete the downloaded archive after a successful extraction" };
+        var cacheSide = new Option<int?>("--cache-side") { Description = "image datasets: also decode train/val once into an ImageFolder cache of this side" };
+        var cmd = new Command("fetch", "download (resumable), verify and safely extract a dataset") { dataset, root, url, dropArchive, cacheSide };
+        cmd.SetAction(async (r, ct) =>
+        {
+            var source = DatasetCatalog.Find(r.GetValue(dataset)!);
+            if (r.GetValue(url) is { } mirror) source = source with { Url = new Uri(mirror) };
+            string dir = r.GetValue(root)!;
+            return await Guard(async () =>
+            {
+                using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };  // per-read idle timeouts bound the waits
+                var fetcher = new DatasetFetcher(new Downloader(http), Console.Out);
+                string folder = await fetcher.FetchAsync(source, dir, keepArchive: !r.GetValue(dropArchive), new ConsoleProgress(), ct);
+                Console.WriteLine($"{source.Title} ready in {folder}");
+                if (r.GetValue(cacheSide) is int side && source.Layout.ImageCounts.Count > 0)
+                    foreach (string split in new[] { "train", "val" }.Where(s => Directory.Exists(Path.Combine(folder, s))))
+                        BuildCache(Path.Combine(folder, split), side);
+            });
+        });
+        return cmd;
+    }
+
+    private static Command Verify()
+    {
+        var dataset = DatasetArgument();
+        var root = RootOption();
+        var cmd = new Command("verify", "check a fetched dataset: archive checksums (when the archive is kept) and the extracted files") { dataset, root };
+        cmd.SetAction(r =>
+        {
+            var source = DatasetCatalog.Find(r.GetValue(dataset)!);
+            string dir = Path.GetFullPath(r.GetValue(root)!);
+            int bad = 0;
+            string archive = Path.Combine(dir, "downloads", source.ArchiveName);
+            if (File.Exists(archive))
+            {
+                string? problem = Downloader.Verify(archive, source.Expected);
+                Console.WriteLine(problem is null ? $"ok    {archive} ({source.ChecksumNote})" : $"BAD   {archive}: {problem}");
+                Console.WriteLine($"      SHA-256 {Downloader.Sha256Of(archive)}");
+                if (problem != null) bad++;
+            }
+            else Console.WriteLine($"-     {archive} not kept; checking the extracted files only");
+            var problems = DatasetFetcher.CheckLayout(source, dir);
+            foreach (string p in problems) Console.WriteLine($"BAD   {p}");
+            bad += problems.Count;
+            if (problems.Count == 0) Console.WriteLine($"ok    {Path.Combine(dir, source.Folder)} has the expected files");
+            if (problems.Count == 0 && source.Id.StartsWith("cifar"))
+            {
+                string folder = Path.Combine(dir, source.Folder);
+                var (train, test) = source.Id == "cifar10"
+                    ? (CifarBinary.LoadCifar10(folder, true), CifarBinary.LoadCifar10(folder, false))
+                    : (CifarBinary.LoadCifar100(folder, true), CifarBinary.LoadCifar100(folder, false));
+                Console.WriteLine($"ok    loads: {train.Count} train / {test.Count} test images, {train.ClassNames.Count} classes");
+            }
+            if (bad > 0) Console.Error.WriteLine($"{bad} problem(s); fetch again with data-scripts/ (see data-scripts/README.md)");
+            return bad == 0 ? 0 : 1;
+        });
+        return cmd;
+    }
+
+    private static Command Subset()
+    {
+        var imagenet = new Option<string>("--imagenet") { Description = "local ImageNet copy with train/<wnid>/ (and optionally val/<wnid>/)", Required = true };
+        var classes = new Option<string>("--classes") { Description = "class list: one WordNet id per line (e.g. ImageNet-100)", Required = true };
+        var output = new Option<string>("--out") { Description = "output folder (ImageFolder layout: <out>/train/<wnid>/...)", Required = true };
+        var mode = new Option<SubsetLinkMode>("--mode") { Description = "symlink | hardlink | copy", DefaultValueFactory = _ => SubsetLinkMode.Symlink };
+        var cmd = new Command("imagenet-subset", "link or copy chosen ImageNet classes into an ImageFolder layout") { imagenet, classes, output, mode };
+        cmd.SetAction(r => Guard(() =>
+        {
+            var counts = ImageNetSubset.Build(r.GetValue(imagenet)!, r.GetValue(classes)!, r.GetValue(output)!, r.GetValue(mode),
+                                              new Progress<(int done, int total)>(p => Console.Write($"\r  classes {p.done}/{p.total}")), Console.Out);
+            Console.WriteLine();
+            foreach (var (split, n) in counts) Console.WriteLine($"{split}: {n} images");
+            return Task.CompletedTask;
+        }).GetAwaiter().GetResult());
+        return cmd;
+    }
+
+    private static Command Cache()
+    {
+        var folder = new Argument<string>("folder") { Description = "ImageFolder root (class sub-folders of JPEG/PNG files)" };
+        var side = new Option<int>("--side") { Description = "square side of the cached images", DefaultValueFactory = _ => 64 };
+        var cmd = new Command("cache", "decode an image folder once into its packed cache") { folder, side };
+        cmd.SetAction(r => Guard(() => { BuildCache(r.GetValue(folder)!, r.GetValue(side)); return Task.CompletedTask; }).GetAwaiter().GetResult());
+        return cmd;
+    }
+
+    private static void BuildCache(string folder, int side)
+    {
+        var set = ImageFolder.Load(folder, side, out var summary, progress: new Progress<(int done, int total)>(p => Console.Write($"\r  decoded {p.done}/{p.total}")));
+        Console.WriteLine();
+        Console.WriteLine(summary);
+        foreach (var s in summary.Skipped.Take(20)) Console.WriteLine($"  skipped {s.Path}: {s.Reason}");
+        GC.KeepAlive(set);
+    }
+
+    // Expected failures become one error line and exit code 1; anything else is a bug and keeps its stack trace.
+    private static async Task<int> Guard(Func<Task> body)
+    {
+        try
+        {
+            await body();
+            return 0;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or HttpRequestException or ArgumentException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private sealed class ConsoleProgress : IProgress<DownloadProgress>
+    {
+        public void Report(DownloadProgress p) =>
+            Console.Write(p.Total is long t && t > 0
+                ? $"\r  {p.Bytes / 1e6:F1} / {t / 1e6:F1} MB ({100.0 * p.Bytes / t:F0}%){(p.Resumed ? " resumed" : "")}   {(p.Bytes >= t ? "\n" : "")}"
+                : $"\r  {p.Bytes / 1e6:F1} MB{(p.Resumed ? " resumed" : "")}   ");
+    }
+}

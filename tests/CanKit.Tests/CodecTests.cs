@@ -1,0 +1,200 @@
+using CanKit.Data;
+using Xunit;
+
+namespace CanKit.Tests;
+
+/// <summary>JPEG/PNG codecs, resizing and image grids against pixels written here.</summary>
+public sealed class CodecTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cankit-codec-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    // A smooth colour pattern (JPEG-friendly) with a few exact edge values (0, 255) in every channel.
+    internal static byte[] Pattern(int c, int h, int w, int seed = 0)
+    {
+        var px = new byte[c * h * w];
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    px[(ch * h + y) * w + x] = (byte)Math.Clamp(128 + 100 * Math.Sin((x + 2 * y) / 7.0 + ch + seed) + (x == 0 ? 200 : 0) - (y == 0 ? 200 : 0), 0, 255);
+        return px;
+    }
+
+    [Theory]
+    [InlineData(1, 5, 7)]
+    [InlineData(3, 16, 9)]
+    [InlineData(3, 1, 1)]
+    public void PngRoundTripIsExact(int c, int h, int w)
+    {
+        var px = Pattern(c, h, w);
+        using var img = Tensor.From(px, c, h, w);
+        string path = Path.Combine(_dir, "x.png");
+        ImageCodec.SavePng(path, img);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(path)[..4]);
+        using var back = ImageCodec.DecodeFile(path);
+        Assert.Equal(new long[] { c, h, w }, back.Shape);
+        Assert.Equal(DType.UInt8, back.DType);
+        Assert.Equal(px, back.ToArray<byte>());
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp"));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void JpegDecodesCloseToTheEncodedPixels(int c)
+    {
+        var px = Pattern(c, 24, 32);
+        using var img = Tensor.From(px, c, 24, 32);
+        byte[] jpeg = ImageCodec.EncodeJpeg(img, quality: 98);
+        Assert.Equal([0xFF, 0xD8, 0xFF], jpeg[..3]);
+        using var back = ImageCodec.Decode(jpeg, "x.jpg");
+        Assert.Equal(new long[] { c, 24, 32 }, back.Shape);
+        var got = back.ToArray<byte>();
+        double mae = px.Zip(got, (a, b) => Math.Abs(a - b)).Average();
+        int max = px.Zip(got, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(mae < 1.5, $"mean abs error {mae}");
+        Assert.True(max <= 24, $"max abs error {max}");
+    }
+
+    [Fact]
+    public void PngAlphaIsDroppedNotComposited()
+    {
+        // A 2×1 RGBA PNG (written byte by byte: signature, IHDR, IDAT with zlib-stored rows, IEND).
+        byte[] rgba = [0, 10, 200, 30, 0, 255, 0, 128];
+        byte[] png = TinyPng(2, 1, colourType: 6, row: rgba);
+        using var img = ImageCodec.Decode(png, "alpha.png");
+        Assert.Equal(new long[] { 3, 1, 2 }, img.Shape);
+        Assert.Equal(new byte[] { 0, 0, 10, 255, 200, 0 }, img.ToArray<byte>());  // [C, H, W]: R row, G row, B row
+    }
+
+    [Fact]
+    public void CorruptDataNamesTheFile()
+    {
+        using var img = Tensor.From(Pattern(3, 8, 8), 3, 8, 8);
+        byte[] png = ImageCodec.EncodePng(img);
+        byte[] jpeg = ImageCodec.EncodeJpeg(img);
+        var cases = new (string Name, byte[] Bytes, string Expect)[]
+        {
+            ("garbage.jpg", "not an image at all"u8.ToArray(), "not a JPEG or PNG"),
+            ("empty.png", [], "empty"),
+            ("truncated.png", png[..(png.Length / 2)], "PNG"),
+            ("truncated.jpg", jpeg[..(jpeg.Length / 2)], "JPEG"),
+            ("badheader.jpg", [0xFF, 0xD8, 0xFF, 0, 1, 2, 3, 4, 5], "JPEG"),
+        };
+        foreach (var (name, bytes, expect) in cases)
+        {
+            string path = Path.Combine(_dir, name);
+            File.WriteAllBytes(path, bytes);
+            var e = Assert.Throws<InvalidDataException>(() => ImageCodec.DecodeFile(path));
+            Assert.Contains(path, e.Message);
+            Assert.Contains(expect, e.Message);
+        }
+    }
+
+    [Fact]
+    public void EncodeRejectsBadShapes()
+    {
+        using var four = Tensor.Zeros([4, 2, 2], DType.UInt8);
+        using var f = Tensor.Zeros([3, 2, 2]);
+        Assert.Contains("1 or 3 channels", Assert.Throws<TorchException>(() => ImageCodec.EncodePng(four)).Message);
+        Assert.Contains("uint8", Assert.Throws<TorchException>(() => ImageCodec.EncodePng(f)).Message);
+    }
+
+    [Fact]
+    public void ResizeCenterCropKeepsTheMiddle()
+    {
+        // [1, 4, 8]: shorter side already 4 → no resampling, the centred 4×4 is columns 2..5.
+        var px = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
+        using var img = Tensor.From(px, 1, 4, 8);
+        using var crop = ImageCodec.ResizeCenterCrop(img, 4);
+        Assert.Equal(new long[] { 1, 4, 4 }, crop.Shape);
+        Assert.Equal(new byte[] { 2, 3, 4, 5, 10, 11, 12, 13, 18, 19, 20, 21, 26, 27, 28, 29 }, crop.ToArray<byte>());
+
+        // A constant image stays constant at any scale.
+        using var flat = Tensor.Full([3, 30, 50], 77, DType.UInt8);
+        using var small = ImageCodec.ResizeCenterCrop(flat, 12);
+        Assert.Equal(new long[] { 3, 12, 12 }, small.Shape);
+        Assert.All(small.ToArray<byte>(), v => Assert.Equal(77, v));
+
+        // A horizontal ramp 10·x shrunk 2×: the (symmetric, antialiasing) filter keeps interior samples on the
+        // ramp at the output pixel centres, source x = 2j + 0.5 → 20j + 5; every row is the same.
+        var ramp = new byte[16 * 16];
+        for (int y = 0; y < 16; y++) for (int x = 0; x < 16; x++) ramp[y * 16 + x] = (byte)(10 * x);
+        using var r = Tensor.From(ramp, 1, 16, 16);
+        using var half = ImageCodec.ResizeCenterCrop(r, 8);
+        var h = half.ToArray<byte>();
+        for (int y = 0; y < 8; y++)
+        {
+            Assert.Equal(h[..8], h[(y * 8)..(y * 8 + 8)]);
+            for (int j = 1; j < 7; j++) Assert.InRange(h[y * 8 + j], 20 * j + 4, 20 * j + 6);
+        }
+    }
+
+    [Fact]
+    public void GridTilesWithPadding()
+    {
+        // Five 1×2×2 float images in a 2×3 grid with padding 1 (pad value 9).
+        var px = Enumerable.Range(0, 20).Select(i => i / 4 / 4f).ToArray();   // image i is constant i/4 → byte round(i·63.75)
+        using var batch = Tensor.From(px, 5, 1, 2, 2);
+        using var grid = ImageGrid.Tile(batch, cols: 3, padding: 1, padValue: 9);
+        Assert.Equal(new long[] { 1, 2 * 3 + 1, 3 * 3 + 1 }, grid.Shape);
+        var g = grid.ToArray<byte>();
+        byte At(int y, int x) => g[y * 10 + x];
+        Assert.Equal(9, At(0, 0));
+        Assert.Equal(0, At(1, 1));
+        Assert.Equal(64, At(2, 5));      // image 1 (row 0, col 1) → 0.25·255 = 63.75 → 64
+        Assert.Equal(128, At(1, 7));     // image 2 (row 0, col 2) → 127.5 rounds half to even → 128
+        Assert.Equal(191, At(4, 1));     // image 3 (row 1, col 0) → 191.25 → 191
+        Assert.Equal(255, At(5, 5));     // image 4 (row 1, col 1) → 255
+        Assert.Equal(9, At(5, 8));       // empty slot 5 stays padding
+        string path = Path.Combine(_dir, "grid.png");
+        ImageGrid.SavePng(path, batch, cols: 3, padding: 1, padValue: 9);
+        using var back = ImageCodec.DecodeFile(path);
+        Assert.Equal(g, back.ToArray<byte>());
+    }
+
+    // A minimal PNG: 8-bit, no interlace, one uncompressed (stored) zlib block.
+    internal static byte[] TinyPng(int w, int h, byte colourType, byte[] row)
+    {
+        var ms = new MemoryStream();
+        ms.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10]);
+        var ihdr = new MemoryStream();
+        WriteBE(ihdr, w); WriteBE(ihdr, h);
+        ihdr.Write([8, colourType, 0, 0, 0]);
+        Chunk(ms, "IHDR", ihdr.ToArray());
+        var raw = new MemoryStream();
+        for (int y = 0; y < h; y++) { raw.WriteByte(0); raw.Write(row, y * row.Length / h, row.Length / h); }
+        byte[] data = raw.ToArray();
+        var z = new MemoryStream();
+        z.Write([0x78, 0x01, 1, (byte)data.Length, (byte)(data.Length >> 8), (byte)~data.Length, (byte)(~data.Length >> 8)]);
+        z.Write(data);
+        uint a = 1, b = 0;
+        foreach (byte d in data) { a = (a + d) % 65521; b = (b + a) % 65521; }
+        WriteBE(z, (int)(b << 16 | a));
+        Chunk(ms, "IDAT", z.ToArray());
+        Chunk(ms, "IEND", []);
+        return ms.ToArray();
+    }
+
+    private static void WriteBE(Stream s, int v) => s.Write([(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v]);
+
+    private static void Chunk(Stream s, string type, byte[] data)
+    {
+        WriteBE(s, data.Length);
+        byte[] td = [.. System.Text.Encoding.ASCII.GetBytes(type), .. data];
+        s.Write(td);
+        WriteBE(s, (int)Crc32(td));
+    }
+
+    private static uint Crc32(byte[] data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte d in data)
+        {
+            crc ^= d;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
+        }
+        return ~crc;
+    }
+}
