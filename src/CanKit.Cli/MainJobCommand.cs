@@ -48,6 +48,8 @@ internal static class MainJobCommand
             $"{Torch.NumThreads} CPU threads, {minutes.ToString("F1", inv)} minutes in all.\n\n{table}");
         File.WriteAllText(Path.Combine(outDir, "results.csv"),
             "encoder,probe_top1,knn_top1\n" + string.Create(inv, $"can,{can.ProbeTop1},{can.KnnTop1}\nrandom-init,{rnd.ProbeTop1},{rnd.KnnTop1}\n"));
+        if (Data.ImageCodec.HasPng) PretrainRun.SaveReconstructions(runDir, Path.Combine(outDir, "reconstructions.png"));
+        else Console.WriteLine("note: no PNG codec in the native layer (install libpng-dev and rebuild); skipping reconstructions.png");
         WriteHtml(outDir, runDir, table);
         Console.WriteLine();
         Console.WriteLine(table);
@@ -80,7 +82,7 @@ internal static class MainJobCommand
         }
         body.Append("</table>\n");
         if (File.Exists(Path.Combine(outDir, "reconstructions.png")))
-            body.Append("<p>Originals, masked noisy inputs, reconstructions and predicted noise:</p><img src=\"reconstructions.png\">\n");
+            body.Append("<p>Originals, masked noisy inputs, reconstructions and predicted noise:</p><img src=\"reconstructions.png\" style=\"width:720px;image-rendering:pixelated\">\n");
         File.WriteAllText(Path.Combine(outDir, "report.html"), PlotlyFigure.Page("CanKit main job", body.ToString(), [losses, lr]));
     }
 }

@@ -89,6 +89,24 @@ public static class PretrainRun
         return FineTune.Run(method.Encoder, train, test, device, epochs, seed: spec.Seed, log: log);
     }
 
+    /// <summary>
+    /// Runs the trained method once on <paramref name="count"/> test images (both views un-augmented) and saves the
+    /// originals / masked input / reconstruction / predicted-noise grid as a PNG.
+    /// </summary>
+    public static void SaveReconstructions(string runDir, string pngPath, int count = 8)
+    {
+        var spec = RunSpec.Load(runDir);
+        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
+        using var method = LoadMethod(runDir);
+        if (method.Module is not Can can) throw new ArgumentException($"reconstruction grids are drawn for CAN runs; {runDir} is a {spec.Method} run");
+        using var scope = Torch.NewDisposeScope();
+        using var g = new Generator(spec.Seed + 1);
+        var (x, _) = test.Batch(Enumerable.Range(0, count).ToArray());
+        using var noGrad = Torch.NoGrad();
+        using var result = can.Forward(x, x, g, keepPredictions: true);
+        Plots.ReconstructionGrid.SavePng(pngPath, result.Predictions!, can.Config.Encoder.PatchSize, test.Normalization, can.Config.NormPixLoss, count);
+    }
+
     /// <summary>Writes the run's encoder with timm's parameter names to a safetensors file.</summary>
     public static void ExportEncoder(string runDir, string path)
     {
