@@ -80,6 +80,9 @@ public static class Torch
     /// <summary>Disables gradient recording on this thread until the returned scope is disposed.</summary>
     public static GradModeScope NoGrad() => new(false);
 
+    /// <summary>Runs eligible ops on <paramref name="device"/>'s type in <paramref name="dtype"/> until disposed (mixed precision).</summary>
+    public static AutocastScope Autocast(Device device, DType dtype = DType.BFloat16) => new(device, dtype);
+
     /// <summary>Re-enables gradient recording inside a no-grad region.</summary>
     public static GradModeScope EnableGrad() => new(true);
 

@@ -42,6 +42,15 @@ public sealed record TrainConfig
 
     public Device Device { get; init; } = Device.Cpu;
 
+    /// <summary>
+    /// Run the forward pass under bf16 autocast: on CUDA by default (Ampere and later run bf16 matmuls several
+    /// times faster, with float32 parameters, optimiser and losses); off on CPU, where it only pays on CPUs with
+    /// native bf16 instructions (see docs/performance.md).
+    /// </summary>
+    public bool? MixedPrecision { get; init; }
+
+    public bool UsesMixedPrecision => MixedPrecision ?? Device.IsCuda;
+
     public long WarmupSteps => (long)(Steps * WarmupFraction);
 
     public TrainConfig Validate()

@@ -103,7 +103,9 @@ public sealed partial class Trainer
                 for (int m = 0; m < c.Accumulation; m++)
                 {
                     var part = c.Accumulation == 1 ? images : images.Narrow(0, m * micro, micro);
-                    var result = _method.Step(part, _data.Normalization, generator);
+                    StepResult result;
+                    using (c.UsesMixedPrecision ? Torch.Autocast(c.Device, DType.BFloat16) : null)
+                        result = _method.Step(part, _data.Normalization, generator);
                     CheckFinite(result.Terms, step, lastGood);
                     (c.Accumulation == 1 ? result.Loss : result.Loss / c.Accumulation).Backward();
                     var t = result.Terms;
