@@ -18,6 +18,7 @@ internal static class RunCommands
         var preset = new Option<string>("--preset") { Description = "CAN preset: paper, official or community", DefaultValueFactory = _ => "paper" };
         var steps = new Option<long>("--steps") { Description = "optimiser steps", DefaultValueFactory = _ => 1000 };
         var epochs = new Option<double?>("--epochs") { Description = "train for this many epochs instead of --steps" };
+        var minutes = new Option<double?>("--minutes") { Description = "train for about this many minutes instead of --steps (steps are measured, then fixed in run.json)" };
         var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 128 };
         var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 1e-3 };
         var width = new Option<int>("--width") { Description = "encoder width", DefaultValueFactory = _ => 128 };
@@ -30,7 +31,7 @@ internal static class RunCommands
         var device = DeviceOpt();
         var outDir = Out(required: false);
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
-            { method, data, root, preset, steps, epochs, batch, lr, width, depth, heads, patch, seed, subset, nproc, device, outDir };
+            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, nproc, device, outDir };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
@@ -40,7 +41,18 @@ internal static class RunCommands
             if (workers < 1) throw new ArgumentException($"--nproc: must be ≥ 1, got {workers}");
             if (spec.BatchSize % workers != 0) throw new ArgumentException($"--nproc: {workers} processes must divide --batch {spec.BatchSize}");
             if (workers > 1 && !ProcessGroup.InEnvironment()) return DistributedLaunch.Launch(workers);
-            if (r.GetValue(epochs) is { } e)
+            if (r.GetValue(epochs) is not null && r.GetValue(minutes) is not null)
+                throw new ArgumentException("--epochs and --minutes: give one of them");
+            string outPath = r.GetValue(outDir)!;
+            if (File.Exists(Path.Combine(outPath, "run.json")) && (r.GetValue(minutes) is not null || r.GetValue(epochs) is not null))
+                spec = spec with { Steps = RunSpec.Load(outPath).Steps };   // resuming: keep the measured length
+            else if (r.GetValue(minutes) is { } m)
+            {
+                if (m <= 0) throw new ArgumentException($"--minutes: must be > 0, got {m}");
+                Console.WriteLine($"measuring the step time to fit {m} minutes…");
+                spec = spec with { Steps = PretrainRun.StepsForMinutes(spec, Cli.ParseDevice(r.GetValue(device)!), m) };
+            }
+            else if (r.GetValue(epochs) is { } e)
             {
                 int count = PretrainRun.LoadTrain(spec).Count;
                 spec = spec with { Steps = Math.Max(1, (long)(e * count / spec.BatchSize)) };

@@ -31,6 +31,35 @@ public static class PretrainRun
         return trainer.Run(progress, cancel);
     }
 
+    /// <summary>
+    /// Steps that fit in <paramref name="minutes"/>: times a few training steps of a throw-away copy of the
+    /// run's model on real batches and divides. The result is stored in run.json, so a resumed run keeps it.
+    /// </summary>
+    public static long StepsForMinutes(RunSpec spec, Device device, double minutes, int probeSteps = 3)
+    {
+        if (minutes <= 0) throw new ArgumentOutOfRangeException(nameof(minutes), minutes, "must be > 0");
+        var train = LoadTrain(spec);
+        using var g = new Generator(spec.Seed + 12345, device);
+        using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
+        method.Module.To(device);
+        using var opt = new Optim.AdamW(method.Module.Parameters().Where(p => p.RequiresGrad), lr: 1e-9);
+        using var loader = new BatchLoader(train, spec.BatchSize, spec.Seed, new DataPosition(0, 0));
+        double seconds = 0;
+        for (int i = 0; i <= probeSteps; i++)
+        {
+            using var scope = Torch.NewDisposeScope();
+            var (raw, _) = loader.Next();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            opt.ZeroGrad();
+            using var r = method.Step(raw.To(device), train.Normalization, g);
+            r.Loss.Backward();
+            opt.Step();
+            raw.Dispose();
+            if (i > 0) seconds += clock.Elapsed.TotalSeconds;   // the first step warms up
+        }
+        return Math.Max(1, (long)(minutes * 60 / (seconds / probeSteps)));
+    }
+
     public static ImageSet LoadTrain(RunSpec spec)
     {
         var set = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
