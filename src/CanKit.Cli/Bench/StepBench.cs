@@ -20,8 +20,9 @@ internal static class StepBench
         var steps = new Option<int>("--steps") { Description = "steps per round per contender", DefaultValueFactory = _ => 3 };
         var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
-        var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch };
-        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch))));
+        var passive = new Option<bool>("--pytorch-passive-wait") { Description = "give PyTorch CanKit's OpenMP setting too (OMP_WAIT_POLICY=PASSIVE)" };
+        var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch, passive };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(passive))));
         return cmd;
     }
 
@@ -29,7 +30,7 @@ internal static class StepBench
     private static readonly DecoderConfig Decoder = DecoderConfig.Small32;
     private const double Mask = 0.5;
 
-    private static int Run(int rounds, int steps, int batch, bool withTorch)
+    private static int Run(int rounds, int steps, int batch, bool withTorch, bool torchPassive)
     {
         int threads = Torch.NumThreads;
         Console.WriteLine($"reference step: {batch} images/view, 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {Mask}; {Environment.ProcessorCount} cores, {threads} threads, libtorch {Torch.LibTorchVersion}");
@@ -47,7 +48,7 @@ internal static class StepBench
         SimStep();
         long rssCan = PeakRss();
 
-        using var torch = withTorch ? TorchWorker.Start(batch, Mask, threads) : null;
+        using var torch = withTorch ? TorchWorker.Start(batch, Mask, threads, torchPassive) : null;
         var tCan = new List<double>();
         var tSim = new List<double>();
         var tTorch = new List<double>();
@@ -74,7 +75,7 @@ internal static class StepBench
         if (tTorch.Count > 0)
         {
             double t = Med(tTorch);
-            Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB");
+            Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB  (OMP_WAIT_POLICY {(torchPassive ? "PASSIVE" : "default")})");
             Console.WriteLine($"CanKit / PyTorch (CAN step) = {can_ / t:F3}");
         }
         return 0;
@@ -144,7 +145,7 @@ internal static class StepBench
 
         private TorchWorker(Process p) => _p = p;
 
-        public static TorchWorker Start(int batch, double mask, int threads)
+        public static TorchWorker Start(int batch, double mask, int threads, bool passive)
         {
             const string python = "/usr/bin/python3";
             string script = Path.Combine(AppContext.BaseDirectory, "Bench", "torch_can_step.py");
@@ -152,6 +153,9 @@ internal static class StepBench
             var psi = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var a in new[] { script, batch.ToString(), "32", "4", "192", "6", "3", "128", "2", "4", mask.ToString(System.Globalization.CultureInfo.InvariantCulture), threads.ToString() })
                 psi.ArgumentList.Add(a);
+            // PyTorch eager as users run it (default OpenMP wait policy) unless asked to match CanKit's setting.
+            if (passive) psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
+            else psi.Environment.Remove("OMP_WAIT_POLICY");
             var p = Process.Start(psi)!;
             string? ready = p.StandardOutput.ReadLine();
             if (ready != "ready")
