@@ -43,6 +43,7 @@ internal static class StepBench
         using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
         using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
         void CanStep() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); using var r = can.Forward(v1, v2, g); r.Loss.Backward(); canOpt.Step(); }
+        void CanStepBf16() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); StepResult r; using (Torch.Autocast(Device.Cpu)) r = can.Forward(v1, v2, g); using (r) { r.Loss.Backward(); } canOpt.Step(); }
         void SimStep() { using var s = Torch.NewDisposeScope(); simOpt.ZeroGrad(); using var r = simclr.Forward(v1, v2); r.Loss.Backward(); simOpt.Step(); }
         CanStep();
         SimStep();
@@ -52,18 +53,20 @@ internal static class StepBench
         var tCan = new List<double>();
         var tSim = new List<double>();
         var tTorch = new List<double>();
+        var tBf16 = new List<double>();
         double torchRss = 0;
         for (int r = 0; r < rounds; r++)
         {
             tCan.Add(Median(steps, CanStep));
             tSim.Add(Median(steps, SimStep));
+            tBf16.Add(Median(steps, CanStepBf16));
             if (torch is not null)
             {
                 var (ms, rss) = torch.Steps(steps);
                 tTorch.Add(ms);
                 torchRss = rss;
             }
-            Console.WriteLine($"round {r + 1}/{rounds}: CAN {tCan[^1]:F1} ms  SimCLR {tSim[^1]:F1} ms" + (torch is null ? "" : $"  PyTorch CAN {tTorch[^1]:F1} ms"));
+            Console.WriteLine($"round {r + 1}/{rounds}: CAN {tCan[^1]:F1} ms  SimCLR {tSim[^1]:F1} ms  CAN bf16-autocast {tBf16[^1]:F1} ms" + (torch is null ? "" : $"  PyTorch CAN {tTorch[^1]:F1} ms"));
         }
         double can_ = Med(tCan), sim = Med(tSim);
         double canFlops = Flops(batch, Mask, withDecoder: true), simFlops = Flops(batch, 0, withDecoder: false);
@@ -71,6 +74,7 @@ internal static class StepBench
         Console.WriteLine($"GEMM peak (1024³ fp32): {peak:F1} GFLOP/s");
         Console.WriteLine($"CanKit CAN step     median {can_,8:F1} ms  {canFlops / can_ / 1e6,6:F1} GFLOP/s ({canFlops / can_ / 1e6 / peak:P0} of peak)  peak RSS {rssCan / 1e6:F0} MB (whole process)");
         Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({simFlops / sim / 1e6 / peak:P0} of peak)");
+        Console.WriteLine($"CanKit CAN step, CPU bf16 autocast  median {Med(tBf16),8:F1} ms  ({can_ / Med(tBf16):F1}× the fp32 step)");
         Console.WriteLine($"CAN / SimCLR = {can_ / sim:F3}   (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
         if (tTorch.Count > 0)
         {
