@@ -18,7 +18,7 @@ internal static class MainJobCommand
     public static Command Create()
     {
         var outDir = new Option<string>("--out") { Description = "report folder", DefaultValueFactory = _ => "runs/main" };
-        var steps = new Option<long>("--steps") { Description = "pre-training steps", DefaultValueFactory = _ => 600 };
+        var steps = new Option<long>("--steps") { Description = "pre-training steps", DefaultValueFactory = _ => 1500 };
         var quick = new Option<bool>("--quick") { Description = "a 2-minute smoke run (few steps, subsets)" };
         var cmd = new Command("main", "pre-train CAN on Fashion-MNIST, probe and kNN against random init, write a report") { outDir, steps, quick };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(outDir)!, r.GetValue(quick) ? 30 : r.GetValue(steps), r.GetValue(quick))));
@@ -29,7 +29,7 @@ internal static class MainJobCommand
     {
         var started = DateTime.UtcNow;
         var spec = new RunSpec("can", "paper", "fashion-mnist", null, Width: 128, Depth: 4, Heads: 4, PatchSize: 4, BatchSize: 128,
-            Steps: steps, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: quick ? 4096 : 0);
+            Steps: steps, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: quick ? 4096 : 0, Bf16: Torch.CpuHasBf16);
         string runDir = Path.Combine(outDir, "run");
         int rc = RunCommands.Pretrain(spec, runDir, Device.Cpu);
         if (rc != 0) return rc;

@@ -27,15 +27,16 @@ internal static class RunCommands
         var patch = new Option<int>("--patch") { Description = "patch size", DefaultValueFactory = _ => 4 };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
+        var bf16 = new Option<bool>("--bf16") { Description = "bf16 autocast for the forward pass (default on CUDA; on CPUs with avx512_bf16 about 2× faster)" };
         var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes on this machine (--batch is the global batch); see docs/distributed.md", DefaultValueFactory = _ => 1 };
         var device = DeviceOpt();
         var outDir = Out(required: false);
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
-            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, nproc, device, outDir };
+            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, bf16, nproc, device, outDir };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
-                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset));
+                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset), r.GetValue(bf16));
             Validate(spec);
             int workers = r.GetValue(nproc);
             if (workers < 1) throw new ArgumentException($"--nproc: must be ≥ 1, got {workers}");

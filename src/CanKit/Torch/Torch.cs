@@ -53,6 +53,26 @@ public static class Torch
     /// <summary>Seeds libtorch's global generators (those used when no <see cref="Generator"/> is passed).</summary>
     public static void ManualSeed(ulong seed) => NativeCheck.Status(Native.ck_manual_seed(seed), nameof(ManualSeed));
 
+    /// <summary>
+    /// Whether this CPU has native bf16 dot products (avx512_bf16 or AMX), where bf16 autocast pays off
+    /// (2.3× on the reference CAN step, docs/performance.md). False when it cannot be told.
+    /// </summary>
+    public static bool CpuHasBf16 { get; } = ReadCpuBf16();
+
+    private static bool ReadCpuBf16()
+    {
+        try
+        {
+            return File.Exists("/proc/cpuinfo") && File.ReadLines("/proc/cpuinfo")
+                .Where(l => l.StartsWith("flags", StringComparison.Ordinal))
+                .Any(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Any(f => f is "avx512_bf16" or "amx_bf16"));
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     public static bool CudaIsAvailable => Native.ck_cuda_is_available() != 0;
     public static int CudaDeviceCount => Native.ck_cuda_device_count();
 

@@ -11,7 +11,8 @@ namespace CanKit.Training;
 /// export and resuming rebuild exactly the same model. Its JSON is also the checkpoint's configuration fingerprint.
 /// </summary>
 public sealed record RunSpec(string Method, string Preset, string Dataset, string? DataRoot, int Width, int Depth, int Heads, int PatchSize,
-                             int BatchSize, long Steps, double LearningRate, double WeightDecay, double ClipNorm, ulong Seed, int TrainSubset)
+                             int BatchSize, long Steps, double LearningRate, double WeightDecay, double ClipNorm, ulong Seed, int TrainSubset,
+                             bool Bf16 = false)
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
@@ -62,6 +63,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     {
         BatchSize = BatchSize, Steps = Steps, LearningRate = LearningRate, WeightDecay = WeightDecay, ClipNorm = ClipNorm,
         Seed = Seed, Device = device, CheckpointEvery = checkpointEvery, LogEvery = logEvery, MinLearningRate = Math.Min(1e-6, LearningRate),
+        MixedPrecision = Bf16 ? true : null,
     };
 }
 
