@@ -81,16 +81,24 @@ public static class PretrainRun
         return method;
     }
 
+    /// <summary>The run's spec, its method on <paramref name="device"/>, and its train/test splits (optionally cut to a subset).</summary>
+    private static (RunSpec Spec, IPretrainMethod Method, ImageSet Train, ImageSet Test) Prepare(string runDir, Device device, bool randomInit, int evalSubset)
+    {
+        var spec = RunSpec.Load(runDir);
+        var train = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
+        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
+        if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
+        var method = LoadMethod(runDir, randomInit);
+        method.Module.To(device);
+        return (spec, method, train, test);
+    }
+
     /// <summary>Linear probe and kNN of the run's encoder (or of the same encoder at random initialisation).</summary>
     public static EvalResult Evaluate(string runDir, Device device, bool randomInit = false, int k = 20, double temperature = 0.07, int probeEpochs = 30,
                                       IProgress<string>? log = null, int evalSubset = 0)
     {
-        var spec = RunSpec.Load(runDir);
-        using var method = LoadMethod(runDir, randomInit);
-        method.Module.To(device);
-        var train = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
-        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
-        if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
+        var (spec, method, train, test) = Prepare(runDir, device, randomInit, evalSubset);
+        using var _ = method;
         string which = randomInit ? "random-init" : "pretrained";
         string stamp = randomInit ? $"seed{spec.Seed}" : File.GetLastWriteTimeUtc(Path.Combine(runDir, Trainer.CheckpointFile)).Ticks.ToString();
         log?.Report($"extracting {which} features ({train.Count} train, {test.Count} test)");
@@ -109,12 +117,8 @@ public static class PretrainRun
     /// <summary>Fine-tunes the run's encoder (or the random-init one) with a linear head; returns test top-1.</summary>
     public static FineTune.Result FineTuneRun(string runDir, Device device, bool randomInit = false, int epochs = 5, int evalSubset = 0, IProgress<string>? log = null)
     {
-        var spec = RunSpec.Load(runDir);
-        using var method = LoadMethod(runDir, randomInit);
-        method.Module.To(device);
-        var train = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
-        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
-        if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
+        var (spec, method, train, test) = Prepare(runDir, device, randomInit, evalSubset);
+        using var _ = method;
         return FineTune.Run(method.Encoder, train, test, device, epochs, seed: spec.Seed, log: log);
     }
 
