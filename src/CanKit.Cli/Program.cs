@@ -8,6 +8,7 @@ public static class Program
     {
         var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on libtorch");
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(Bench.BenchCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
