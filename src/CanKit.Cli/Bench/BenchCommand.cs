@@ -9,7 +9,8 @@ internal static class BenchCommand
     {
         var cmd = new Command("bench", "engine benchmarks, measured side by side with PyTorch or between settings");
         cmd.Subcommands.Add(EngineBench.Create());
-        var worker = new Command("worker", "serve the bench line protocol on stdin/stdout") { Hidden = true };
+        cmd.Subcommands.Add(ThreadsBench.Create());
+        var worker = new Command("worker", "serve the bench line protocol on stdin/stdout (used by `bench threads`)") { Hidden = true };
         worker.SetAction(_ => WorkerServer.Serve(Console.In, Console.Out));
         cmd.Subcommands.Add(worker);
         return cmd;
