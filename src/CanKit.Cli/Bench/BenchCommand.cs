@@ -13,6 +13,12 @@ internal static class BenchCommand
         var worker = new Command("worker", "serve the bench line protocol on stdin/stdout (used by `bench threads`)") { Hidden = true };
         worker.SetAction(_ => WorkerServer.Serve(Console.In, Console.Out));
         cmd.Subcommands.Add(worker);
+        // `./build.sh bench` with no subcommand runs the engine comparison with its defaults.
+        cmd.SetAction(_ =>
+        {
+            Console.WriteLine("cankit bench engine (defaults; `cankit bench --help` lists the other benches)");
+            return Guard(() => EngineBench.Run(7, Torch.NumThreads, quick: false, json: null, TimeSpan.FromMilliseconds(100)));
+        });
         return cmd;
     }
 
@@ -39,7 +45,7 @@ internal static class BenchCommand
         public int RoundsOf(ParseResult r)
         {
             int n = r.GetValue(Rounds) ?? (r.GetValue(Quick) ? 3 : 7);
-            if (n < 1) throw new ArgumentOutOfRangeException(nameof(Rounds), n, "--rounds must be ≥ 1");
+            if (n < 1) throw new ArgumentException($"--rounds must be ≥ 1 (got {n})");
             return n;
         }
     }

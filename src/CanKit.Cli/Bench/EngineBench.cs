@@ -25,9 +25,9 @@ internal static class EngineBench
         return cmd;
     }
 
-    private static int Run(int rounds, int threads, bool quick, FileInfo? json, TimeSpan settle)
+    internal static int Run(int rounds, int threads, bool quick, FileInfo? json, TimeSpan settle)
     {
-        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "--threads must be ≥ 1");
+        if (threads < 1) throw new ArgumentException($"--threads must be ≥ 1 (got {threads})");
         using var torch = ChildWorker.PyTorch("PyTorch", new Dictionary<string, string?>());
         using var cankit = new InProcessWorker();
         WorkerInfo ci = cankit.Info(threads), pi = torch.Info(threads);

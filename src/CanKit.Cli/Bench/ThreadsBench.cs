@@ -49,7 +49,7 @@ internal static class ThreadsBench
 
     private static int Run(int rounds, int[] threads, bool withTorch, bool quick, FileInfo? json, TimeSpan settle)
     {
-        if (threads.Any(t => t < 1)) throw new ArgumentOutOfRangeException(nameof(threads), "--threads values must be ≥ 1");
+        if (threads.Any(t => t < 1)) throw new ArgumentException("--threads values must be ≥ 1");
         var workers = new List<IBenchWorker>();
         try
         {
