@@ -15,7 +15,7 @@ public static class Program
         root.Subcommands.Add(RunCommands.FineTuneCommand());
         root.Subcommands.Add(RunCommands.Export());
         root.Subcommands.Add(AblateCommand.Create());
-        root.Subcommands.Add(new Command("bench", "benchmarks, measured side by side in one run") { Bench.StepBench.Create(), Bench.LoaderBench.Create() });
+        root.Subcommands.Add(Bench.BenchCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
         return root.Parse(args).Invoke();
