@@ -5,18 +5,24 @@ namespace CanKit;
 /// <summary>Process-wide engine settings and scopes: threads, seeds, devices, dispose and no-grad scopes.</summary>
 public static class Torch
 {
-    private static int _initialised;
+    private static volatile bool _initialised;
+    private static readonly object InitLock = new();
 
     /// <summary>
     /// Applies the thread setting once per process: <c>CANKIT_NUM_THREADS</c> if set, else one intra-op thread
-    /// per core (libtorch's Debian build defaults to 1). See environment.md for the measurements behind it.
+    /// per core (libtorch's Debian build defaults to 1). See docs/threads.md for the measurements behind it.
     /// </summary>
     public static void EnsureInitialised()
     {
-        if (Interlocked.Exchange(ref _initialised, 1) == 1) return;
-        string? env = Environment.GetEnvironmentVariable("CANKIT_NUM_THREADS");
-        int n = int.TryParse(env, out int v) && v > 0 ? v : Environment.ProcessorCount;
-        NativeCheck.Status(Native.ck_set_num_threads(n), "SetNumThreads");
+        if (_initialised) return;
+        lock (InitLock)
+        {
+            if (_initialised) return;
+            string? env = Environment.GetEnvironmentVariable("CANKIT_NUM_THREADS");
+            int n = int.TryParse(env, out int v) && v > 0 ? v : Environment.ProcessorCount;
+            NativeCheck.Status(Native.ck_set_num_threads(n), "SetNumThreads");
+            _initialised = true;
+        }
     }
 
     /// <summary>Intra-op threads libtorch uses for one op.</summary>
@@ -30,7 +36,7 @@ public static class Torch
         set
         {
             if (value < 1) throw new ArgumentOutOfRangeException(nameof(NumThreads), value, "must be ≥ 1");
-            _initialised = 1;
+            EnsureInitialised();
             NativeCheck.Status(Native.ck_set_num_threads(value), nameof(NumThreads));
         }
     }
