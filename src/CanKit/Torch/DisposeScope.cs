@@ -10,7 +10,8 @@ public sealed class DisposeScope : IDisposable
     [ThreadStatic] private static DisposeScope? _current;
 
     private readonly DisposeScope? _outer;
-    private readonly HashSet<Tensor> _tensors = new(ReferenceEqualityComparer.Instance);
+    // A list with each tensor's slot stored in the tensor: O(1) add and swap-remove, no hashing per op.
+    private readonly List<Tensor> _tensors = [];
     private bool _disposed;
 
     internal DisposeScope()
@@ -28,16 +29,28 @@ public sealed class DisposeScope : IDisposable
     internal void Register(Tensor t)
     {
         if (_disposed) return;
+        t.ScopeSlot = _tensors.Count;
         _tensors.Add(t);
         t.Scope = this;
+    }
+
+    private void Remove(Tensor t)
+    {
+        int i = t.ScopeSlot, last = _tensors.Count - 1;
+        if (i != last)
+        {
+            _tensors[i] = _tensors[last];
+            _tensors[i].ScopeSlot = i;
+        }
+        _tensors.RemoveAt(last);
+        t.Scope = null;
     }
 
     /// <summary>Hands <paramref name="t"/> to the enclosing scope (or to the caller when there is none).</summary>
     public Tensor MoveToOuter(Tensor t)
     {
         if (t.Scope != this) throw new InvalidOperationException("the tensor does not belong to this dispose scope");
-        _tensors.Remove(t);
-        t.Scope = null;
+        Remove(t);
         _outer?.Register(t);
         return t;
     }
@@ -50,8 +63,7 @@ public sealed class DisposeScope : IDisposable
 
     internal void Forget(Tensor t)
     {
-        _tensors.Remove(t);
-        t.Scope = null;
+        if (t.Scope == this) Remove(t);
     }
 
     public void Dispose()

@@ -14,6 +14,9 @@ public sealed partial class Tensor : IDisposable
     /// <summary>The dispose scope that owns this tensor, if any.</summary>
     internal DisposeScope? Scope;
 
+    /// <summary>This tensor's position in its scope's list.</summary>
+    internal int ScopeSlot;
+
     internal Tensor(TensorHandle h)
     {
         _h = h;
