@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""Golden numbers for CanKit's methods (CAN, CAN without the σ embedding, MAE, SimCLR, CMAE with one EMA step),
+from an independent plain-PyTorch implementation on the same libtorch (Debian python3-torch 1.13).
+
+For each case it writes tests/golden/<case>.safetensors holding
+  w.<name>     the weights, under CanKit's state-dict names (random, seeded)
+  in.<name>    the inputs: views, mask noise [V·N, L], σ [V·N], e [V·N, C, H, W]
+  out.<term>   the expected loss terms and contrastive top-1 (float64 scalars)
+  grad.<name>  gradients of selected parameters after backward
+  after.<name> (CMAE) target parameters after one SGD step (lr 0.1) and one EMA update (μ = 0.9)
+Run: /usr/bin/python3 tests/golden/make_methods_golden.py   (re-running reproduces the files byte for byte)
+"""
+import json
+import math
+import os
+import struct
+
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+HERE = os.path.dirname(os.path.abspath(__file__))
+IMG, PATCH, CH, WIDTH, DEPTH, HEADS = 16, 4, 3, 32, 2, 2
+DWIDTH, DDEPTH, DHEADS, PROJ, N, MASK = 16, 1, 2, 16, 4, 0.5
+GRID = IMG // PATCH
+L = GRID * GRID
+P = PATCH * PATCH * CH
+EPS_LN = 1e-6
+
+
+# ---- the pieces, as CanKit defines them (docs/methods.md) -------------------------------------------------
+def sincos_2d(d, cls):
+    q = d // 4
+    rows = L + (1 if cls else 0)
+    e = torch.zeros(rows, d, dtype=torch.float64)
+    off = 1 if cls else 0
+    for i in range(GRID):
+        for j in range(GRID):
+            t = off + i * GRID + j
+            for k in range(q):
+                w = 1.0 / math.pow(10000, k / q)
+                e[t, k], e[t, q + k] = math.sin(j * w), math.cos(j * w)
+                e[t, 2 * q + k], e[t, 3 * q + k] = math.sin(i * w), math.cos(i * w)
+    return e.float().unsqueeze(0)
+
+
+def patchify(x):
+    n = x.shape[0]
+    return x.reshape(n, CH, GRID, PATCH, GRID, PATCH).permute(0, 2, 4, 3, 5, 1).reshape(n, L, P)
+
+
+def linear(W, prefix, x):
+    return F.linear(x, W[prefix + ".weight"], W[prefix + ".bias"])
+
+
+def block(W, prefix, x, heads):
+    n, l, d = x.shape
+    h = F.layer_norm(x, (d,), W[prefix + ".norm1.weight"], W[prefix + ".norm1.bias"], EPS_LN)
+    qkv = linear(W, prefix + ".attn.qkv", h).reshape(n, l, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    a = torch.ops.aten._scaled_dot_product_attention(q, k, v, None, 0.0, False, False)[0]
+    x = x + linear(W, prefix + ".attn.proj", a.transpose(1, 2).reshape(n, l, d))
+    h = F.layer_norm(x, (d,), W[prefix + ".norm2.weight"], W[prefix + ".norm2.bias"], EPS_LN)
+    return x + linear(W, prefix + ".mlp.fc2", F.gelu(linear(W, prefix + ".mlp.fc1", h)))
+
+
+def embed(W, enc, images, cls):
+    t = F.conv2d(images, W[enc + ".patch_embed.proj.weight"], W[enc + ".patch_embed.proj.bias"], stride=PATCH)
+    pos = W[enc + ".pos_embed"][:, 1:] if cls else W[enc + ".pos_embed"]
+    return t.flatten(2).transpose(1, 2) + pos
+
+
+def encode(W, enc, tokens, cls, depth=DEPTH):
+    x = tokens
+    if cls:
+        c = (W[enc + ".cls_token"] + W[enc + ".pos_embed"][:, :1]).expand(tokens.shape[0], -1, -1)
+        x = torch.cat([c, tokens], 1)
+    for b in range(depth):
+        x = block(W, f"{enc}.blocks.{b}", x, HEADS)
+    return F.layer_norm(x, (WIDTH,), W[enc + ".norm.weight"], W[enc + ".norm.bias"], EPS_LN)
+
+
+def mask_tokens(tokens, noise, ratio):
+    n, l, d = tokens.shape
+    keep = int(l * (1 - ratio))
+    ids_shuffle = torch.argsort(noise, 1)
+    ids_restore = torch.argsort(ids_shuffle, 1)
+    visible = torch.gather(tokens, 1, ids_shuffle[:, :keep, None].expand(-1, -1, d))
+    m = torch.ones(n, l)
+    m[:, :keep] = 0
+    return visible, torch.gather(m, 1, ids_restore), ids_restore
+
+
+def decode(W, dec, latent, ids_restore, cls, width, heads, depth, bias=None, pred=True):
+    off = 1 if cls else 0
+    n, lv = latent.shape[0], latent.shape[1] - off
+    x = linear(W, dec + ".embed", latent)
+    seq = torch.cat([x[:, off:], W[dec + ".mask_token"].expand(n, L - lv, width)], 1)
+    seq = torch.gather(seq, 1, ids_restore[..., None].expand(-1, -1, width))
+    if cls:
+        seq = torch.cat([x[:, :1], seq], 1)
+    h = seq + W[dec + ".pos_embed"]
+    if bias is not None:
+        h = h + bias.unsqueeze(1)
+    for b in range(depth):
+        h = block(W, f"{dec}.blocks.{b}", h, heads)
+    h = F.layer_norm(h, (width,), W[dec + ".norm.weight"], W[dec + ".norm.bias"], EPS_LN)[:, off:]
+    return linear(W, dec + ".pred", h) if pred else h
+
+
+def head(W, prefix, x):
+    return linear(W, prefix + ".2", F.relu(linear(W, prefix + ".0", x)))
+
+
+def sigma_embedding(W, sigma, width, scale=1000.0):
+    half = width // 2
+    k = torch.arange(0, half, dtype=torch.float32)
+    freqs = (k * (-math.log(10000) / half)).exp()
+    args = (sigma.float().unsqueeze(1) * scale) * freqs.unsqueeze(0)
+    return head(W, "sigma_embed.mlp", torch.cat([args.sin(), args.cos()], 1))
+
+
+def info_nce(z1, z2, tau):
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2], 0), 2, 1)
+    logits = (z @ z.t() / tau).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(logits, targets), (logits.argmax(1) == targets).float().mean()
+
+
+def info_nce_asymmetric(q, k, tau):
+    logits = F.normalize(q, 2, 1) @ F.normalize(k.detach(), 2, 1).t() / tau
+    targets = torch.arange(q.shape[0])
+    return F.cross_entropy(logits, targets), (logits.argmax(1) == targets).float().mean()
+
+
+def masked_mse(pred, target, weights):
+    per_patch = ((pred - target) * (pred - target)).mean(-1)
+    return (per_patch * weights).sum() / weights.sum().clamp_min(1)
+
+
+def reconstruction(pred, images, mask, norm_pix=True):
+    t = patchify(images)
+    if norm_pix:
+        t = (t - t.mean(-1, keepdim=True)) / (t.var(-1, unbiased=True, keepdim=True) + 1e-6).sqrt()
+    return masked_mse(pred, t, mask)
+
+
+# ---- weights ------------------------------------------------------------------------------------------------
+def rand(*shape, std=0.2):
+    return torch.randn(*shape) * std
+
+
+def add_block(W, prefix, d):
+    W[prefix + ".norm1.weight"], W[prefix + ".norm1.bias"] = 1 + rand(d, std=0.1), rand(d, std=0.1)
+    W[prefix + ".attn.qkv.weight"], W[prefix + ".attn.qkv.bias"] = rand(3 * d, d), rand(3 * d, std=0.05)
+    W[prefix + ".attn.proj.weight"], W[prefix + ".attn.proj.bias"] = rand(d, d), rand(d, std=0.05)
+    W[prefix + ".norm2.weight"], W[prefix + ".norm2.bias"] = 1 + rand(d, std=0.1), rand(d, std=0.1)
+    W[prefix + ".mlp.fc1.weight"], W[prefix + ".mlp.fc1.bias"] = rand(4 * d, d), rand(4 * d, std=0.05)
+    W[prefix + ".mlp.fc2.weight"], W[prefix + ".mlp.fc2.bias"] = rand(d, 4 * d, std=0.1), rand(d, std=0.05)
+
+
+def add_encoder(W, prefix, cls):
+    W[prefix + ".patch_embed.proj.weight"] = rand(WIDTH, CH, PATCH, PATCH)
+    W[prefix + ".patch_embed.proj.bias"] = rand(WIDTH, std=0.05)
+    if cls:
+        W[prefix + ".cls_token"] = rand(1, 1, WIDTH, std=0.02)
+    W[prefix + ".pos_embed"] = sincos_2d(WIDTH, cls)
+    for b in range(DEPTH):
+        add_block(W, f"{prefix}.blocks.{b}", WIDTH)
+    W[prefix + ".norm.weight"], W[prefix + ".norm.bias"] = 1 + rand(WIDTH, std=0.1), rand(WIDTH, std=0.1)
+
+
+def add_decoder(W, prefix, cls, width, depth, pred=True):
+    W[prefix + ".embed.weight"], W[prefix + ".embed.bias"] = rand(width, WIDTH), rand(width, std=0.05)
+    W[prefix + ".mask_token"] = rand(1, 1, width, std=0.02)
+    W[prefix + ".pos_embed"] = sincos_2d(width, cls)
+    for b in range(depth):
+        add_block(W, f"{prefix}.blocks.{b}", width)
+    W[prefix + ".norm.weight"], W[prefix + ".norm.bias"] = 1 + rand(width, std=0.1), rand(width, std=0.1)
+    if pred:
+        W[prefix + ".pred.weight"], W[prefix + ".pred.bias"] = rand(P, width), rand(P, std=0.05)
+
+
+def add_head(W, prefix, i, h, o):
+    W[prefix + ".0.weight"], W[prefix + ".0.bias"] = rand(h, i), rand(h, std=0.05)
+    W[prefix + ".2.weight"], W[prefix + ".2.bias"] = rand(o, h), rand(o, std=0.05)
+
+
+# ---- the cases --------------------------------------------------------------------------------------------
+def case_can(sigma_embed):
+    W = {}
+    add_encoder(W, "encoder", cls=False)
+    add_decoder(W, "decoder", cls=False, width=DWIDTH, depth=DDEPTH)
+    if sigma_embed:
+        add_head(W, "sigma_embed.mlp", DWIDTH, DWIDTH, DWIDTH)
+    add_head(W, "head", WIDTH, WIDTH, PROJ)
+    I = {"view1": torch.randn(N, CH, IMG, IMG), "view2": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(2 * N, L),
+         "sigma": torch.rand(2 * N) * 0.05, "eps": torch.randn(2 * N, CH, IMG, IMG)}
+    for t in W.values():
+        t.requires_grad_(True)
+    x = torch.cat([I["view1"], I["view2"]], 0)
+    noise = I["eps"] * I["sigma"].view(2 * N, 1, 1, 1)
+    visible, mask, restore = mask_tokens(embed(W, "encoder", x + noise, False), I["mask_noise"], MASK)
+    latent = encode(W, "encoder", visible, False)
+    z = head(W, "head", latent.mean(1))
+    con, top1 = info_nce(z[:N], z[N:], 0.1)
+    bias = sigma_embedding(W, I["sigma"], DWIDTH) if sigma_embed else None
+    pred = decode(W, "decoder", latent, restore, False, DWIDTH, DHEADS, DDEPTH, bias)
+    rec = reconstruction(pred, x, mask)
+    den = masked_mse(pred, patchify(noise), 1.0 - mask)
+    total = con * 0.03
+    total = total + rec * 0.67
+    total = total + den * 0.3
+    total.backward()
+    out = {"total": total, "contrastive": con, "reconstruction": rec, "denoise": den, "top1": top1}
+    grads = ["encoder.patch_embed.proj.weight", "encoder.blocks.0.attn.qkv.weight", "encoder.blocks.1.mlp.fc2.weight",
+             "decoder.pred.weight", "decoder.mask_token", "head.2.weight"] + (["sigma_embed.mlp.0.weight"] if sigma_embed else [])
+    return W, I, out, {k: W[k].grad for k in grads}, {}
+
+
+def case_mae():
+    W = {}
+    add_encoder(W, "encoder", cls=True)
+    add_decoder(W, "decoder", cls=True, width=DWIDTH, depth=DDEPTH)
+    I = {"images": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(N, L)}
+    for t in W.values():
+        t.requires_grad_(True)
+    visible, mask, restore = mask_tokens(embed(W, "encoder", I["images"], True), I["mask_noise"], 0.75)
+    latent = encode(W, "encoder", visible, True)
+    rec = reconstruction(decode(W, "decoder", latent, restore, True, DWIDTH, DHEADS, DDEPTH), I["images"], mask)
+    rec.backward()
+    grads = ["encoder.cls_token", "encoder.patch_embed.proj.weight", "encoder.blocks.1.attn.qkv.weight", "decoder.pred.weight"]
+    return W, I, {"total": rec, "reconstruction": rec}, {k: W[k].grad for k in grads}, {}
+
+
+def case_simclr():
+    W = {}
+    add_encoder(W, "encoder", cls=False)
+    add_head(W, "head", WIDTH, WIDTH, PROJ)
+    I = {"view1": torch.randn(N, CH, IMG, IMG), "view2": torch.randn(N, CH, IMG, IMG)}
+    for t in W.values():
+        t.requires_grad_(True)
+    x = torch.cat([I["view1"], I["view2"]], 0)
+    z = head(W, "head", encode(W, "encoder", embed(W, "encoder", x, False), False).mean(1))
+    con, top1 = info_nce(z[:N], z[N:], 0.1)
+    con.backward()
+    grads = ["encoder.patch_embed.proj.weight", "encoder.blocks.0.attn.qkv.weight", "head.0.weight"]
+    return W, I, {"total": con, "contrastive": con, "top1": top1}, {k: W[k].grad for k in grads}, {}
+
+
+def case_cmae():
+    W = {}
+    add_encoder(W, "encoder", cls=True)
+    add_decoder(W, "pixel_decoder", cls=True, width=DWIDTH, depth=DDEPTH)
+    add_decoder(W, "feature_decoder", cls=True, width=WIDTH, depth=2, pred=False)
+    add_head(W, "projector", WIDTH, 2 * WIDTH, PROJ)
+    add_head(W, "predictor", PROJ, 2 * WIDTH, PROJ)
+    # The target starts as a perturbed copy of the online branch, so the EMA step is visible.
+    for k in [k for k in W if k.startswith("encoder.")]:
+        W["target_" + k] = W[k] + (rand(*W[k].shape, std=0.01) if not k.endswith("pos_embed") else 0)
+    for k in [k for k in W if k.startswith("projector.")]:
+        W["target_" + k] = W[k] + rand(*W[k].shape, std=0.01)
+    I = {"online": torch.randn(N, CH, IMG, IMG), "target": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(N, L)}
+    online = [k for k in W if not k.startswith("target_") and not k.endswith("pos_embed")]
+    for k in online:
+        W[k].requires_grad_(True)
+    visible, mask, restore = mask_tokens(embed(W, "encoder", I["online"], True), I["mask_noise"], 0.65)
+    latent = encode(W, "encoder", visible, True)
+    rec = reconstruction(decode(W, "pixel_decoder", latent, restore, True, DWIDTH, DHEADS, DDEPTH), I["online"], mask)
+    feats = decode(W, "feature_decoder", latent, restore, True, WIDTH, HEADS, 2, pred=False)
+    q = head(W, "predictor", head(W, "projector", feats.mean(1)))
+    with torch.no_grad():
+        t = encode(W, "target_encoder", embed(W, "target_encoder", I["target"], True), True)
+        k = head(W, "target_projector", t[:, 1:].mean(1))
+    con, top1 = info_nce_asymmetric(q, k, 0.07)
+    total = rec + con * 1.0
+    total.backward()
+    before = {k: v.detach().clone() for k, v in W.items()}
+    grad = {k: W[k].grad.clone() for k in online if W[k].grad is not None}
+    after = {}
+    with torch.no_grad():
+        for name in online:
+            if W[name].grad is not None:
+                W[name].add_(W[name].grad, alpha=-0.1)
+        for name in [n for n in W if n.startswith("target_") and not n.endswith("pos_embed")]:
+            after[name] = W[name].clone().mul_(0.9).add_(W[name[len("target_"):]], alpha=1 - 0.9)
+    out = {"total": total, "contrastive": con, "reconstruction": rec, "top1": top1}
+    grads = ["encoder.patch_embed.proj.weight", "encoder.blocks.0.attn.qkv.weight", "pixel_decoder.pred.weight",
+             "feature_decoder.blocks.1.mlp.fc1.weight", "projector.0.weight", "predictor.2.weight"]
+    return before, I, out, {k: grad[k] for k in grads}, after
+
+
+# ---- safetensors, written by hand (the format is an 8-byte length, a JSON header, then raw data) -----------
+CODES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+
+
+def save(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        b = t.numpy().tobytes()
+        header[name] = {"dtype": CODES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    js = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    js += b" " * ((8 - len(js) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
+
+
+for name, make in [("can", lambda: case_can(True)), ("can_no_sigma", lambda: case_can(False)),
+                   ("mae", case_mae), ("simclr", case_simclr), ("cmae", case_cmae)]:
+    torch.manual_seed(sum(map(ord, name)))
+    W, I, out, grads, after = make()
+    tensors = {}
+    for k, v in W.items():   # for CMAE: the weights from before its SGD step
+        tensors["w." + k] = v
+    for k, v in I.items():
+        tensors["in." + k] = v
+    for k, v in out.items():
+        tensors["out." + k] = v.detach().double()
+    for k, g in grads.items():
+        tensors["grad." + k] = g
+    for k, v in after.items():
+        tensors["after." + k] = v
+    save(os.path.join(HERE, f"{name}.safetensors"), tensors)
+    print("wrote", name, {k: round(float(v), 6) for k, v in out.items()})
