@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(Bench.BenchCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
+        root.Subcommands.Add(NotebooksCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
