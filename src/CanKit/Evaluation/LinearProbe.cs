@@ -21,6 +21,8 @@ public static class LinearProbe
         var xtr = (trainX - mean) / std;
         var xte = (testX - mean) / std;
         long n = xtr.Size(0), d = xtr.Size(1);
+        // Small feature sets still get at least 16 steps per epoch.
+        batchSize = (int)Math.Max(1, Math.Min(batchSize, Math.Max(64, n / 16)));
         using var g = new Generator(seed);
         using var head = new Linear(d, classes, generator: g);
         using var opt = new AdamW(head.Parameters(), lr: lr, weightDecay: weightDecay);
