@@ -20,7 +20,9 @@ case "$cmd" in
     dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll main "$@"
     ;;
   test)
-    bash tools/install-deps.sh
+    bash tools/install-deps.sh chromium
+    # Plotly.js, inlined into HTML reports; the browser tests need it offline.
+    [[ -f node_modules/plotly.js-dist-min/plotly.min.js ]] || npm ci --no-audit --no-fund --loglevel=error
     dotnet build CanKit.sln -c Release -v quiet -nologo
     log=$(mktemp)
     set +e
