@@ -20,6 +20,14 @@ public sealed record Trace(Dictionary<string, object?> Json)
     public static Trace Heatmap(string name, double[][] z, int subplot = 1) =>
         new(new Dictionary<string, object?> { ["type"] = "heatmap", ["name"] = name, ["z"] = z, ["xaxis"] = Axis("x", subplot), ["yaxis"] = Axis("y", subplot) });
 
+    /// <summary>An image (e.g. a PNG grid as a <c>data:image/png;base64,…</c> URI) shown on the plot's axes.</summary>
+    public static Trace Image(string name, string dataUri, int subplot = 1) =>
+        new(new Dictionary<string, object?> { ["type"] = "image", ["name"] = name, ["source"] = dataUri, ["xaxis"] = Axis("x", subplot), ["yaxis"] = Axis("y", subplot) });
+
+    /// <summary>A PNG file as an image trace.</summary>
+    public static Trace ImageFromPng(string name, string pngPath, int subplot = 1) =>
+        Image(name, "data:image/png;base64," + Convert.ToBase64String(File.ReadAllBytes(pngPath)), subplot);
+
     private static string Axis(string a, int subplot) => subplot == 1 ? a : a + subplot.ToString(CultureInfo.InvariantCulture);
 }
 
