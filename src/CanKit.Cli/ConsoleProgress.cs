@@ -11,6 +11,7 @@ internal sealed class ConsoleProgress(long totalSteps, string title) : IProgress
 {
     private readonly bool _interactive = !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
     private ProgressTask? _task;
+    private StepMetrics? _first;   // the first report of this process (a resumed run starts part-way)
 
     public static bool Interactive => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 
@@ -41,8 +42,10 @@ internal sealed class ConsoleProgress(long totalSteps, string title) : IProgress
 
     private string Eta(StepMetrics m)
     {
-        if (m.Step == 0) return "?";
-        double perStep = m.ElapsedSeconds / m.Step;
+        _first ??= m;
+        long done = m.Step - _first.Step;
+        if (done <= 0) return "?";
+        double perStep = (m.ElapsedSeconds - _first.ElapsedSeconds) / done;
         return TimeSpan.FromSeconds(perStep * (totalSteps - m.Step)).ToString(@"hh\:mm\:ss");
     }
 }
