@@ -55,6 +55,9 @@ public class GradCheckNnTests
         },
         ["sdpa_causal_heads"] = (d, r) => GradCheck.Assert(d, x => ScaledDotProductAttention(x[0], x[1], x[2], isCausal: true),
                                                            r.Normal(1, 2, 4, 3), r.Normal(1, 2, 4, 3), r.Normal(1, 2, 4, 2)),
+        // The fused CPU kernel (float64 here) on CPU, the composed path elsewhere: qkv [N, L, 3·H·hd].
+        ["self_attention"] = (d, r) => GradCheck.Assert(d, x => SelfAttention(x[0], 2), r.Normal(2, 4, 3 * 2 * 3)),
+        ["self_attention_one_head_one_token"] = (d, r) => GradCheck.Assert(d, x => SelfAttention(x[0], 1), r.Normal(3, 1, 3 * 2)),
         ["dropout_eval_identity"] = (d, r) => GradCheck.Assert(d, x => Dropout(x[0], 0.5, training: false), r.Normal(3, 4)),
     };
 

@@ -21,20 +21,20 @@ internal static class StepBench
         var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
         var passive = new Option<bool>("--pytorch-passive-wait") { Description = "give PyTorch CanKit's OpenMP setting too (OMP_WAIT_POLICY=PASSIVE)" };
-        var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch, passive };
-        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(passive))));
+        var bf16 = new Option<bool>("--bf16") { Description = "time the CPU bf16-autocast step even without avx512_bf16" };
+        var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch, passive, bf16 };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(passive), r.GetValue(bf16))));
         return cmd;
     }
 
-    private static readonly VitConfig Encoder = VitConfig.CifarSmall with { ClsToken = false };
-    private static readonly DecoderConfig Decoder = DecoderConfig.Small32;
-    private const double Mask = 0.5;
+    internal static readonly VitConfig Encoder = VitConfig.CifarSmall with { ClsToken = false };
+    internal static readonly DecoderConfig Decoder = DecoderConfig.Small32;
+    internal const double Mask = 0.5;
 
-    private static int Run(int rounds, int steps, int batch, bool withTorch, bool torchPassive)
+    private static int Run(int rounds, int steps, int batch, bool withTorch, bool torchPassive, bool forceBf16)
     {
         int threads = Torch.NumThreads;
         Console.WriteLine($"reference step: {batch} images/view, 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {Mask}; {Environment.ProcessorCount} cores, {threads} threads, libtorch {Torch.LibTorchVersion}");
-        double peak = GemmPeak();
         using var g = new Generator(0);
         using var can = new Can(CanConfig.Paper with { Encoder = Encoder, Decoder = Decoder, MaskRatio = Mask }, g);
         using var canOpt = new AdamW(AdamW.DecayGroups(can, 0.05), lr: 1e-4);
@@ -43,42 +43,68 @@ internal static class StepBench
         using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
         using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
         void CanStep() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); using var r = can.Forward(v1, v2, g); r.Loss.Backward(); canOpt.Step(); }
+        void CanStepComposed()
+        {
+            bool before = Torch.FusedAttention;
+            Torch.FusedAttention = false;
+            try { CanStep(); }
+            finally { Torch.FusedAttention = before; }
+        }
+        void CanStepNoCache()
+        {
+            Torch.CpuCaching = false;
+            try { CanStep(); }
+            finally { Torch.CpuCaching = true; }
+        }
         void CanStepBf16() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); StepResult r; using (Torch.Autocast(Device.Cpu)) r = can.Forward(v1, v2, g); using (r) { r.Loss.Backward(); } canOpt.Step(); }
         void SimStep() { using var s = Torch.NewDisposeScope(); simOpt.ZeroGrad(); using var r = simclr.Forward(v1, v2); r.Loss.Backward(); simOpt.Step(); }
         CanStep();
         SimStep();
         long rssCan = PeakRss();
 
+        // Contenders in the order each round runs them; the PyTorch one is appended when present.
+        // The GEMM peak is one of the contenders: on a shared machine it moves with the load, like the steps.
+        var contenders = new List<(string Name, Func<double> Run)>
+        {
+            ("GEMM 1024³", () => GemmPeak()),
+            ("CAN", () => Median(steps, CanStep)),
+            ("SimCLR", () => Median(steps, SimStep)),
+            ("CAN composed-attention", () => Median(steps, CanStepComposed)),
+        };
+        if (Torch.CpuAllocator.Caching) contenders.Add(("CAN uncached-allocator", () => Median(steps, CanStepNoCache)));
+        // Without avx512_bf16, libtorch 1.13 emulates bf16 GEMMs at a small fraction of fp32 speed: not worth timing.
+        if (Torch.CpuHasBf16 || forceBf16) contenders.Add(("CAN bf16-autocast", () => Median(steps, CanStepBf16)));
+        else Console.WriteLine("CPU bf16 autocast: skipped (this CPU has no avx512_bf16; --bf16 times it anyway)");
         using var torch = withTorch ? TorchWorker.Start(batch, Mask, threads, torchPassive) : null;
-        var tCan = new List<double>();
-        var tSim = new List<double>();
-        var tTorch = new List<double>();
-        var tBf16 = new List<double>();
         double torchRss = 0;
+        if (torch is not null)
+            contenders.Add(("PyTorch CAN", () => { var (ms, rss) = torch.Steps(steps); torchRss = rss; return ms; }));
+        var times = contenders.ToDictionary(c => c.Name, _ => new List<double>());
         for (int r = 0; r < rounds; r++)
         {
-            tCan.Add(Median(steps, CanStep));
-            tSim.Add(Median(steps, SimStep));
-            tBf16.Add(Median(steps, CanStepBf16));
-            if (torch is not null)
-            {
-                var (ms, rss) = torch.Steps(steps);
-                tTorch.Add(ms);
-                torchRss = rss;
-            }
-            Console.WriteLine($"round {r + 1}/{rounds}: CAN {tCan[^1]:F1} ms  SimCLR {tSim[^1]:F1} ms  CAN bf16-autocast {tBf16[^1]:F1} ms" + (torch is null ? "" : $"  PyTorch CAN {tTorch[^1]:F1} ms"));
+            foreach (var (name, run) in contenders) times[name].Add(run());
+            Console.WriteLine($"round {r + 1}/{rounds}: " + string.Join("  ", contenders.Select(c => $"{c.Name} {times[c.Name][^1]:F1}" + (c.Name.StartsWith("GEMM") ? " GFLOP/s" : " ms"))));
         }
-        double can_ = Med(tCan), sim = Med(tSim);
+        double peak = Med(times["GEMM 1024³"]);
+        double can_ = Med(times["CAN"]), sim = Med(times["SimCLR"]), composed = Med(times["CAN composed-attention"]);
         double canFlops = Flops(batch, Mask, withDecoder: true), simFlops = Flops(batch, 0, withDecoder: false);
         Console.WriteLine();
-        Console.WriteLine($"GEMM peak (1024³ fp32): {peak:F1} GFLOP/s");
-        Console.WriteLine($"CanKit CAN step     median {can_,8:F1} ms  {canFlops / can_ / 1e6,6:F1} GFLOP/s ({canFlops / can_ / 1e6 / peak:P0} of peak)  peak RSS {rssCan / 1e6:F0} MB (whole process)");
-        Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({simFlops / sim / 1e6 / peak:P0} of peak)");
-        Console.WriteLine($"CanKit CAN step, CPU bf16 autocast  median {Med(tBf16),8:F1} ms  ({can_ / Med(tBf16):F1}× the fp32 step)");
+        Console.WriteLine($"GEMM peak (1024³ fp32, median of the rounds' best of 5): {peak:F1} GFLOP/s");
+        var alloc = Torch.CpuAllocator;
+        Console.WriteLine($"CPU allocator: {(alloc.Caching ? $"caching, {alloc.Hits} reuses / {alloc.Misses} new blocks, {alloc.CachedBytes / 1e6:F0} MB held free" : "libtorch's default (CANKIT_CPU_ALLOCATOR=system)")}");
+        // Share of peak per round (the step against the GEMM measured beside it), then the median over rounds.
+        double Share(string name, double flops) => Med(times[name].Zip(times["GEMM 1024³"], (ms, gemm) => flops / ms / 1e6 / gemm).ToList());
+        Console.WriteLine($"CanKit CAN step     median {can_,8:F1} ms  {canFlops / can_ / 1e6,6:F1} GFLOP/s ({Share("CAN", canFlops):P0} of peak, median of per-round shares)  peak RSS {rssCan / 1e6:F0} MB (whole process)");
+        Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({Share("SimCLR", simFlops):P0} of peak)");
+        Console.WriteLine($"CanKit CAN step, attention composed from libtorch ops  median {composed,8:F1} ms  (fused attention: {composed / can_:F2}× faster)");
+        if (times.TryGetValue("CAN uncached-allocator", out var nocache))
+            Console.WriteLine($"CanKit CAN step, CPU allocator not caching  median {Med(nocache),8:F1} ms  (caching allocator: {Med(nocache) / can_:F2}× faster)");
+        if (times.TryGetValue("CAN bf16-autocast", out var bf16))
+            Console.WriteLine($"CanKit CAN step, CPU bf16 autocast  median {Med(bf16),8:F1} ms  ({can_ / Med(bf16):F2}× the fp32 step's speed)");
         Console.WriteLine($"CAN / SimCLR = {can_ / sim:F3}   (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
-        if (tTorch.Count > 0)
+        if (torch is not null)
         {
-            double t = Med(tTorch);
+            double t = Med(times["PyTorch CAN"]);
             Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB  (OMP_WAIT_POLICY {(torchPassive ? "PASSIVE" : "default")})");
             Console.WriteLine($"CanKit / PyTorch (CAN step) = {can_ / t:F3}");
         }

@@ -68,6 +68,15 @@ public static class Functional
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? mask = null, double dropoutP = 0, bool isCausal = false) =>
         R(Native.ck_sdpa(q.H, k.H, v.H, Opt(mask), dropoutP, isCausal ? 1 : 0), nameof(ScaledDotProductAttention));
 
+    /// <summary>
+    /// Multi-head self-attention from a packed projection: qkv [N, L, 3·D], laid out [N, L, 3, H, D/H] as a ViT
+    /// block's <c>qkv</c> Linear produces it, → softmax(q·kᵀ/√(D/H))·v per head, merged back to [N, L, D].
+    /// On CPU in float32/float64 this is one fused native function (see <see cref="Torch.FusedAttention"/>);
+    /// elsewhere it is composed from <see cref="ScaledDotProductAttention"/>. Both give the same values.
+    /// </summary>
+    public static Tensor SelfAttention(Tensor qkv, int heads) =>
+        R(Native.ck_self_attention(qkv.H, heads), nameof(SelfAttention));
+
     /// <summary>Sampling grid [N, H, W, 2] for affine maps theta [N, 2, 3] (output → input, coordinates in [−1, 1]).</summary>
     public static unsafe Tensor AffineGrid(Tensor theta, long[] size, bool alignCorners = false)
     {

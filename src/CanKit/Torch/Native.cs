@@ -75,6 +75,11 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern int ck_cuda_device_count();
     [DllImport(Lib)] internal static extern int ck_cuda_synchronize(int index);
     [DllImport(Lib)] internal static extern int ck_torch_version_major();
+    [DllImport(Lib)] internal static extern int ck_profile_begin([MarshalAs(UnmanagedType.LPUTF8Str)] string path);
+    [DllImport(Lib)] internal static extern int ck_profile_end();
+    [DllImport(Lib)] internal static extern int ck_cpu_allocator_stats(long* out5);
+    [DllImport(Lib)] internal static extern int ck_cpu_allocator_empty_cache();
+    [DllImport(Lib)] internal static extern int ck_cpu_allocator_caching(int on);
     [DllImport(Lib)] internal static extern int ck_torch_version_minor();
     [DllImport(Lib)] internal static extern IntPtr ck_parallel_info();
     [DllImport(Lib)] internal static extern GeneratorHandle ck_generator_new(int dev, int idx, ulong seed);
@@ -215,6 +220,10 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern TensorHandle ck_normalize(TensorHandle x, double p, long d, double eps);
     [DllImport(Lib)] internal static extern TensorHandle ck_conv2d(TensorHandle x, TensorHandle w, TensorHandle b, long* stride, long* padding, long* dilation, long groups);
     [DllImport(Lib)] internal static extern TensorHandle ck_sdpa(TensorHandle q, TensorHandle k, TensorHandle v, TensorHandle mask, double dropoutP, int causal);
+    [DllImport(Lib)] internal static extern TensorHandle ck_self_attention(TensorHandle qkv, long heads);
+    [DllImport(Lib)] internal static extern int ck_self_attention_fused(TensorHandle qkv);
+    [DllImport(Lib)] internal static extern int ck_set_fused_attention(int on);
+    [DllImport(Lib)] internal static extern int ck_set_attention_kernel(int on);
 
     [DllImport(Lib)] internal static extern TensorHandle ck_affine_grid(TensorHandle theta, long* size, int n, int alignCorners);
     [DllImport(Lib)] internal static extern TensorHandle ck_grid_sample(TensorHandle input, TensorHandle grid, int mode, int padding, int alignCorners);

@@ -114,9 +114,89 @@ public static class Torch
 
     public static bool IsGradEnabled => Native.ck_grad_enabled() != 0;
 
+    /// <summary>
+    /// Whether <see cref="Nn.Functional.SelfAttention"/> (every ViT block's attention) uses the fused CPU kernel
+    /// for float32/float64: per-head BLAS products straight on the packed qkv buffer, spread over the intra-op
+    /// threads (docs/performance.md). On by default; off composes it from libtorch ops (benchmarks compare both).
+    /// Process-wide.
+    /// </summary>
+    public static bool FusedAttention
+    {
+        get { EnsureInitialised(); return Native.ck_set_fused_attention(-1) != 0; }
+        set { EnsureInitialised(); Native.ck_set_fused_attention(value ? 1 : 0); }
+    }
+
+    /// <summary>
+    /// Whether the fused CPU attention computes its float32 per-head products with CanKit's AVX2/FMA kernel (on by
+    /// default, used when the CPU has AVX2 and FMA and sequences and heads are at most 256 wide) instead of one
+    /// BLAS call per product. Process-wide; benchmarks and tests compare both.
+    /// </summary>
+    public static bool AttentionKernel
+    {
+        get { EnsureInitialised(); return Native.ck_set_attention_kernel(-1) != 0; }
+        set { EnsureInitialised(); Native.ck_set_attention_kernel(value ? 1 : 0); }
+    }
+
+    /// <summary>Whether <see cref="Nn.Functional.SelfAttention"/> takes the fused path for this tensor (CPU, float32/64, BLAS visible).</summary>
+    public static bool FusedAttentionApplies(Tensor qkv)
+    {
+        int r = Native.ck_self_attention_fused(qkv.H);
+        if (r < 0) NativeCheck.Status(r, nameof(FusedAttentionApplies));
+        return r == 1;
+    }
+
+    /// <summary>
+    /// The CPU allocator's counters. CanKit installs a caching allocator for libtorch's CPU tensors when it loads:
+    /// freed blocks of 64 KiB and more are kept and reused, so a training step does not fault in fresh pages for
+    /// its activations every time (docs/performance.md). The cache is bounded (a quarter of physical memory, at
+    /// most 4 GiB; <c>CANKIT_CPU_CACHE_MB</c> sets it); <c>CANKIT_CPU_ALLOCATOR=system</c> keeps libtorch's own.
+    /// </summary>
+    public static unsafe CpuAllocatorStats CpuAllocator
+    {
+        get
+        {
+            EnsureInitialised();
+            long* s = stackalloc long[5];
+            NativeCheck.Status(Native.ck_cpu_allocator_stats(s), nameof(CpuAllocator));
+            return new CpuAllocatorStats(s[0] != 0, s[1], s[2], s[3], s[4]);
+        }
+    }
+
+    /// <summary>
+    /// Whether the caching CPU allocator reuses freed blocks (on by default). Off, every block is fresh and freed at
+    /// once, as with libtorch's default allocator; benchmarks compare both. Setting it when the allocator is not
+    /// installed (<c>CANKIT_CPU_ALLOCATOR=system</c>) throws.
+    /// </summary>
+    public static bool CpuCaching
+    {
+        get { EnsureInitialised(); return Native.ck_cpu_allocator_caching(-1) == 1; }
+        set
+        {
+            EnsureInitialised();
+            if (Native.ck_cpu_allocator_caching(value ? 1 : 0) < 0)
+                throw new InvalidOperationException("the caching CPU allocator is not installed (CANKIT_CPU_ALLOCATOR=system)");
+        }
+    }
+
+    /// <summary>Returns every block the CPU allocator has cached to the system.</summary>
+    public static void EmptyCpuCache()
+    {
+        EnsureInitialised();
+        NativeCheck.Status(Native.ck_cpu_allocator_empty_cache(), nameof(EmptyCpuCache));
+    }
+
+    /// <summary>Records libtorch's ops on this thread until disposed, then writes a Chrome trace to <paramref name="path"/>
+    /// (<see cref="ProfileSummary.Read"/> tabulates it). One profile at a time per process.</summary>
+    public static ProfileScope Profile(string path) => new(path);
+
     /// <summary>Native tensor handles currently alive (created and not yet disposed or finalised): a leak detector.</summary>
     public static long LiveTensorHandles => Native.ck_live_handles();
 }
+
+/// <summary>Counters of CanKit's caching CPU allocator (<see cref="Torch.CpuAllocator"/>): whether it is installed,
+/// bytes held free for reuse, bytes handed out through it, and how many large requests reused a block (hits) or
+/// needed a new one (misses).</summary>
+public readonly record struct CpuAllocatorStats(bool Caching, long CachedBytes, long InUseBytes, long Hits, long Misses);
 
 /// <summary>Sets libtorch's thread-local grad mode and restores the previous mode on dispose.</summary>
 public readonly struct GradModeScope : IDisposable

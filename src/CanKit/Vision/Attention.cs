@@ -20,23 +20,9 @@ public sealed class Attention : Module<Tensor, Tensor>
     /// <summary>[N, L, D] → [N, L, D].</summary>
     public override Tensor Forward(Tensor x)
     {
-        long[] s = x.Shape;
-        long n = s[0], l = s[1], d = s[2], hd = d / _heads;
-        using var qkv = Qkv.Forward(x);
-        using var split = qkv.Reshape(n, l, 3, _heads, hd);             // [N, L, 3, H, hd]
-        using var perm = split.Permute(2, 0, 3, 1, 4);                  // [3, N, H, L, hd]
-        var parts = perm.Unbind(0);
-        try
-        {
-            using var o = Functional.ScaledDotProductAttention(parts[0], parts[1], parts[2]);  // [N, H, L, hd]
-            using var t = o.Transpose(1, 2);                                                   // [N, L, H, hd]
-            using var merged = t.Reshape(n, l, d);                                             // [N, L, D]
-            return Proj.Forward(merged);
-        }
-        finally
-        {
-            foreach (var p in parts) p.Dispose();
-        }
+        using var qkv = Qkv.Forward(x);                                  // [N, L, 3·D] = [N, L, 3, H, hd]
+        using var o = Functional.SelfAttention(qkv, _heads);              // [N, L, D], heads merged
+        return Proj.Forward(o);
     }
 }
 

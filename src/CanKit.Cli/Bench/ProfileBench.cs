@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Diagnostics;
+using CanKit.Methods;
+using CanKit.Optim;
+
+namespace CanKit.Cli.Bench;
+
+/// <summary>
+/// `cankit bench profile`: where the reference training step spends its time, op by op, from libtorch's profiler.
+/// Writes the Chrome trace and prints the ops by self time with their share of the profiled steps.
+/// </summary>
+internal static class ProfileBench
+{
+    public static Command Create()
+    {
+        var steps = new Option<int>("--steps") { Description = "profiled steps (after one warm-up step)", DefaultValueFactory = _ => 3 };
+        var method = new Option<string>("--method") { Description = "can or simclr", DefaultValueFactory = _ => "can" };
+        var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
+        var top = new Option<int>("--top") { Description = "ops listed", DefaultValueFactory = _ => 25 };
+        var trace = new Option<FileInfo>("--trace") { Description = "Chrome trace file", DefaultValueFactory = _ => new FileInfo("cankit-profile.json") };
+        var composed = new Option<bool>("--composed-attention") { Description = "attention composed from libtorch ops instead of the fused CPU kernel" };
+        var cmd = new Command("profile", "libtorch's op profile of the reference training step (Chrome trace + table)") { steps, method, batch, top, trace, composed };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(steps), r.GetValue(method)!, r.GetValue(batch), r.GetValue(top), r.GetValue(trace)!, r.GetValue(composed))));
+        return cmd;
+    }
+
+    private static int Run(int steps, string method, int batch, int top, FileInfo trace, bool composed)
+    {
+        if (steps < 1) throw new ArgumentException($"--steps must be ≥ 1 (got {steps})");
+        if (batch < 2) throw new ArgumentException($"--batch must be ≥ 2 (got {batch})");
+        using var g = new Generator(0);
+        using var can = method == "can" ? new Can(CanConfig.Paper with { Encoder = StepBench.Encoder, Decoder = StepBench.Decoder, MaskRatio = StepBench.Mask }, g) : null;
+        using var simclr = method == "simclr" ? new SimClr(new SimClrConfig { Encoder = StepBench.Encoder }, g) : null;
+        if (can is null && simclr is null) throw new ArgumentException($"--method must be can or simclr (got {method})");
+        using var opt = new AdamW(AdamW.DecayGroups(can ?? (Nn.Module)simclr!, 0.05), lr: 1e-4);
+        using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
+        using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
+        StepResult Forward() => can is not null ? can.Forward(v1, v2, g) : simclr!.Forward(v1, v2);
+        bool before = Torch.FusedAttention;
+        Torch.FusedAttention = !composed;
+        try
+        {
+            void Step() { using var s = Torch.NewDisposeScope(); opt.ZeroGrad(); using var r = Forward(); r.Loss.Backward(); opt.Step(); }
+            Step();
+            var sw = Stopwatch.StartNew();
+            using (Torch.Profile(trace.FullName))
+                for (int i = 0; i < steps; i++) Step();
+            double wall = sw.Elapsed.TotalMilliseconds;
+            var ops = ProfileSummary.Read(trace.FullName);
+            Console.WriteLine($"{method} step, {batch} images/view, {Torch.NumThreads} threads, attention {(composed ? "composed" : "fused where it applies")}: " +
+                              $"{steps} profiled steps, {wall / steps:F1} ms per step with the profiler on; trace {trace.FullName}");
+            var table = new MarkdownTable("op", "calls/step", "self ms/step", "share", "total ms/step");
+            table.RightAligned.UnionWith([1, 2, 3, 4]);
+            foreach (var op in ops.Take(top))
+                table.Add(op.Name, $"{(double)op.Calls / steps:F0}", $"{op.SelfMs / steps:F1}", $"{op.SelfMs / wall:P1}", $"{op.TotalMs / steps:F1}");
+            Console.Write(table);
+            Console.WriteLine($"listed: {ops.Take(top).Sum(o => o.SelfMs) / wall:P0} of the profiled time; all ops: {ops.Sum(o => o.SelfMs) / wall:P0} (the rest is outside libtorch ops)");
+            return 0;
+        }
+        finally
+        {
+            Torch.FusedAttention = before;
+        }
+    }
+}

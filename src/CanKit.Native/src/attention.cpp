@@ -1,0 +1,310 @@
+// Multi-head self-attention straight from a ViT block's packed qkv projection, [N, L, 3·D] → [N, L, D].
+//
+// On CPU (float32/float64) it runs as one fused autograd function: every (image, head) pair's products are BLAS
+// GEMMs that read q, k and v in place through their row stride (no permute, no contiguous copies, no head
+// transpose on the way out), the pairs are spread over the intra-op threads, and softmax and its backward are
+// libtorch's vectorised kernels over all pairs at once. libtorch 1.13's CPU bmm runs such small batched products
+// one after another on one thread through per-slice mm calls; this path is what makes attention cost about what
+// its FLOPs say. Anywhere else (CUDA, bf16/fp16, or a libtorch whose BLAS symbols are not visible) the same
+// function is composed from libtorch ops: scaled_dot_product_attention, fused on CUDA from libtorch 2.0 on.
+#include "common.h"
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <atomic>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+// The reference BLAS interface of the library libtorch itself links (OpenBLAS on Debian). Weak: a libtorch that
+// does not expose them (static MKL builds) leaves these null and the composed path runs instead.
+extern "C" {
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha, const float* a,
+            const int* lda, const float* b, const int* ldb, const float* beta, float* c, const int* ldc) __attribute__((weak));
+void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha, const double* a,
+            const int* lda, const double* b, const int* ldb, const double* beta, double* c, const int* ldc)
+    __attribute__((weak));
+}
+
+namespace {
+std::atomic<bool> fused_enabled{true};
+
+// Row-major C[m×n] = alpha·op(A)·op(B) + beta·C through column-major BLAS: Cᵀ = op(B)ᵀ·op(A)ᵀ.
+inline void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                 float beta, float* c, int ldc) {
+  const char sa = ta ? 'T' : 'N', sb = tb ? 'T' : 'N';
+  sgemm_(&sb, &sa, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
+}
+inline void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, int lda, const double* b, int ldb,
+                 double beta, double* c, int ldc) {
+  const char sa = ta ? 'T' : 'N', sb = tb ? 'T' : 'N';
+  dgemm_(&sb, &sa, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
+}
+
+// Small products in float32 on AVX2/FMA CPUs: C[m×n] = alpha · A·B with A(i, p) = a[i·ai + p·ap] (so Aᵀ costs
+// nothing) and B row-major with row stride ldb. Two rows of C × 32 columns are accumulated in 8 registers while p
+// runs over k, so B's rows stream from L1 and the FMA units stay busy; BLAS call overhead dominates at these sizes
+// (a 32×32×64 product is ~130 kFLOP). Compiled for AVX2 only in these functions and chosen at run time.
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CK_HAVE_AVX2_KERNEL 1
+__attribute__((target("avx2,fma"))) void small_gemm_avx2(int m, int n, int k, float alpha, const float* a, int64_t ai,
+                                                          int64_t ap, const float* b, int64_t ldb, float* c, int64_t ldc) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  int i = 0;
+  for (; i + 2 <= m; i += 2) {
+    const float* a0 = a + i * ai;
+    const float* a1 = a0 + ai;
+    int j = 0;
+    for (; j + 32 <= n; j += 32) {
+      __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+      for (int p = 0; p < k; p++) {
+        const float* br = b + p * ldb + j;
+        __m256 b0 = _mm256_loadu_ps(br), b1 = _mm256_loadu_ps(br + 8), b2 = _mm256_loadu_ps(br + 16), b3 = _mm256_loadu_ps(br + 24);
+        __m256 x0 = _mm256_set1_ps(a0[p * ap]), x1 = _mm256_set1_ps(a1[p * ap]);
+        c00 = _mm256_fmadd_ps(x0, b0, c00); c01 = _mm256_fmadd_ps(x0, b1, c01);
+        c02 = _mm256_fmadd_ps(x0, b2, c02); c03 = _mm256_fmadd_ps(x0, b3, c03);
+        c10 = _mm256_fmadd_ps(x1, b0, c10); c11 = _mm256_fmadd_ps(x1, b1, c11);
+        c12 = _mm256_fmadd_ps(x1, b2, c12); c13 = _mm256_fmadd_ps(x1, b3, c13);
+      }
+      float* r0 = c + i * ldc + j;
+      float* r1 = r0 + ldc;
+      _mm256_storeu_ps(r0, _mm256_mul_ps(va, c00)); _mm256_storeu_ps(r0 + 8, _mm256_mul_ps(va, c01));
+      _mm256_storeu_ps(r0 + 16, _mm256_mul_ps(va, c02)); _mm256_storeu_ps(r0 + 24, _mm256_mul_ps(va, c03));
+      _mm256_storeu_ps(r1, _mm256_mul_ps(va, c10)); _mm256_storeu_ps(r1 + 8, _mm256_mul_ps(va, c11));
+      _mm256_storeu_ps(r1 + 16, _mm256_mul_ps(va, c12)); _mm256_storeu_ps(r1 + 24, _mm256_mul_ps(va, c13));
+    }
+    for (; j + 8 <= n; j += 8) {
+      __m256 c0 = _mm256_setzero_ps(), c1 = c0;
+      for (int p = 0; p < k; p++) {
+        __m256 bv = _mm256_loadu_ps(b + p * ldb + j);
+        c0 = _mm256_fmadd_ps(_mm256_set1_ps(a0[p * ap]), bv, c0);
+        c1 = _mm256_fmadd_ps(_mm256_set1_ps(a1[p * ap]), bv, c1);
+      }
+      _mm256_storeu_ps(c + i * ldc + j, _mm256_mul_ps(va, c0));
+      _mm256_storeu_ps(c + (i + 1) * ldc + j, _mm256_mul_ps(va, c1));
+    }
+    for (; j < n; j++) {
+      float s0 = 0, s1 = 0;
+      for (int p = 0; p < k; p++) {
+        s0 += a0[p * ap] * b[p * ldb + j];
+        s1 += a1[p * ap] * b[p * ldb + j];
+      }
+      c[i * ldc + j] = alpha * s0;
+      c[(i + 1) * ldc + j] = alpha * s1;
+    }
+  }
+  for (; i < m; i++) {
+    const float* a0 = a + i * ai;
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+      __m256 c0 = _mm256_setzero_ps();
+      for (int p = 0; p < k; p++) c0 = _mm256_fmadd_ps(_mm256_set1_ps(a0[p * ap]), _mm256_loadu_ps(b + p * ldb + j), c0);
+      _mm256_storeu_ps(c + i * ldc + j, _mm256_mul_ps(va, c0));
+    }
+    for (; j < n; j++) {
+      float s0 = 0;
+      for (int p = 0; p < k; p++) s0 += a0[p * ap] * b[p * ldb + j];
+      c[i * ldc + j] = alpha * s0;
+    }
+  }
+}
+
+bool cpu_has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#else
+bool cpu_has_avx2_fma() { return false; }
+#endif
+
+// OpenBLAS runs products below about 2.6e5 multiply-adds on the calling thread; those are spread over libtorch's
+// intra-op threads. Larger per-head products are issued one after another and BLAS threads each of them.
+constexpr int64_t kThreadedGemm = 262144;
+
+// Runs f(pair) for every (image, head) pair.
+template <typename F>
+void for_pairs(int64_t pairs, int64_t work_per_product, const F& f) {
+  if (work_per_product <= kThreadedGemm) {
+    at::parallel_for(0, pairs, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; p++) f(p);
+    });
+  } else {
+    for (int64_t p = 0; p < pairs; p++) f(p);
+  }
+}
+
+std::atomic<bool> kernel_enabled{true};
+
+// One per-pair product, row-major: C = alpha · op(A)·op(B) (beta 0). Float32 products small enough to sit in L1/L2
+// use the AVX2 kernel (Bᵀ is first copied into a per-thread buffer); everything else goes to BLAS.
+inline bool use_kernel(int64_t l, int64_t hd) {
+  return kernel_enabled.load(std::memory_order_relaxed) && cpu_has_avx2_fma() && l <= 256 && hd <= 256;
+}
+
+inline void product(bool kernel, bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+                    int ldb, float* c, int ldc) {
+#ifdef CK_HAVE_AVX2_KERNEL
+  if (kernel) {
+    if (tb) {  // B is stored n×k: make a k×n copy
+      thread_local std::vector<float> bt;
+      bt.resize(static_cast<size_t>(n) * k);
+      for (int j = 0; j < n; j++)
+        for (int p = 0; p < k; p++) bt[static_cast<size_t>(p) * n + j] = b[static_cast<int64_t>(j) * ldb + p];
+      b = bt.data();
+      ldb = n;
+    }
+    small_gemm_avx2(m, n, k, alpha, a, ta ? 1 : lda, ta ? lda : 1, b, ldb, c, ldc);
+    return;
+  }
+#endif
+  gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc);
+}
+
+inline void product(bool, bool ta, bool tb, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
+                    int ldb, double* c, int ldc) {
+  gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0, c, ldc);
+}
+
+struct Geometry {
+  int64_t n, l, d, heads, hd;
+  int64_t work() const { return l * l * hd; }
+  // Offsets of pair p's q, k, v in the packed [N, L, 3, H, hd] buffer and of its output in [N, L, H, hd].
+  int64_t q(int64_t p) const { return (p / heads) * l * 3 * d + (p % heads) * hd; }
+  int64_t o(int64_t p) const { return (p / heads) * l * d + (p % heads) * hd; }
+};
+
+Geometry geometry(const at::Tensor& qkv, int64_t heads) {
+  TORCH_CHECK(qkv.dim() == 3, "self_attention: qkv must be [N, L, 3·D], got ", qkv.sizes());
+  TORCH_CHECK(heads >= 1, "self_attention: heads must be ≥ 1, got ", heads);
+  TORCH_CHECK(qkv.size(2) % (3 * heads) == 0, "self_attention: the last dimension of qkv ", qkv.sizes(),
+              " is not 3 × heads (", heads, ") × head width");
+  Geometry g{qkv.size(0), qkv.size(1), qkv.size(2) / 3, heads, qkv.size(2) / (3 * heads)};
+  TORCH_CHECK(g.l * 3 * g.d < INT32_MAX && g.l * g.l < INT32_MAX, "self_attention: sequence too long for the fused path");
+  return g;
+}
+
+template <typename T>
+void forward_pairs(const Geometry& g, const T* qkv, T* probs, T* out, bool scores) {
+  const int l = static_cast<int>(g.l), hd = static_cast<int>(g.hd), ld = static_cast<int>(3 * g.d), ldo = static_cast<int>(g.d);
+  const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(g.hd)));
+  const bool kernel = std::is_same<T, float>::value && use_kernel(g.l, g.hd);
+  for_pairs(g.n * g.heads, kernel ? 0 : g.work(), [&](int64_t p) {
+    const T* q = qkv + g.q(p);
+    T* pp = probs + p * g.l * g.l;
+    if (scores)  // S = q kᵀ / √hd
+      product(kernel, false, true, l, l, hd, scale, q, ld, q + g.d, ld, pp, l);
+    else  // O = P v
+      product(kernel, false, false, l, hd, l, T(1), pp, l, q + 2 * g.d, ld, out + g.o(p), ldo);
+  });
+}
+
+struct FusedAttention : public torch::autograd::Function<FusedAttention> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor qkv, int64_t heads) {
+    qkv = qkv.contiguous();
+    Geometry g = geometry(qkv, heads);
+    at::Tensor scores = at::empty({g.n, g.heads, g.l, g.l}, qkv.options());
+    at::Tensor out = at::empty({g.n, g.l, g.d}, qkv.options());
+    AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "self_attention", [&] {
+      forward_pairs<scalar_t>(g, qkv.data_ptr<scalar_t>(), scores.data_ptr<scalar_t>(), nullptr, true);
+    });
+    at::Tensor probs = at::_softmax(scores, -1, false);
+    scores.reset();
+    AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "self_attention", [&] {
+      forward_pairs<scalar_t>(g, qkv.data_ptr<scalar_t>(), probs.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), false);
+    });
+    ctx->save_for_backward({qkv, probs});
+    ctx->saved_data["heads"] = heads;
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor& qkv = saved[0];
+    const at::Tensor& probs = saved[1];
+    Geometry g = geometry(qkv, ctx->saved_data["heads"].toInt());
+    at::Tensor dout = grads[0].contiguous();
+    at::Tensor dqkv = at::empty_like(qkv);
+    at::Tensor dprobs = at::empty_like(probs);
+    const int l = static_cast<int>(g.l), hd = static_cast<int>(g.hd), ld = static_cast<int>(3 * g.d), ldo = static_cast<int>(g.d);
+    AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "self_attention_backward", [&] {
+      const scalar_t* x = qkv.data_ptr<scalar_t>();
+      const scalar_t* pr = probs.data_ptr<scalar_t>();
+      const scalar_t* go = dout.data_ptr<scalar_t>();
+      scalar_t* dx = dqkv.data_ptr<scalar_t>();
+      scalar_t* dp = dprobs.data_ptr<scalar_t>();
+      const bool kernel = std::is_same<scalar_t, float>::value && use_kernel(g.l, g.hd);
+      for_pairs(g.n * g.heads, kernel ? 0 : g.work(), [&](int64_t p) {
+        const int64_t off = g.q(p);
+        // dv = Pᵀ dO;  dP = dO vᵀ
+        product(kernel, true, false, l, hd, l, scalar_t(1), pr + p * g.l * g.l, l, go + g.o(p), ldo, dx + off + 2 * g.d, ld);
+        product(kernel, false, true, l, l, hd, scalar_t(1), go + g.o(p), ldo, x + off + 2 * g.d, ld, dp + p * g.l * g.l, l);
+      });
+    });
+    // dS = P ⊙ (dP − Σ_j dP ⊙ P), libtorch's softmax backward over all pairs.
+    at::Tensor dscores = at::_softmax_backward_data(dprobs, probs, -1, probs.scalar_type());
+    dprobs.reset();
+    AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "self_attention_backward", [&] {
+      const scalar_t* x = qkv.data_ptr<scalar_t>();
+      const scalar_t* ds = dscores.data_ptr<scalar_t>();
+      scalar_t* dx = dqkv.data_ptr<scalar_t>();
+      const scalar_t scale = static_cast<scalar_t>(1.0 / std::sqrt(static_cast<double>(g.hd)));
+      const bool kernel = std::is_same<scalar_t, float>::value && use_kernel(g.l, g.hd);
+      for_pairs(g.n * g.heads, kernel ? 0 : g.work(), [&](int64_t p) {
+        const int64_t off = g.q(p);
+        const scalar_t* s = ds + p * g.l * g.l;
+        // dq = dS k / √hd;  dk = dSᵀ q / √hd
+        product(kernel, false, false, l, hd, l, scale, s, l, x + off + g.d, ld, dx + off, ld);
+        product(kernel, true, false, l, hd, l, scale, s, l, x + off, ld, dx + off + g.d, ld);
+      });
+    });
+    return {dqkv, at::Tensor()};
+  }
+};
+
+bool fused_applies(const at::Tensor& qkv) {
+  if (!fused_enabled.load(std::memory_order_relaxed) || !qkv.device().is_cpu() || qkv.is_sparse()) return false;
+  if (qkv.scalar_type() == at::kFloat) return sgemm_ != nullptr;
+  if (qkv.scalar_type() == at::kDouble) return dgemm_ != nullptr;
+  return false;
+}
+
+at::Tensor composed(const at::Tensor& qkv, int64_t heads) {
+  Geometry g = geometry(qkv, heads);
+  auto parts = qkv.reshape({g.n, g.l, 3, g.heads, g.hd}).permute({2, 0, 3, 1, 4}).unbind(0);
+#if TORCH_VERSION_MAJOR >= 2
+  at::Tensor o = at::scaled_dot_product_attention(parts[0], parts[1], parts[2]);
+#else
+  at::Tensor o = std::get<0>(at::_scaled_dot_product_attention(parts[0], parts[1], parts[2], c10::nullopt, 0.0, false, false));
+#endif
+  return o.transpose(1, 2).reshape({g.n, g.l, g.d});
+}
+}  // namespace
+
+// softmax(q kᵀ / √hd) v per head, from qkv [N, L, 3·D] laid out as [N, L, 3, H, hd] (timm's packed projection).
+CK_EXPORT ck_tensor ck_self_attention(ck_tensor qkv, int64_t heads) {
+  CK_TENSOR(fused_applies(*qkv) ? FusedAttention::apply(*qkv, heads) : composed(*qkv, heads))
+}
+
+// 1 when ck_self_attention would take the fused path for this tensor.
+CK_EXPORT int ck_self_attention_fused(ck_tensor qkv) {
+  try {
+    return fused_applies(*qkv) ? 1 : 0;
+  }
+  CK_CATCH(-1)
+}
+
+// The AVX2 kernel for float32 per-head products on (1) or off (0, BLAS for every product), or read (−1); returns
+// the setting before the call. Benchmarks and tests compare both.
+CK_EXPORT int ck_set_attention_kernel(int on) {
+  if (on < 0) return kernel_enabled.load() ? 1 : 0;
+  return kernel_enabled.exchange(on != 0) ? 1 : 0;
+}
+
+// Turns the fused CPU path on (1) or off (0) for the whole process (benchmarks compare both), or only reads the
+// setting (−1); returns the setting before the call.
+CK_EXPORT int ck_set_fused_attention(int on) {
+  if (on < 0) return fused_enabled.load() ? 1 : 0;
+  return fused_enabled.exchange(on != 0) ? 1 : 0;
+}
