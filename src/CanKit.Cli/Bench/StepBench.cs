@@ -80,9 +80,15 @@ internal static class StepBench
         if (torch is not null)
             contenders.Add(("PyTorch CAN", () => { var (ms, rss) = torch.Steps(steps); torchRss = rss; return ms; }));
         var times = contenders.ToDictionary(c => c.Name, _ => new List<double>());
+        var faults = contenders.ToDictionary(c => c.Name, _ => 0L);
         for (int r = 0; r < rounds; r++)
         {
-            foreach (var (name, run) in contenders) times[name].Add(run());
+            foreach (var (name, run) in contenders)
+            {
+                long before = MinorFaults();
+                times[name].Add(run());
+                faults[name] += MinorFaults() - before;
+            }
             Console.WriteLine($"round {r + 1}/{rounds}: " + string.Join("  ", contenders.Select(c => $"{c.Name} {times[c.Name][^1]:F1}" + (c.Name.StartsWith("GEMM") ? " GFLOP/s" : " ms"))));
         }
         double peak = Med(times["GEMM 1024³"]);
@@ -98,7 +104,8 @@ internal static class StepBench
         Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({Share("SimCLR", simFlops):P0} of peak)");
         Console.WriteLine($"CanKit CAN step, attention composed from libtorch ops  median {composed,8:F1} ms  (fused attention: {composed / can_:F2}× faster)");
         if (times.TryGetValue("CAN uncached-allocator", out var nocache))
-            Console.WriteLine($"CanKit CAN step, CPU allocator not caching  median {Med(nocache),8:F1} ms  (caching allocator: {Med(nocache) / can_:F2}× faster)");
+            Console.WriteLine($"CanKit CAN step, CPU allocator not caching  median {Med(nocache),8:F1} ms  (caching allocator: {Med(nocache) / can_:F2}× faster; " +
+                              $"minor page faults per step {faults["CAN uncached-allocator"] / (rounds * steps):N0} vs {faults["CAN"] / (rounds * steps):N0} caching)");
         if (times.TryGetValue("CAN bf16-autocast", out var bf16))
             Console.WriteLine($"CanKit CAN step, CPU bf16 autocast  median {Med(bf16),8:F1} ms  ({can_ / Med(bf16):F2}× the fp32 step's speed)");
         Console.WriteLine($"CAN / SimCLR = {can_ / sim:F3}   (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
@@ -159,6 +166,14 @@ internal static class StepBench
     {
         var s = v.OrderBy(x => x).ToList();
         return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+
+    /// <summary>Minor page faults of this process so far (/proc/self/stat field 10).</summary>
+    private static long MinorFaults()
+    {
+        string stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[7]);
     }
 
     private static long PeakRss()
