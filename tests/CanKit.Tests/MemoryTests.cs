@@ -9,7 +9,7 @@ namespace CanKit.Tests;
 [Collection("native-memory")]
 public class MemoryTests(ITestOutputHelper output)
 {
-    private static long ResidentBytes()
+    internal static long ResidentBytes()
     {
         foreach (string line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith("VmRSS:"))
