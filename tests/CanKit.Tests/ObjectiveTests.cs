@@ -166,6 +166,33 @@ public class ObjectiveTests
     }
 
     [Fact]
+    public void CanRunsInFloat64AndAgreesWithFloat32()
+    {
+        var enc = new VitConfig { ImageSize = 8, PatchSize = 4, Width = 16, Depth = 1, Heads = 2, ClsToken = false };
+        var dec = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 };
+        double Loss(DType dtype)
+        {
+            using var g = new Generator(8);
+            using var can = new Can(new CanConfig { Encoder = enc, Decoder = dec, ProjectionDim = 8 }, g);
+            can.To(Device.Cpu, dtype);
+            using var x32 = Tensor.Randn([2, 3, 8, 8], new Generator(1));
+            using var x = x32.To(dtype);
+            using var eps32 = Tensor.Randn([4, 3, 8, 8], new Generator(3));
+            using var eps = eps32.To(dtype);
+            using var s = Tensor.Full([4], 0.05, dtype);
+            using var maskNoise = Tensor.Rand([4, 4], new Generator(2));
+            using var r = can.Forward(x, x, null, new StepRandomness(maskNoise, s, eps));
+            r.Loss.Backward();
+            Assert.Equal(dtype, r.Loss.DType);
+            using var l64 = r.Loss.To(DType.Float64);
+            return l64.Item<double>();
+        }
+        double l32 = Loss(DType.Float32), l64 = Loss(DType.Float64);
+        Assert.True(double.IsFinite(l64));
+        Assert.True(Math.Abs(l32 - l64) < 1e-5 * Math.Abs(l64), $"float32 loss {l32} vs float64 {l64}");
+    }
+
+    [Fact]
     public void ConfigsRejectBadValuesNamingTheField()
     {
         Assert.Equal("MaskRatio", Assert.Throws<ArgumentOutOfRangeException>(() => new CanConfig { MaskRatio = 1.0 }).ParamName);

@@ -11,6 +11,7 @@ public sealed class SigmaEmbedding : Module<Tensor, Tensor>
 {
     private readonly int _width;
     private readonly double _scale;
+    private readonly Linear _first;
     public Sequential Mlp { get; }
 
     /// <param name="width">Decoder width (output size, and size of the sinusoidal features).</param>
@@ -21,17 +22,20 @@ public sealed class SigmaEmbedding : Module<Tensor, Tensor>
         if (width % 2 != 0) throw new ArgumentOutOfRangeException(nameof(width), width, "must be even");
         _width = width;
         _scale = scale;
-        Mlp = RegisterModule("mlp", new Sequential(new Linear(width, width, generator: generator), new ReLU(), new Linear(width, width, generator: generator)));
+        _first = new Linear(width, width, generator: generator);
+        Mlp = RegisterModule("mlp", new Sequential(_first, new ReLU(), new Linear(width, width, generator: generator)));
     }
 
-    /// <summary>[sin(s·σ·ωₖ), cos(s·σ·ωₖ)] with ωₖ = 10000^(−k/(D/2)): σ [N] → [N, D].</summary>
+    /// <summary>[sin(s·σ·ωₖ), cos(s·σ·ωₖ)] with ωₖ = 10000^(−k/(D/2)): σ [N] → [N, D], in the MLP's parameter
+    /// dtype (float32 normally, float64 for a model converted with <c>To(device, Float64)</c>).</summary>
     public Tensor Sinusoidal(Tensor sigma)
     {
         int half = _width / 2;
-        using var k = Tensor.Arange(0, half, 1, DType.Float32, sigma.Device);           // [D/2]
+        DType dtype = _first.Weight.DType;
+        using var k = Tensor.Arange(0, half, 1, dtype, sigma.Device);                   // [D/2]
         using var expo = k * (-Math.Log(10000) / half);
         using var freqs = expo.Exp();                                                    // [D/2]
-        using var s = sigma.To(DType.Float32).Unsqueeze(1) * _scale;                    // [N, 1]
+        using var s = sigma.To(dtype).Unsqueeze(1) * _scale;                            // [N, 1]
         using var f = freqs.Unsqueeze(0);                                                // [1, D/2]
         using var args = s * f;                                                          // [N, D/2]
         using var sin = args.Sin();
