@@ -111,6 +111,80 @@ __attribute__((target("avx2,fma"))) void small_gemm_avx2(int m, int n, int k, fl
   }
 }
 
+// e^x for x ≤ 0 (softmax after subtracting the row max): Cody–Waite range reduction x = n·ln2 + r and a degree-6
+// polynomial for e^r (Cephes' expf coefficients), then 2ⁿ through the exponent bits. Relative error ≲ 2e-7;
+// below −87.3 the result is 0 instead of a denormal.
+__attribute__((target("avx2,fma"))) inline __m256 exp_nonpositive(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+  __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) inline float hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// Softmax of each row of s [m × n] in place.
+__attribute__((target("avx2,fma"))) void softmax_rows_avx2(float* s, int m, int n) {
+  for (int i = 0; i < m; i++) {
+    float* r = s + static_cast<int64_t>(i) * n;
+    int j = 0;
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(r + j));
+    float mx = hmax(vmax);
+    for (; j < n; j++) mx = std::max(mx, r[j]);
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 vsum = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= n; j += 8) {
+      __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(r + j), vm));
+      _mm256_storeu_ps(r + j, e);
+      vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = hsum(vsum);
+    for (; j < n; j++) sum += r[j] = std::exp(r[j] - mx);
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(r + j, _mm256_mul_ps(_mm256_loadu_ps(r + j), inv));
+    for (; j < n; j++) r[j] *= 1.0f / sum;
+  }
+}
+
+// Softmax backward in place: d ← p ⊙ (d − Σ_j d ⊙ p) per row of [m × n].
+__attribute__((target("avx2,fma"))) void softmax_backward_rows_avx2(float* d, const float* p, int m, int n) {
+  for (int i = 0; i < m; i++) {
+    float* dr = d + static_cast<int64_t>(i) * n;
+    const float* pr = p + static_cast<int64_t>(i) * n;
+    int j = 0;
+    __m256 vdot = _mm256_setzero_ps();
+    for (; j + 8 <= n; j += 8) vdot = _mm256_fmadd_ps(_mm256_loadu_ps(dr + j), _mm256_loadu_ps(pr + j), vdot);
+    float dot = hsum(vdot);
+    for (; j < n; j++) dot += dr[j] * pr[j];
+    const __m256 vd = _mm256_set1_ps(dot);
+    for (j = 0; j + 8 <= n; j += 8)
+      _mm256_storeu_ps(dr + j, _mm256_mul_ps(_mm256_loadu_ps(pr + j), _mm256_sub_ps(_mm256_loadu_ps(dr + j), vd)));
+    for (; j < n; j++) dr[j] = pr[j] * (dr[j] - dot);
+  }
+}
+
 bool cpu_has_avx2_fma() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;
@@ -147,12 +221,19 @@ inline void product(bool kernel, bool ta, bool tb, int m, int n, int k, float al
                     int ldb, float* c, int ldc) {
 #ifdef CK_HAVE_AVX2_KERNEL
   if (kernel) {
-    if (tb) {  // B is stored n×k: make a k×n copy
-      thread_local std::vector<float> bt;
-      bt.resize(static_cast<size_t>(n) * k);
-      for (int j = 0; j < n; j++)
-        for (int p = 0; p < k; p++) bt[static_cast<size_t>(p) * n + j] = b[static_cast<int64_t>(j) * ldb + p];
-      b = bt.data();
+    // B is packed into a contiguous k×n panel (transposed when it is stored n×k): rows of q, k, v lie 3·D floats
+    // apart, a stride that maps them onto a few L1 sets, so reading them in place evicts the panel as it streams.
+    if (tb || ldb != n) {
+      thread_local std::vector<float> panel;
+      panel.resize(static_cast<size_t>(n) * k);
+      float* dst = panel.data();
+      if (tb) {
+        for (int j = 0; j < n; j++)
+          for (int p = 0; p < k; p++) dst[static_cast<size_t>(p) * n + j] = b[static_cast<int64_t>(j) * ldb + p];
+      } else {
+        for (int p = 0; p < k; p++) std::memcpy(dst + static_cast<size_t>(p) * n, b + static_cast<int64_t>(p) * ldb, sizeof(float) * n);
+      }
+      b = dst;
       ldb = n;
     }
     small_gemm_avx2(m, n, k, alpha, a, ta ? 1 : lda, ta ? lda : 1, b, ldb, c, ldc);
@@ -200,12 +281,59 @@ void forward_pairs(const Geometry& g, const T* qkv, T* probs, T* out, bool score
   });
 }
 
+#ifdef CK_HAVE_AVX2_KERNEL
+// float32 with the AVX2 kernel: each (image, head) pair runs start to finish on one thread, its scores and their
+// gradient staying in cache; only the probabilities P are written out (the backward needs them).
+void forward_pairs_fused(const Geometry& g, const float* qkv, float* probs, float* out) {
+  const int l = static_cast<int>(g.l), hd = static_cast<int>(g.hd), ld = static_cast<int>(3 * g.d), ldo = static_cast<int>(g.d);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(g.hd)));
+  at::parallel_for(0, g.n * g.heads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; p++) {
+      const float* q = qkv + g.q(p);
+      float* pp = probs + p * g.l * g.l;
+      product(true, false, true, l, l, hd, scale, q, ld, q + g.d, ld, pp, l);              // S = q kᵀ / √hd
+      softmax_rows_avx2(pp, l, l);                                                         // P
+      product(true, false, false, l, hd, l, 1.0f, pp, l, q + 2 * g.d, ld, out + g.o(p), ldo);  // O = P v
+    }
+  });
+}
+
+void backward_pairs_fused(const Geometry& g, const float* qkv, const float* probs, const float* dout, float* dqkv) {
+  const int l = static_cast<int>(g.l), hd = static_cast<int>(g.hd), ld = static_cast<int>(3 * g.d), ldo = static_cast<int>(g.d);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(g.hd)));
+  at::parallel_for(0, g.n * g.heads, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> buffer;
+    buffer.resize(static_cast<size_t>(g.l * g.l));
+    float* ds = buffer.data();
+    for (int64_t p = begin; p < end; p++) {
+      const int64_t off = g.q(p);
+      const float* pp = probs + p * g.l * g.l;
+      const float* go = dout + g.o(p);
+      product(true, true, false, l, hd, l, 1.0f, pp, l, go, ldo, dqkv + off + 2 * g.d, ld);  // dv = Pᵀ dO
+      product(true, false, true, l, l, hd, 1.0f, go, ldo, qkv + off + 2 * g.d, ld, ds, l);   // dP = dO vᵀ
+      softmax_backward_rows_avx2(ds, pp, l, l);                                             // dS
+      product(true, false, false, l, hd, l, scale, ds, l, qkv + off + g.d, ld, dqkv + off, ld);   // dq = dS k / √hd
+      product(true, true, false, l, hd, l, scale, ds, l, qkv + off, ld, dqkv + off + g.d, ld);    // dk = dSᵀ q / √hd
+    }
+  });
+}
+#endif
+
 struct FusedAttention : public torch::autograd::Function<FusedAttention> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor qkv, int64_t heads) {
     qkv = qkv.contiguous();
     Geometry g = geometry(qkv, heads);
-    at::Tensor scores = at::empty({g.n, g.heads, g.l, g.l}, qkv.options());
     at::Tensor out = at::empty({g.n, g.l, g.d}, qkv.options());
+    ctx->saved_data["heads"] = heads;
+#ifdef CK_HAVE_AVX2_KERNEL
+    if (qkv.scalar_type() == at::kFloat && use_kernel(g.l, g.hd)) {
+      at::Tensor probs = at::empty({g.n, g.heads, g.l, g.l}, qkv.options());
+      forward_pairs_fused(g, qkv.data_ptr<float>(), probs.data_ptr<float>(), out.data_ptr<float>());
+      ctx->save_for_backward({qkv, probs});
+      return out;
+    }
+#endif
+    at::Tensor scores = at::empty({g.n, g.heads, g.l, g.l}, qkv.options());
     AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "self_attention", [&] {
       forward_pairs<scalar_t>(g, qkv.data_ptr<scalar_t>(), scores.data_ptr<scalar_t>(), nullptr, true);
     });
@@ -215,7 +343,6 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
       forward_pairs<scalar_t>(g, qkv.data_ptr<scalar_t>(), probs.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), false);
     });
     ctx->save_for_backward({qkv, probs});
-    ctx->saved_data["heads"] = heads;
     return out;
   }
 
@@ -226,6 +353,12 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
     Geometry g = geometry(qkv, ctx->saved_data["heads"].toInt());
     at::Tensor dout = grads[0].contiguous();
     at::Tensor dqkv = at::empty_like(qkv);
+#ifdef CK_HAVE_AVX2_KERNEL
+    if (qkv.scalar_type() == at::kFloat && use_kernel(g.l, g.hd)) {
+      backward_pairs_fused(g, qkv.data_ptr<float>(), probs.data_ptr<float>(), dout.data_ptr<float>(), dqkv.data_ptr<float>());
+      return {dqkv, at::Tensor()};
+    }
+#endif
     at::Tensor dprobs = at::empty_like(probs);
     const int l = static_cast<int>(g.l), hd = static_cast<int>(g.hd), ld = static_cast<int>(3 * g.d), ldo = static_cast<int>(g.d);
     AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "self_attention_backward", [&] {
