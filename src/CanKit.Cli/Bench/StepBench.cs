@@ -20,7 +20,7 @@ internal static class StepBench
         var steps = new Option<int>("--steps") { Description = "steps per round per contender", DefaultValueFactory = _ => 3 };
         var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
-        var passive = new Option<bool>("--pytorch-passive-wait") { Description = "give PyTorch CanKit's OpenMP setting too (OMP_WAIT_POLICY=PASSIVE)" };
+        var passive = new Option<bool>("--pytorch-passive-wait") { Description = "give PyTorch CanKit's thread settings too (OMP_WAIT_POLICY=PASSIVE, OPENBLAS_THREAD_TIMEOUT=4)" };
         var bf16 = new Option<bool>("--bf16") { Description = "time the CPU bf16-autocast step even without avx512_bf16" };
         var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch, passive, bf16 };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(passive), r.GetValue(bf16))));
@@ -112,7 +112,7 @@ internal static class StepBench
         if (torch is not null)
         {
             double t = Med(times["PyTorch CAN"]);
-            Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB  (OMP_WAIT_POLICY {(torchPassive ? "PASSIVE" : "default")})");
+            Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB  (thread settings: {(torchPassive ? "CanKit's" : "PyTorch's defaults")})");
             Console.WriteLine($"CanKit / PyTorch (CAN step) = {can_ / t:F3}");
         }
         return 0;
@@ -199,8 +199,16 @@ internal static class StepBench
             foreach (var a in new[] { script, batch.ToString(), "32", "4", "192", "6", "3", "128", "2", "4", mask.ToString(System.Globalization.CultureInfo.InvariantCulture), threads.ToString() })
                 psi.ArgumentList.Add(a);
             // PyTorch eager as users run it (default OpenMP wait policy) unless asked to match CanKit's setting.
-            if (passive) psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
-            else psi.Environment.Remove("OMP_WAIT_POLICY");
+            if (passive)
+            {
+                psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
+                psi.Environment["OPENBLAS_THREAD_TIMEOUT"] = "4";
+            }
+            else
+            {
+                psi.Environment.Remove("OMP_WAIT_POLICY");
+                psi.Environment.Remove("OPENBLAS_THREAD_TIMEOUT");
+            }
             var p = Process.Start(psi)!;
             string? ready = p.StandardOutput.ReadLine();
             if (ready != "ready")

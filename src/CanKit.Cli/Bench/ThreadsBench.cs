@@ -25,6 +25,8 @@ internal static class ThreadsBench
         // libgomp's idle workers spin before sleeping; passive makes them sleep at once, freeing the core for
         // OpenBLAS's own threads (the suspected cause when both run 2 threads on 2 cores).
         ("OMP_WAIT_POLICY=PASSIVE", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null, ["OMP_WAIT_POLICY"] = "PASSIVE" }),
+        // OpenBLAS's idle threads spin on sched_yield for 2^timeout cycles after a GEMM (default 28; CanKit sets 4).
+        ("OPENBLAS_THREAD_TIMEOUT=28", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null, ["OPENBLAS_THREAD_TIMEOUT"] = "28" }),
     ];
 
     public static Command Create()
@@ -60,6 +62,7 @@ internal static class ThreadsBench
                 // The thread count is set explicitly per run, so CanKit's own variable must not interfere.
                 var env = new Dictionary<string, string?>(baseEnv) { ["CANKIT_NUM_THREADS"] = null };
                 env.TryAdd("OMP_WAIT_POLICY", null);
+                env.TryAdd("OPENBLAS_THREAD_TIMEOUT", null);
                 var engines = new List<IBenchWorker> { ChildWorker.CanKit($"CanKit {envName}", env) };
                 if (withTorch) engines.Add(ChildWorker.PyTorch($"PyTorch {envName}", env));
                 foreach (var w in engines)
