@@ -22,6 +22,14 @@
 #include <map>
 #include <mutex>
 
+// c10::Allocator's interface changed across libtorch releases: allocate() is const up to 2.2 and not from 2.3 on,
+// where copy_data() is also required. 2.2 (in between) keeps libtorch's own allocator.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define CK_ALLOCATOR_NONCONST 1
+#elif TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR == 2
+#define CK_ALLOCATOR_UNSUPPORTED 1
+#endif
+
 namespace {
 constexpr size_t kMinCached = 64 << 10;  // smaller blocks are not cached
 constexpr size_t kHeader = 64;           // keeps the data 64-byte aligned; holds the block size
@@ -35,10 +43,10 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(size_t limit) : limit_(limit) {}
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#if defined(CK_ALLOCATOR_NONCONST)
   c10::DataPtr allocate(size_t n) override { return take(n); }
   void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
-#else
+#elif !defined(CK_ALLOCATOR_UNSUPPORTED)
   c10::DataPtr allocate(size_t n) const override { return const_cast<CachingCpuAllocator*>(this)->take(n); }
 #endif
 
@@ -160,11 +168,15 @@ size_t default_limit() {
 // Installed once when the library loads, before any tensor exists. Never destroyed: tensors freed during process
 // exit still return their blocks to it.
 bool install() {
+#if defined(CK_ALLOCATOR_UNSUPPORTED)
+  return false;
+#else
   const char* mode = std::getenv("CANKIT_CPU_ALLOCATOR");
   if (mode != nullptr && std::string(mode) == "system") return false;
   CachingCpuAllocator::instance = new CachingCpuAllocator(default_limit());
   c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/1);
   return true;
+#endif
 }
 
 const bool installed = install();
