@@ -8,7 +8,7 @@ namespace CanKit.Tests;
 /// the composed libtorch path (values and gradients), both thread-splitting regimes, and its errors. The tests that
 /// switch <see cref="Torch.FusedAttention"/> (process-wide) run alone.
 /// </summary>
-[Collection("fused-attention")]
+[Collection("engine-settings")]
 public class FusedAttentionTests
 {
     /// <summary>softmax(q·kᵀ/√hd)·v per (image, head), read from the packed [N, L, 3, H, hd] layout by hand.</summary>
@@ -134,5 +134,5 @@ public class FusedAttentionTests
     }
 }
 
-[CollectionDefinition("fused-attention", DisableParallelization = true)]
-public class FusedAttentionCollection;
+[CollectionDefinition("engine-settings", DisableParallelization = true)]
+public class EngineSettingsCollection;

@@ -3,7 +3,7 @@ using Xunit;
 namespace CanKit.Tests;
 
 /// <summary>libtorch's op profiler through <see cref="Torch.Profile"/> and the self-time table of <see cref="ProfileSummary"/>.</summary>
-[Collection("fused-attention")]   // process-wide profiler state: one profile at a time
+[Collection("engine-settings")]   // process-wide profiler state: one profile at a time
 public sealed class ProfilerTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("cankit-profile-").FullName;

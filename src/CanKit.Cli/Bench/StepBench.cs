@@ -50,6 +50,12 @@ internal static class StepBench
             try { CanStep(); }
             finally { Torch.FusedAttention = before; }
         }
+        void CanStepBlasLinear()
+        {
+            Torch.DnnlLinear = false;
+            try { CanStep(); }
+            finally { Torch.DnnlLinear = true; }
+        }
         void CanStepNoCache()
         {
             Torch.CpuCaching = false;
@@ -71,6 +77,7 @@ internal static class StepBench
             ("SimCLR", () => Median(steps, SimStep)),
             ("CAN composed-attention", () => Median(steps, CanStepComposed)),
         };
+        if (Torch.DnnlLinearAvailable) contenders.Add(("CAN blas-linear", () => Median(steps, CanStepBlasLinear)));
         if (Torch.CpuAllocator.Caching) contenders.Add(("CAN uncached-allocator", () => Median(steps, CanStepNoCache)));
         // Without avx512_bf16, libtorch 1.13 emulates bf16 GEMMs at a small fraction of fp32 speed: not worth timing.
         if (Torch.CpuHasBf16 || forceBf16) contenders.Add(("CAN bf16-autocast", () => Median(steps, CanStepBf16)));
@@ -103,6 +110,8 @@ internal static class StepBench
         Console.WriteLine($"CanKit CAN step     median {can_,8:F1} ms  {canFlops / can_ / 1e6,6:F1} GFLOP/s ({Share("CAN", canFlops):P0} of peak, median of per-round shares)  peak RSS {rssCan / 1e6:F0} MB (whole process)");
         Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({Share("SimCLR", simFlops):P0} of peak)");
         Console.WriteLine($"CanKit CAN step, attention composed from libtorch ops  median {composed,8:F1} ms  (fused attention: {composed / can_:F2}× faster)");
+        if (times.TryGetValue("CAN blas-linear", out var blasLinear))
+            Console.WriteLine($"CanKit CAN step, linear layers on libtorch's linear (OpenBLAS) only  median {Med(blasLinear),8:F1} ms  (oneDNN forward/input-gradient products: {Med(blasLinear) / can_:F2}× faster)");
         if (times.TryGetValue("CAN uncached-allocator", out var nocache))
             Console.WriteLine($"CanKit CAN step, CPU allocator not caching  median {Med(nocache),8:F1} ms  (caching allocator: {Med(nocache) / can_:F2}× faster; " +
                               $"minor page faults per step {faults["CAN uncached-allocator"] / (rounds * steps):N0} vs {faults["CAN"] / (rounds * steps):N0} caching)");

@@ -78,7 +78,6 @@ CK_SCALAR(clamp_min, at::clamp_min(*a, s))
 CK_SCALAR(clamp_max, at::clamp_max(*a, s))
 
 CK_EXPORT ck_tensor ck_clamp(ck_tensor a, double lo, double hi) { CK_TENSOR(at::clamp(*a, lo, hi)) }
-CK_EXPORT ck_tensor ck_linear(ck_tensor x, ck_tensor w, ck_tensor b) { CK_TENSOR(at::linear(*x, *w, ck::opt(b))) }
 CK_EXPORT ck_tensor ck_addmm(ck_tensor bias, ck_tensor a, ck_tensor b, double beta, double alpha) {
   CK_TENSOR(at::addmm(*bias, *a, *b, beta, alpha))
 }

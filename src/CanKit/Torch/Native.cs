@@ -224,6 +224,7 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern int ck_self_attention_fused(TensorHandle qkv);
     [DllImport(Lib)] internal static extern int ck_set_fused_attention(int on);
     [DllImport(Lib)] internal static extern int ck_set_attention_kernel(int on);
+    [DllImport(Lib)] internal static extern int ck_set_dnnl_linear(int on);
 
     [DllImport(Lib)] internal static extern TensorHandle ck_affine_grid(TensorHandle theta, long* size, int n, int alignCorners);
     [DllImport(Lib)] internal static extern TensorHandle ck_grid_sample(TensorHandle input, TensorHandle grid, int mode, int padding, int alignCorners);

@@ -137,6 +137,26 @@ public static class Torch
         set { EnsureInitialised(); Native.ck_set_attention_kernel(value ? 1 : 0); }
     }
 
+    /// <summary>
+    /// Whether float32 linear layers on CPU run their forward product and input gradient on oneDNN's matmul (the
+    /// weight gradient stays on BLAS), where that is faster for a ViT's shapes (docs/performance.md). On by default
+    /// when the native layer was built with oneDNN's headers (Debian libdnnl-dev); <see cref="DnnlLinearAvailable"/>
+    /// says whether it was. Process-wide; benchmarks and tests compare both.
+    /// </summary>
+    public static bool DnnlLinear
+    {
+        get { EnsureInitialised(); return Native.ck_set_dnnl_linear(-1) == 1; }
+        set
+        {
+            EnsureInitialised();
+            if (Native.ck_set_dnnl_linear(value ? 1 : 0) < 0 && value)
+                throw new InvalidOperationException("the native layer was built without oneDNN's headers (install libdnnl-dev and rebuild)");
+        }
+    }
+
+    /// <summary>Whether the native layer was built with oneDNN (see <see cref="DnnlLinear"/>).</summary>
+    public static bool DnnlLinearAvailable { get { EnsureInitialised(); return Native.ck_set_dnnl_linear(-1) >= 0; } }
+
     /// <summary>Whether <see cref="Nn.Functional.SelfAttention"/> takes the fused path for this tensor (CPU, float32/64, BLAS visible).</summary>
     public static bool FusedAttentionApplies(Tensor qkv)
     {
