@@ -31,15 +31,17 @@ public class AllocatorTests(ITestOutputHelper output)
             loss.Backward();
             opt.Step();
         }
-        for (int i = 0; i < 5; i++) Step();
+        // Warm-up long enough for one-off growth elsewhere in the process to settle (oneDNN's first primitives, the
+        // managed heap): RSS rises by ~20 MB over the first 40 steps here, then returns and stays flat.
+        for (int i = 0; i < 50; i++) Step();
         var warm = Torch.CpuAllocator;
         long rssWarm = Rss();
-        for (int i = 0; i < 60; i++) Step();
+        for (int i = 0; i < 100; i++) Step();
         var after = Torch.CpuAllocator;
         long rss = Rss();
-        output.WriteLine($"after warm-up {warm}; after 60 more steps {after}; RSS {rssWarm / 1e6:F1} → {rss / 1e6:F1} MB");
+        output.WriteLine($"after warm-up {warm}; after 100 more steps {after}; RSS {rssWarm / 1e6:F1} → {rss / 1e6:F1} MB");
         Assert.Equal(warm.Misses, after.Misses);                 // every large block came from the cache
-        Assert.True(after.Hits - warm.Hits >= 60 * 4, $"expected ≥ 4 reused blocks per step, got {after.Hits - warm.Hits} in 60 steps");
+        Assert.True(after.Hits - warm.Hits >= 100 * 4, $"expected ≥ 4 reused blocks per step, got {after.Hits - warm.Hits} in 100 steps");
         Assert.True(rss - rssWarm < 0.02 * rssWarm, $"resident memory grew from {rssWarm / 1e6:F1} to {rss / 1e6:F1} MB");
     }
 

@@ -1,10 +1,42 @@
 // Optimiser updates as whole-tensor native ops over every parameter in one call (no per-element managed loops).
 // Formulas follow torch.optim's single-tensor implementations so results match PyTorch step for step.
 #include "common.h"
+#include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <cmath>
 
+namespace {
+// AdamW for one contiguous float32 CPU tensor in a single pass (each element read and written once), with the
+// operations of the libtorch sequence below in the same order; parallel over elements.
+void adamw_fused(float* p, const float* g, float* m, float* v, int64_t n, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, double step_size, double bc2_sqrt) {
+  const float decay = static_cast<float>(1.0 - lr * weight_decay), b1 = static_cast<float>(beta1),
+              a1 = static_cast<float>(1.0 - beta1), b2 = static_cast<float>(beta2), a2 = static_cast<float>(1.0 - beta2),
+              inv_bc2 = static_cast<float>(bc2_sqrt), fe = static_cast<float>(eps), step = static_cast<float>(-step_size);
+  const bool decays = weight_decay != 0;
+  at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) {
+      float pi = decays ? p[i] * decay : p[i];
+      float gi = g[i];
+      float mi = m[i] * b1 + a1 * gi;
+      float vi = v[i] * b2 + a2 * gi * gi;
+      float denom = std::sqrt(vi) / inv_bc2 + fe;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = pi + step * mi / denom;
+    }
+  });
+}
+
+bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
+  for (const at::Tensor* t : {&p, &g, &m, &v})
+    if (t->scalar_type() != at::kFloat || !t->device().is_cpu() || !t->is_contiguous() || t->is_sparse()) return false;
+  return g.numel() == p.numel() && m.numel() == p.numel() && v.numel() == p.numel();
+}
+}  // namespace
+
 // AdamW (decoupled weight decay). Parameters without a gradient are skipped. `step` is the 1-based step count.
+// Contiguous float32 CPU parameters take the fused single-pass loop; others the libtorch op sequence.
 CK_EXPORT int ck_adamw_step(const ck_tensor* params, const ck_tensor* exp_avg, const ck_tensor* exp_avg_sq, int n,
                             double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step) {
   CK_STATUS({
@@ -17,6 +49,11 @@ CK_EXPORT int ck_adamw_step(const ck_tensor* params, const ck_tensor* exp_avg, c
       at::Tensor& p = *params[i];
       const at::Tensor& g = p.grad();
       if (!g.defined()) continue;
+      if (fusable(p, g, *exp_avg[i], *exp_avg_sq[i])) {
+        adamw_fused(p.data_ptr<float>(), g.data_ptr<float>(), exp_avg[i]->data_ptr<float>(), exp_avg_sq[i]->data_ptr<float>(),
+                    p.numel(), lr, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt);
+        continue;
+      }
       if (weight_decay != 0) p.mul_(1.0 - lr * weight_decay);
       exp_avg[i]->mul_(beta1).add_(g, 1.0 - beta1);
       exp_avg_sq[i]->mul_(beta2).addcmul_(g, g, 1.0 - beta2);
