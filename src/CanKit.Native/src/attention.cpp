@@ -1,12 +1,13 @@
 // Multi-head self-attention straight from a ViT block's packed qkv projection, [N, L, 3·D] → [N, L, D].
 //
-// On CPU (float32/float64) it runs as one fused autograd function: every (image, head) pair's products are BLAS
-// GEMMs that read q, k and v in place through their row stride (no permute, no contiguous copies, no head
-// transpose on the way out), the pairs are spread over the intra-op threads, and softmax and its backward are
-// libtorch's vectorised kernels over all pairs at once. libtorch 1.13's CPU bmm runs such small batched products
-// one after another on one thread through per-slice mm calls; this path is what makes attention cost about what
-// its FLOPs say. Anywhere else (CUDA, bf16/fp16, or a libtorch whose BLAS symbols are not visible) the same
-// function is composed from libtorch ops: scaled_dot_product_attention, fused on CUDA from libtorch 2.0 on.
+// On CPU (float32/float64) it runs as one fused autograd function that reads q, k and v in place through their row
+// stride (no permute, no contiguous copies, no head transpose on the way out) and spreads the (image, head) pairs
+// over the intra-op threads. float32 on AVX2/FMA CPUs: each pair runs start to finish on one thread with our
+// micro-kernel and an AVX2 softmax, its scores staying in cache. Otherwise (float64, no AVX2, long sequences) each
+// product is a BLAS call and softmax and its backward are libtorch's kernels over all pairs at once. libtorch
+// 1.13's CPU bmm runs such small batched products one after another on one thread through per-slice mm calls.
+// Anywhere else (CUDA, bf16/fp16, or a libtorch whose BLAS symbols are not visible) the same function is composed
+// from libtorch ops: scaled_dot_product_attention, fused on CUDA from libtorch 2.0 on.
 #include "common.h"
 
 #include <ATen/Parallel.h>
@@ -212,7 +213,7 @@ void for_pairs(int64_t pairs, int64_t work_per_product, const F& f) {
 std::atomic<bool> kernel_enabled{true};
 
 // One per-pair product, row-major: C = alpha · op(A)·op(B) (beta 0). Float32 products small enough to sit in L1/L2
-// use the AVX2 kernel (Bᵀ is first copied into a per-thread buffer); everything else goes to BLAS.
+// use the AVX2 kernel (B first packed into a per-thread panel); everything else goes to BLAS.
 inline bool use_kernel(int64_t l, int64_t hd) {
   return kernel_enabled.load(std::memory_order_relaxed) && cpu_has_avx2_fma() && l <= 256 && hd <= 256;
 }
