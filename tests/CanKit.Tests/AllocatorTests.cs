@@ -69,8 +69,7 @@ public class AllocatorTests(ITestOutputHelper output)
     public void Caching_can_be_switched_off_and_on()
     {
         Assert.True(Torch.CpuCaching);
-        Torch.CpuCaching = false;
-        try
+        using (Torch.Override(EngineSetting.CpuCaching, false))
         {
             Assert.False(Torch.CpuCaching);
             Assert.Equal(0, Torch.CpuAllocator.CachedBytes);    // switching off empties the cache
@@ -79,10 +78,7 @@ public class AllocatorTests(ITestOutputHelper output)
             Assert.Equal(hits, Torch.CpuAllocator.Hits);
             Assert.Equal(0, Torch.CpuAllocator.CachedBytes);
         }
-        finally
-        {
-            Torch.CpuCaching = true;
-        }
+        Assert.True(Torch.CpuCaching);                           // the scope restored it
         Tensor.Ones([256, 1024]).Dispose();
         Assert.True(Torch.CpuAllocator.CachedBytes >= 256 * 1024 * 4);
     }

@@ -14,25 +14,17 @@ public class DnnlLinearTests
     private static (double[] Y, double[]? Dx, double[]? Dw, double[]? Db) Run(bool dnnl, Tensor x0, Tensor w0, Tensor? b0, bool xGrad, bool wGrad,
                                                                               Func<Tensor, Tensor>? view = null)
     {
-        bool before = Torch.DnnlLinear;
-        Torch.DnnlLinear = dnnl;
-        try
-        {
-            using var scope = Torch.NewDisposeScope();
-            var x = x0.Detach().RequiresGrad_(xGrad);
-            var w = w0.Detach().RequiresGrad_(wGrad);
-            var b = b0?.Detach().RequiresGrad_(true);
-            var xin = view is null ? x : view(x);
-            var y = Functional.Linear(xin, w, b);
-            using var weights = Tensor.Randn(y.Shape, new Generator(9));
-            (y * weights).Sum().Backward();
-            double[]? G(Tensor? t) => t?.Grad is { } g ? g.To(DType.Float64).ToArray<double>() : null;
-            return (y.To(DType.Float64).ToArray<double>(), G(x), G(w), G(b));
-        }
-        finally
-        {
-            Torch.DnnlLinear = before;
-        }
+        using var setting = Torch.Override(EngineSetting.DnnlLinear, dnnl);
+        using var scope = Torch.NewDisposeScope();
+        var x = x0.Detach().RequiresGrad_(xGrad);
+        var w = w0.Detach().RequiresGrad_(wGrad);
+        var b = b0?.Detach().RequiresGrad_(true);
+        var xin = view is null ? x : view(x);
+        var y = Functional.Linear(xin, w, b);
+        using var weights = Tensor.Randn(y.Shape, new Generator(9));
+        (y * weights).Sum().Backward();
+        double[]? G(Tensor? t) => t?.Grad is { } g ? g.To(DType.Float64).ToArray<double>() : null;
+        return (y.To(DType.Float64).ToArray<double>(), G(x), G(w), G(b));
     }
 
     public static TheoryData<string> Cases => new() { "2d_bias", "3d_bias", "no_bias", "x_only_grad", "w_only_grad", "strided_x", "vit_width" };

@@ -92,25 +92,16 @@ public class FusedAttentionTests
             // Fused with the AVX2 kernel, fused with BLAS for every product, composed from libtorch ops (last).
             foreach (var (fused, kernel) in new[] { (true, true), (true, false), (false, true) })
             {
-                bool beforeFused = Torch.FusedAttention, beforeKernel = Torch.AttentionKernel;
-                Torch.FusedAttention = fused;
-                Torch.AttentionKernel = kernel;
-                try
-                {
-                    using var x = x64.To(dtype).Detach().RequiresGrad_();
-                    using var w = weights64.To(dtype);
-                    using var o = Functional.SelfAttention(x, heads);
-                    using var loss = (o * w).Sum();
-                    loss.Backward();
-                    using var o64 = o.To(DType.Float64);
-                    using var g64 = x.Grad!.To(DType.Float64);
-                    results.Add((o64.ToArray<double>(), g64.ToArray<double>()));
-                }
-                finally
-                {
-                    Torch.FusedAttention = beforeFused;
-                    Torch.AttentionKernel = beforeKernel;
-                }
+                using var fusedScope = Torch.Override(EngineSetting.FusedAttention, fused);
+                using var kernelScope = Torch.Override(EngineSetting.AttentionKernel, kernel);
+                using var x = x64.To(dtype).Detach().RequiresGrad_();
+                using var w = weights64.To(dtype);
+                using var o = Functional.SelfAttention(x, heads);
+                using var loss = (o * w).Sum();
+                loss.Backward();
+                using var o64 = o.To(DType.Float64);
+                using var g64 = x.Grad!.To(DType.Float64);
+                results.Add((o64.ToArray<double>(), g64.ToArray<double>()));
             }
             for (int i = 0; i < 2; i++)
             {

@@ -114,21 +114,8 @@ public class MethodGoldenTests(ITestOutputHelper output)
     public void CmaeMatchesPyTorchIncludingOneEmaStep(bool dnnlLinear)
     {
         if (dnnlLinear && !Torch.DnnlLinearAvailable) return;
-        bool before = Torch.DnnlLinear;
-        Torch.DnnlLinear = dnnlLinear;
+        using var setting = Torch.Override(EngineSetting.DnnlLinear, dnnlLinear);
         _atolOfScale = dnnlLinear ? 1e-5 : 1e-6;
-        try
-        {
-            CmaeCase();
-        }
-        finally
-        {
-            Torch.DnnlLinear = before;
-        }
-    }
-
-    private void CmaeCase()
-    {
         using var f = Fixture("cmae");
         var cfg = new CmaeConfig
         {

@@ -41,31 +41,22 @@ internal static class AttentionBench
         {
             using var x = Tensor.Randn([s.N, s.L, 3 * s.Heads * s.Hd], g).RequiresGrad_();
             var times = variants.Select(_ => new List<double>()).ToArray();
-            bool fused0 = Torch.FusedAttention, kernel0 = Torch.AttentionKernel;
-            try
-            {
-                for (int r = 0; r < rounds + 1; r++)   // round 0 warms up
-                    for (int v = 0; v < variants.Length; v++)
+            for (int r = 0; r < rounds + 1; r++)   // round 0 warms up
+                for (int v = 0; v < variants.Length; v++)
+                {
+                    using var fused = Torch.Override(EngineSetting.FusedAttention, variants[v].Fused);
+                    using var kernel = Torch.Override(EngineSetting.AttentionKernel, variants[v].Kernel);
+                    var one = new List<double>();
+                    for (int i = 0; i < reps; i++)
                     {
-                        Torch.FusedAttention = variants[v].Fused;
-                        Torch.AttentionKernel = variants[v].Kernel;
-                        var one = new List<double>();
-                        for (int i = 0; i < reps; i++)
-                        {
-                            using var scope = Torch.NewDisposeScope();
-                            var sw = Stopwatch.StartNew();
-                            Functional.SelfAttention(x, s.Heads).Sum().Backward();
-                            one.Add(sw.Elapsed.TotalMilliseconds);
-                            x.ZeroGrad();
-                        }
-                        if (r > 0) times[v].Add(one.Order().ElementAt(one.Count / 2));
+                        using var scope = Torch.NewDisposeScope();
+                        var sw = Stopwatch.StartNew();
+                        Functional.SelfAttention(x, s.Heads).Sum().Backward();
+                        one.Add(sw.Elapsed.TotalMilliseconds);
+                        x.ZeroGrad();
                     }
-            }
-            finally
-            {
-                Torch.FusedAttention = fused0;
-                Torch.AttentionKernel = kernel0;
-            }
+                    if (r > 0) times[v].Add(one.Order().ElementAt(one.Count / 2));
+                }
             double[] med = times.Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
             double flops = 3.0 * 4.0 * s.N * s.Heads * s.L * s.L * s.Hd;   // 2 products × 2 FLOP, forward + 2× backward
             table.Add([s.Name, .. med.Select(m => $"{m:F2}"), $"{flops / med[0] / 1e6:F1}", $"{med[^1] / med[0]:F2}"]);

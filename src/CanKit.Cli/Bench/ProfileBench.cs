@@ -36,30 +36,22 @@ internal static class ProfileBench
         using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
         using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
         StepResult Forward() => can is not null ? can.Forward(v1, v2, g) : simclr!.Forward(v1, v2);
-        bool before = Torch.FusedAttention;
-        Torch.FusedAttention = !composed;
-        try
-        {
-            void Step() { using var s = Torch.NewDisposeScope(); opt.ZeroGrad(); using var r = Forward(); r.Loss.Backward(); opt.Step(); }
-            Step();
-            var sw = Stopwatch.StartNew();
-            using (Torch.Profile(trace.FullName))
-                for (int i = 0; i < steps; i++) Step();
-            double wall = sw.Elapsed.TotalMilliseconds;
-            var ops = ProfileSummary.Read(trace.FullName);
-            Console.WriteLine($"{method} step, {batch} images/view, {Torch.NumThreads} threads, attention {(composed ? "composed" : "fused where it applies")}: " +
-                              $"{steps} profiled steps, {wall / steps:F1} ms per step with the profiler on; trace {trace.FullName}");
-            var table = new MarkdownTable("op", "calls/step", "self ms/step", "share", "total ms/step");
-            table.RightAligned.UnionWith([1, 2, 3, 4]);
-            foreach (var op in ops.Take(top))
-                table.Add(op.Name, $"{(double)op.Calls / steps:F0}", $"{op.SelfMs / steps:F1}", $"{op.SelfMs / wall:P1}", $"{op.TotalMs / steps:F1}");
-            Console.Write(table);
-            Console.WriteLine($"listed: {ops.Take(top).Sum(o => o.SelfMs) / wall:P0} of the profiled time; all ops: {ops.Sum(o => o.SelfMs) / wall:P0} (the rest is outside libtorch ops)");
-            return 0;
-        }
-        finally
-        {
-            Torch.FusedAttention = before;
-        }
+        using var attention = Torch.Override(EngineSetting.FusedAttention, !composed);
+        void Step() { using var s = Torch.NewDisposeScope(); opt.ZeroGrad(); using var r = Forward(); r.Loss.Backward(); opt.Step(); }
+        Step();
+        var sw = Stopwatch.StartNew();
+        using (Torch.Profile(trace.FullName))
+            for (int i = 0; i < steps; i++) Step();
+        double wall = sw.Elapsed.TotalMilliseconds;
+        var ops = ProfileSummary.Read(trace.FullName);
+        Console.WriteLine($"{method} step, {batch} images/view, {Torch.NumThreads} threads, attention {(composed ? "composed" : "fused where it applies")}: " +
+                          $"{steps} profiled steps, {wall / steps:F1} ms per step with the profiler on; trace {trace.FullName}");
+        var table = new MarkdownTable("op", "calls/step", "self ms/step", "share", "total ms/step");
+        table.RightAligned.UnionWith([1, 2, 3, 4]);
+        foreach (var op in ops.Take(top))
+            table.Add(op.Name, $"{(double)op.Calls / steps:F0}", $"{op.SelfMs / steps:F1}", $"{op.SelfMs / wall:P1}", $"{op.TotalMs / steps:F1}");
+        Console.Write(table);
+        Console.WriteLine($"listed: {ops.Take(top).Sum(o => o.SelfMs) / wall:P0} of the profiled time; all ops: {ops.Sum(o => o.SelfMs) / wall:P0} (the rest is outside libtorch ops)");
+        return 0;
     }
 }

@@ -43,25 +43,7 @@ internal static class StepBench
         using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
         using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
         void CanStep() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); using var r = can.Forward(v1, v2, g); r.Loss.Backward(); canOpt.Step(); }
-        void CanStepComposed()
-        {
-            bool before = Torch.FusedAttention;
-            Torch.FusedAttention = false;
-            try { CanStep(); }
-            finally { Torch.FusedAttention = before; }
-        }
-        void CanStepBlasLinear()
-        {
-            Torch.DnnlLinear = false;
-            try { CanStep(); }
-            finally { Torch.DnnlLinear = true; }
-        }
-        void CanStepNoCache()
-        {
-            Torch.CpuCaching = false;
-            try { CanStep(); }
-            finally { Torch.CpuCaching = true; }
-        }
+        Action CanStepWithout(EngineSetting setting) => () => { using (Torch.Override(setting, false)) CanStep(); };
         void CanStepBf16() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); StepResult r; using (Torch.Autocast(Device.Cpu)) r = can.Forward(v1, v2, g); using (r) { r.Loss.Backward(); } canOpt.Step(); }
         void SimStep() { using var s = Torch.NewDisposeScope(); simOpt.ZeroGrad(); using var r = simclr.Forward(v1, v2); r.Loss.Backward(); simOpt.Step(); }
         CanStep();
@@ -75,10 +57,10 @@ internal static class StepBench
             ("GEMM 1024³", () => GemmPeak()),
             ("CAN", () => Median(steps, CanStep)),
             ("SimCLR", () => Median(steps, SimStep)),
-            ("CAN composed-attention", () => Median(steps, CanStepComposed)),
+            ("CAN composed-attention", () => Median(steps, CanStepWithout(EngineSetting.FusedAttention))),
         };
-        if (Torch.DnnlLinearAvailable) contenders.Add(("CAN blas-linear", () => Median(steps, CanStepBlasLinear)));
-        if (Torch.CpuAllocator.Caching) contenders.Add(("CAN uncached-allocator", () => Median(steps, CanStepNoCache)));
+        if (Torch.DnnlLinearAvailable) contenders.Add(("CAN blas-linear", () => Median(steps, CanStepWithout(EngineSetting.DnnlLinear))));
+        if (Torch.CpuAllocator.Caching) contenders.Add(("CAN uncached-allocator", () => Median(steps, CanStepWithout(EngineSetting.CpuCaching))));
         // Without avx512_bf16, libtorch 1.13 emulates bf16 GEMMs at a small fraction of fp32 speed: not worth timing.
         if (Torch.CpuHasBf16 || forceBf16) contenders.Add(("CAN bf16-autocast", () => Median(steps, CanStepBf16)));
         else Console.WriteLine("CPU bf16 autocast: skipped (this CPU has no avx512_bf16; --bf16 times it anyway)");

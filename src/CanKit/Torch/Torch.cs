@@ -205,12 +205,75 @@ public static class Torch
         NativeCheck.Status(Native.ck_cpu_allocator_empty_cache(), nameof(EmptyCpuCache));
     }
 
+    /// <summary>
+    /// Sets a process-wide engine switch until the returned scope is disposed, then restores the value it had:
+    /// <c>using (Torch.Override(EngineSetting.FusedAttention, false)) { … }</c>. Benchmarks and tests use it to
+    /// compare each fast path with its fallback.
+    /// </summary>
+    public static EngineSettingScope Override(EngineSetting setting, bool value) => new(setting, value);
+
+    internal static bool Get(EngineSetting setting) => setting switch
+    {
+        EngineSetting.FusedAttention => FusedAttention,
+        EngineSetting.AttentionKernel => AttentionKernel,
+        EngineSetting.DnnlLinear => DnnlLinear,
+        EngineSetting.CpuCaching => CpuCaching,
+        _ => throw new ArgumentOutOfRangeException(nameof(setting), setting, "unknown engine setting"),
+    };
+
+    internal static void Set(EngineSetting setting, bool value)
+    {
+        switch (setting)
+        {
+            case EngineSetting.FusedAttention: FusedAttention = value; break;
+            case EngineSetting.AttentionKernel: AttentionKernel = value; break;
+            case EngineSetting.DnnlLinear: DnnlLinear = value; break;
+            case EngineSetting.CpuCaching: CpuCaching = value; break;
+            default: throw new ArgumentOutOfRangeException(nameof(setting), setting, "unknown engine setting");
+        }
+    }
+
     /// <summary>Records libtorch's ops on this thread until disposed, then writes a Chrome trace to <paramref name="path"/>
     /// (<see cref="ProfileSummary.Read"/> tabulates it). One profile at a time per process.</summary>
     public static ProfileScope Profile(string path) => new(path);
 
     /// <summary>Native tensor handles currently alive (created and not yet disposed or finalised): a leak detector.</summary>
     public static long LiveTensorHandles => Native.ck_live_handles();
+}
+
+/// <summary>The process-wide engine switches <see cref="Torch.Override"/> can set for a scope.</summary>
+public enum EngineSetting
+{
+    /// <summary><see cref="Torch.FusedAttention"/></summary>
+    FusedAttention,
+    /// <summary><see cref="Torch.AttentionKernel"/></summary>
+    AttentionKernel,
+    /// <summary><see cref="Torch.DnnlLinear"/></summary>
+    DnnlLinear,
+    /// <summary><see cref="Torch.CpuCaching"/></summary>
+    CpuCaching,
+}
+
+/// <summary>Restores an engine switch set by <see cref="Torch.Override"/> when disposed.</summary>
+public sealed class EngineSettingScope : IDisposable
+{
+    private readonly EngineSetting _setting;
+    private readonly bool _previous;
+    private bool _disposed;
+
+    internal EngineSettingScope(EngineSetting setting, bool value)
+    {
+        _setting = setting;
+        _previous = Torch.Get(setting);
+        Torch.Set(setting, value);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Torch.Set(_setting, _previous);
+    }
 }
 
 /// <summary>Counters of CanKit's caching CPU allocator (<see cref="Torch.CpuAllocator"/>): whether it is installed,
