@@ -271,14 +271,14 @@ template <typename T>
 void forward_pairs(const Geometry& g, const T* qkv, T* probs, T* out, bool scores) {
   const int l = static_cast<int>(g.l), hd = static_cast<int>(g.hd), ld = static_cast<int>(3 * g.d), ldo = static_cast<int>(g.d);
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(g.hd)));
-  const bool kernel = std::is_same<T, float>::value && use_kernel(g.l, g.hd);
-  for_pairs(g.n * g.heads, kernel ? 0 : g.work(), [&](int64_t p) {
+  // The BLAS path (the AVX2 one runs whole pairs in forward_pairs_fused).
+  for_pairs(g.n * g.heads, g.work(), [&](int64_t p) {
     const T* q = qkv + g.q(p);
     T* pp = probs + p * g.l * g.l;
     if (scores)  // S = q kᵀ / √hd
-      product(kernel, false, true, l, l, hd, scale, q, ld, q + g.d, ld, pp, l);
+      product(false, false, true, l, l, hd, scale, q, ld, q + g.d, ld, pp, l);
     else  // O = P v
-      product(kernel, false, false, l, hd, l, T(1), pp, l, q + 2 * g.d, ld, out + g.o(p), ldo);
+      product(false, false, false, l, hd, l, T(1), pp, l, q + 2 * g.d, ld, out + g.o(p), ldo);
   });
 }
 
@@ -368,12 +368,11 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
       const scalar_t* go = dout.data_ptr<scalar_t>();
       scalar_t* dx = dqkv.data_ptr<scalar_t>();
       scalar_t* dp = dprobs.data_ptr<scalar_t>();
-      const bool kernel = std::is_same<scalar_t, float>::value && use_kernel(g.l, g.hd);
-      for_pairs(g.n * g.heads, kernel ? 0 : g.work(), [&](int64_t p) {
+      for_pairs(g.n * g.heads, g.work(), [&](int64_t p) {
         const int64_t off = g.q(p);
         // dv = Pᵀ dO;  dP = dO vᵀ
-        product(kernel, true, false, l, hd, l, scalar_t(1), pr + p * g.l * g.l, l, go + g.o(p), ldo, dx + off + 2 * g.d, ld);
-        product(kernel, false, true, l, l, hd, scalar_t(1), go + g.o(p), ldo, x + off + 2 * g.d, ld, dp + p * g.l * g.l, l);
+        product(false, true, false, l, hd, l, scalar_t(1), pr + p * g.l * g.l, l, go + g.o(p), ldo, dx + off + 2 * g.d, ld);
+        product(false, false, true, l, l, hd, scalar_t(1), go + g.o(p), ldo, x + off + 2 * g.d, ld, dp + p * g.l * g.l, l);
       });
     });
     // dS = P ⊙ (dP − Σ_j dP ⊙ P), libtorch's softmax backward over all pairs.
@@ -384,13 +383,12 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
       const scalar_t* ds = dscores.data_ptr<scalar_t>();
       scalar_t* dx = dqkv.data_ptr<scalar_t>();
       const scalar_t scale = static_cast<scalar_t>(1.0 / std::sqrt(static_cast<double>(g.hd)));
-      const bool kernel = std::is_same<scalar_t, float>::value && use_kernel(g.l, g.hd);
-      for_pairs(g.n * g.heads, kernel ? 0 : g.work(), [&](int64_t p) {
+      for_pairs(g.n * g.heads, g.work(), [&](int64_t p) {
         const int64_t off = g.q(p);
         const scalar_t* s = ds + p * g.l * g.l;
         // dq = dS k / √hd;  dk = dSᵀ q / √hd
-        product(kernel, false, false, l, hd, l, scale, s, l, x + off + g.d, ld, dx + off, ld);
-        product(kernel, true, false, l, hd, l, scale, s, l, x + off, ld, dx + off + g.d, ld);
+        product(false, false, false, l, hd, l, scale, s, l, x + off + g.d, ld, dx + off, ld);
+        product(false, true, false, l, hd, l, scale, s, l, x + off, ld, dx + off + g.d, ld);
       });
     });
     return {dqkv, at::Tensor()};
