@@ -9,6 +9,7 @@
 // Anywhere else (CUDA, bf16/fp16, or a libtorch whose BLAS symbols are not visible) the same function is composed
 // from libtorch ops: scaled_dot_product_attention, fused on CUDA from libtorch 2.0 on.
 #include "common.h"
+#include "simd.h"
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -47,9 +48,10 @@ inline void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const doub
 // nothing) and B row-major with row stride ldb. Two rows of C × 32 columns are accumulated in 8 registers while p
 // runs over k, so B's rows stream from L1 and the FMA units stay busy; BLAS call overhead dominates at these sizes
 // (a 32×32×64 product is ~130 kFLOP). Compiled for AVX2 only in these functions and chosen at run time.
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define CK_HAVE_AVX2_KERNEL 1
+#ifdef CK_HAVE_AVX2_KERNEL
+using ck::exp_nonpositive;
+using ck::hmax;
+using ck::hsum;
 __attribute__((target("avx2,fma"))) void small_gemm_avx2(int m, int n, int k, float alpha, const float* a, int64_t ai,
                                                           int64_t ap, const float* b, int64_t ldb, float* c, int64_t ldc) {
   const __m256 va = _mm256_set1_ps(alpha);
@@ -112,39 +114,6 @@ __attribute__((target("avx2,fma"))) void small_gemm_avx2(int m, int n, int k, fl
   }
 }
 
-// e^x for x ≤ 0 (softmax after subtracting the row max): Cody–Waite range reduction x = n·ln2 + r and a degree-6
-// polynomial for e^r (Cephes' expf coefficients), then 2ⁿ through the exponent bits. Relative error ≲ 2e-7;
-// below −87.3 the result is 0 instead of a denormal.
-__attribute__((target("avx2,fma"))) inline __m256 exp_nonpositive(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
-  __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-  x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
-__attribute__((target("avx2,fma"))) inline float hmax(__m256 v) {
-  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
 // Softmax of each row of s [m × n] in place.
 __attribute__((target("avx2,fma"))) void softmax_rows_avx2(float* s, int m, int n) {
   for (int i = 0; i < m; i++) {
@@ -186,12 +155,6 @@ __attribute__((target("avx2,fma"))) void softmax_backward_rows_avx2(float* d, co
   }
 }
 
-bool cpu_has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
-#else
-bool cpu_has_avx2_fma() { return false; }
 #endif
 
 // OpenBLAS runs products below about 2.6e5 multiply-adds on the calling thread; those are spread over libtorch's
@@ -215,7 +178,7 @@ std::atomic<bool> kernel_enabled{true};
 // One per-pair product, row-major: C = alpha · op(A)·op(B) (beta 0). Float32 products small enough to sit in L1/L2
 // use the AVX2 kernel (B first packed into a per-thread panel); everything else goes to BLAS.
 inline bool use_kernel(int64_t l, int64_t hd) {
-  return kernel_enabled.load(std::memory_order_relaxed) && cpu_has_avx2_fma() && l <= 256 && hd <= 256;
+  return kernel_enabled.load(std::memory_order_relaxed) && ck::cpu_has_avx2_fma() && l <= 256 && hd <= 256;
 }
 
 inline void product(bool kernel, bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b,

@@ -1,30 +1,72 @@
 // Optimiser updates as whole-tensor native ops over every parameter in one call (no per-element managed loops).
 // Formulas follow torch.optim's single-tensor implementations so results match PyTorch step for step.
 #include "common.h"
+#include "simd.h"
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <cmath>
 
 namespace {
 // AdamW for one contiguous float32 CPU tensor in a single pass (each element read and written once), with the
-// operations of the libtorch sequence below in the same order; parallel over elements.
+// operations of the libtorch sequence below in the same order (where either side fuses a multiply and an add, the last
+// bit can differ); parallel over elements, 8 lanes at a time on AVX2 CPUs. The constants are locals and the arrays restrict-qualified so the compiler
+// keeps them in registers (through the lambda's captured references it reloaded them every element and could not
+// vectorise: 26 ms per CAN step's 3.2 M parameters).
+struct AdamWConsts {
+  float decay, b1, a1, b2, a2, inv_bc2, eps, step;
+  bool decays;
+};
+
+void adamw_scalar(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, int64_t begin,
+                  int64_t end, const AdamWConsts c) {
+  for (int64_t i = begin; i < end; i++) {
+    float pi = c.decays ? p[i] * c.decay : p[i];
+    float gi = g[i];
+    float mi = m[i] * c.b1 + c.a1 * gi;
+    float vi = v[i] * c.b2 + c.a2 * gi * gi;
+    float denom = std::sqrt(vi) / c.inv_bc2 + c.eps;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi + c.step * mi / denom;
+  }
+}
+
+#ifdef CK_HAVE_AVX2_KERNEL
+CK_AVX2 void adamw_avx2(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, int64_t begin,
+                        int64_t end, const AdamWConsts c) {
+  const __m256 decay = _mm256_set1_ps(c.decay), b1 = _mm256_set1_ps(c.b1), a1 = _mm256_set1_ps(c.a1), b2 = _mm256_set1_ps(c.b2),
+               a2 = _mm256_set1_ps(c.a2), inv_bc2 = _mm256_set1_ps(c.inv_bc2), eps = _mm256_set1_ps(c.eps), step = _mm256_set1_ps(c.step);
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    __m256 pi = _mm256_loadu_ps(p + i);
+    if (c.decays) pi = _mm256_mul_ps(pi, decay);
+    const __m256 gi = _mm256_loadu_ps(g + i);
+    const __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), b1), _mm256_mul_ps(a1, gi));
+    const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2), _mm256_mul_ps(_mm256_mul_ps(a2, gi), gi));
+    const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), inv_bc2), eps);
+    _mm256_storeu_ps(m + i, mi);
+    _mm256_storeu_ps(v + i, vi);
+    _mm256_storeu_ps(p + i, _mm256_add_ps(pi, _mm256_div_ps(_mm256_mul_ps(step, mi), denom)));
+  }
+  adamw_scalar(p, g, m, v, i, end, c);
+}
+#endif
+
 void adamw_fused(float* p, const float* g, float* m, float* v, int64_t n, double lr, double beta1, double beta2, double eps,
                  double weight_decay, double step_size, double bc2_sqrt) {
-  const float decay = static_cast<float>(1.0 - lr * weight_decay), b1 = static_cast<float>(beta1),
-              a1 = static_cast<float>(1.0 - beta1), b2 = static_cast<float>(beta2), a2 = static_cast<float>(1.0 - beta2),
-              inv_bc2 = static_cast<float>(bc2_sqrt), fe = static_cast<float>(eps), step = static_cast<float>(-step_size);
-  const bool decays = weight_decay != 0;
-  at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; i++) {
-      float pi = decays ? p[i] * decay : p[i];
-      float gi = g[i];
-      float mi = m[i] * b1 + a1 * gi;
-      float vi = v[i] * b2 + a2 * gi * gi;
-      float denom = std::sqrt(vi) / inv_bc2 + fe;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi + step * mi / denom;
-    }
+  const AdamWConsts c{static_cast<float>(1.0 - lr * weight_decay), static_cast<float>(beta1), static_cast<float>(1.0 - beta1),
+                      static_cast<float>(beta2),  static_cast<float>(1.0 - beta2),          static_cast<float>(bc2_sqrt),
+                      static_cast<float>(eps),    static_cast<float>(-step_size),           weight_decay != 0};
+#ifdef CK_HAVE_AVX2_KERNEL
+  const bool avx2 = ck::cpu_has_avx2_fma();
+#else
+  const bool avx2 = false;
+#endif
+  at::parallel_for(0, n, 16384, [=](int64_t begin, int64_t end) {
+#ifdef CK_HAVE_AVX2_KERNEL
+    if (avx2) return adamw_avx2(p, g, m, v, begin, end, c);
+#endif
+    adamw_scalar(p, g, m, v, begin, end, c);
   });
 }
 
