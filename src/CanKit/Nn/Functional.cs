@@ -17,6 +17,15 @@ public static class Functional
     /// <summary>x·Wᵀ + b; x [..., in], W [out, in], b [out].</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => Tensor.Linear(x, weight, bias);
 
+    /// <summary>
+    /// GELU(x·Wᵀ + b) with the exact (erf) GELU: a transformer MLP's first layer and its activation. Equal to
+    /// <c>Gelu(Linear(x, weight, bias))</c>; for float32 on CPUs with AVX2 it runs fused (<see cref="Torch.FusedLinearGelu"/>):
+    /// the activation and its derivative in one pass after the product, and one backward pass that also sums the bias
+    /// gradient.
+    /// </summary>
+    public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias = null) =>
+        R(Native.ck_linear_gelu(x.H, weight.H, Opt(bias)), nameof(LinearGelu));
+
     /// <summary>Layer norm over the trailing <paramref name="normalizedShape"/> dims.</summary>
     public static unsafe Tensor LayerNorm(Tensor x, long[] normalizedShape, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5)
     {

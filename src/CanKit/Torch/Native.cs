@@ -155,6 +155,7 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern TensorHandle ck_clamp_max(TensorHandle a, double v, int isInt);
     [DllImport(Lib)] internal static extern TensorHandle ck_clamp(TensorHandle a, double lo, double hi);
     [DllImport(Lib)] internal static extern TensorHandle ck_linear(TensorHandle x, TensorHandle w, TensorHandle b);
+    [DllImport(Lib)] internal static extern TensorHandle ck_linear_gelu(TensorHandle x, TensorHandle w, TensorHandle b);
     [DllImport(Lib)] internal static extern TensorHandle ck_addmm(TensorHandle bias, TensorHandle a, TensorHandle b, double beta, double alpha);
     [DllImport(Lib)] internal static extern TensorHandle ck_where(TensorHandle cond, TensorHandle a, TensorHandle b);
     [DllImport(Lib)] internal static extern TensorHandle ck_masked_fill(TensorHandle a, TensorHandle mask, double v, int isInt);
@@ -225,6 +226,7 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern int ck_set_fused_attention(int on);
     [DllImport(Lib)] internal static extern int ck_set_attention_kernel(int on);
     [DllImport(Lib)] internal static extern int ck_set_dnnl_linear(int on);
+    [DllImport(Lib)] internal static extern int ck_set_linear_gelu(int on);
 
     [DllImport(Lib)] internal static extern TensorHandle ck_affine_grid(TensorHandle theta, long* size, int n, int alignCorners);
     [DllImport(Lib)] internal static extern TensorHandle ck_grid_sample(TensorHandle input, TensorHandle grid, int mode, int padding, int alignCorners);

@@ -154,6 +154,26 @@ public static class Torch
         }
     }
 
+    /// <summary>
+    /// Whether <see cref="Nn.Functional.LinearGelu"/> (every ViT MLP's fc1 and GELU) runs fused for float32 on CPU: one
+    /// pass after the product writes GELU(h) and keeps GELU′(h) for the backward, whose one pass also sums the bias
+    /// gradient (docs/performance.md). On by default where the CPU has AVX2 and FMA (<see cref="FusedLinearGeluAvailable"/>);
+    /// off it is libtorch's linear and gelu. Process-wide; benchmarks and tests compare both.
+    /// </summary>
+    public static bool FusedLinearGelu
+    {
+        get { EnsureInitialised(); return Native.ck_set_linear_gelu(-1) == 1; }
+        set
+        {
+            EnsureInitialised();
+            if (Native.ck_set_linear_gelu(value ? 1 : 0) < 0 && value)
+                throw new InvalidOperationException("the fused Linear + GELU needs a CPU with AVX2 and FMA");
+        }
+    }
+
+    /// <summary>Whether this CPU and build can run <see cref="FusedLinearGelu"/>.</summary>
+    public static bool FusedLinearGeluAvailable { get { EnsureInitialised(); return Native.ck_set_linear_gelu(-1) >= 0; } }
+
     /// <summary>Whether the native layer was built with oneDNN (see <see cref="DnnlLinear"/>).</summary>
     public static bool DnnlLinearAvailable { get { EnsureInitialised(); return Native.ck_set_dnnl_linear(-1) >= 0; } }
 
@@ -218,6 +238,7 @@ public static class Torch
         EngineSetting.AttentionKernel => AttentionKernel,
         EngineSetting.DnnlLinear => DnnlLinear,
         EngineSetting.CpuCaching => CpuCaching,
+        EngineSetting.FusedLinearGelu => FusedLinearGelu,
         _ => throw new ArgumentOutOfRangeException(nameof(setting), setting, "unknown engine setting"),
     };
 
@@ -229,6 +250,7 @@ public static class Torch
             case EngineSetting.AttentionKernel: AttentionKernel = value; break;
             case EngineSetting.DnnlLinear: DnnlLinear = value; break;
             case EngineSetting.CpuCaching: CpuCaching = value; break;
+            case EngineSetting.FusedLinearGelu: FusedLinearGelu = value; break;
             default: throw new ArgumentOutOfRangeException(nameof(setting), setting, "unknown engine setting");
         }
     }
@@ -252,6 +274,8 @@ public enum EngineSetting
     DnnlLinear,
     /// <summary><see cref="Torch.CpuCaching"/></summary>
     CpuCaching,
+    /// <summary><see cref="Torch.FusedLinearGelu"/></summary>
+    FusedLinearGelu,
 }
 
 /// <summary>Restores an engine switch set by <see cref="Torch.Override"/> when disposed.</summary>
