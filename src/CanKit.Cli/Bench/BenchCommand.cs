@@ -13,6 +13,7 @@ internal static class BenchCommand
         cmd.Subcommands.Add(StepBench.Create());
         cmd.Subcommands.Add(ProfileBench.Create());
         cmd.Subcommands.Add(AttentionBench.Create());
+        cmd.Subcommands.Add(SettingBench.Create());
         cmd.Subcommands.Add(LoaderBench.Create());
         var worker = new Command("worker", "serve the bench line protocol on stdin/stdout (used by `bench threads`)") { Hidden = true };
         worker.SetAction(_ => WorkerServer.Serve(Console.In, Console.Out));

@@ -39,6 +39,26 @@ internal static class ProfileBench
         using var attention = Torch.Override(EngineSetting.FusedAttention, !composed);
         void Step() { using var s = Torch.NewDisposeScope(); opt.ZeroGrad(); using var r = Forward(); r.Loss.Backward(); opt.Step(); }
         Step();
+        // Phases without the profiler: forward, backward, optimizer (median over the same number of steps).
+        var phases = new List<double>[] { [], [], [] };
+        for (int i = 0; i < Math.Max(steps, 3); i++)
+        {
+            using var s = Torch.NewDisposeScope();
+            opt.ZeroGrad();
+            var t0 = Stopwatch.GetTimestamp();
+            using var r = Forward();
+            var t1 = Stopwatch.GetTimestamp();
+            r.Loss.Backward();
+            var t2 = Stopwatch.GetTimestamp();
+            opt.Step();
+            var t3 = Stopwatch.GetTimestamp();
+            phases[0].Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+            phases[1].Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
+            phases[2].Add(Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds);
+        }
+        static double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
+        Console.WriteLine($"profiler off, median of {phases[0].Count} steps: forward {Median(phases[0]):F1} ms, backward {Median(phases[1]):F1} ms, " +
+                          $"optimizer {Median(phases[2]):F1} ms");
         var sw = Stopwatch.StartNew();
         using (Torch.Profile(trace.FullName))
             for (int i = 0; i < steps; i++) Step();

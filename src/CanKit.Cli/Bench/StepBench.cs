@@ -60,6 +60,7 @@ internal static class StepBench
             ("CAN composed-attention", () => Median(steps, CanStepWithout(EngineSetting.FusedAttention))),
         };
         if (Torch.DnnlLinearAvailable) contenders.Add(("CAN blas-linear", () => Median(steps, CanStepWithout(EngineSetting.DnnlLinear))));
+        if (Torch.FusedLinearGeluAvailable) contenders.Add(("CAN unfused-linear-gelu", () => Median(steps, CanStepWithout(EngineSetting.FusedLinearGelu))));
         if (Torch.CpuAllocator.Caching) contenders.Add(("CAN uncached-allocator", () => Median(steps, CanStepWithout(EngineSetting.CpuCaching))));
         // Without avx512_bf16, libtorch 1.13 emulates bf16 GEMMs at a small fraction of fp32 speed: not worth timing.
         if (Torch.CpuHasBf16 || forceBf16) contenders.Add(("CAN bf16-autocast", () => Median(steps, CanStepBf16)));
@@ -81,7 +82,7 @@ internal static class StepBench
             Console.WriteLine($"round {r + 1}/{rounds}: " + string.Join("  ", contenders.Select(c => $"{c.Name} {times[c.Name][^1]:F1}" + (c.Name.StartsWith("GEMM") ? " GFLOP/s" : " ms"))));
         }
         double peak = Med(times["GEMM 1024³"]);
-        double can_ = Med(times["CAN"]), sim = Med(times["SimCLR"]), composed = Med(times["CAN composed-attention"]);
+        double can_ = Med(times["CAN"]), sim = Med(times["SimCLR"]);
         double canFlops = Flops(batch, Mask, withDecoder: true), simFlops = Flops(batch, 0, withDecoder: false);
         Console.WriteLine();
         Console.WriteLine($"GEMM peak (1024³ fp32, median of the rounds' best of 5): {peak:F1} GFLOP/s");
@@ -91,12 +92,20 @@ internal static class StepBench
         double Share(string name, double flops) => Med(times[name].Zip(times["GEMM 1024³"], (ms, gemm) => flops / ms / 1e6 / gemm).ToList());
         Console.WriteLine($"CanKit CAN step     median {can_,8:F1} ms  {canFlops / can_ / 1e6,6:F1} GFLOP/s ({Share("CAN", canFlops):P0} of peak, median of per-round shares)  peak RSS {rssCan / 1e6:F0} MB (whole process)");
         Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({Share("SimCLR", simFlops):P0} of peak)");
-        Console.WriteLine($"CanKit CAN step, attention composed from libtorch ops  median {composed,8:F1} ms  (fused attention: {composed / can_:F2}× faster)");
-        if (times.TryGetValue("CAN blas-linear", out var blasLinear))
-            Console.WriteLine($"CanKit CAN step, linear layers on libtorch's linear (OpenBLAS) only  median {Med(blasLinear),8:F1} ms  (oneDNN forward/input-gradient products: {Med(blasLinear) / can_:F2}× faster)");
-        if (times.TryGetValue("CAN uncached-allocator", out var nocache))
-            Console.WriteLine($"CanKit CAN step, CPU allocator not caching  median {Med(nocache),8:F1} ms  (caching allocator: {Med(nocache) / can_:F2}× faster; " +
-                              $"minor page faults per step {faults["CAN uncached-allocator"] / (rounds * steps):N0} vs {faults["CAN"] / (rounds * steps):N0} caching)");
+        // Each fast path against its fallback: the median over rounds of the two steps' ratio within the round.
+        double Paired(string name) => Med(times[name].Zip(times["CAN"], (other, can) => other / can).ToList());
+        void Compare(string name, string what, string gain, string extra = "")
+        {
+            if (times.TryGetValue(name, out var t))
+                Console.WriteLine($"CanKit CAN step, {what}  median {Med(t),8:F1} ms  ({gain}: {Paired(name):F2}× faster, median of per-round ratios{extra})");
+        }
+        Compare("CAN composed-attention", "attention composed from libtorch ops", "fused attention");
+        Compare("CAN blas-linear", "linear layers on libtorch's linear (OpenBLAS) only", "oneDNN forward/input-gradient products");
+        Compare("CAN unfused-linear-gelu", "fc1 + GELU as libtorch's linear and gelu", "fused Linear + GELU");
+        Compare("CAN uncached-allocator", "CPU allocator not caching", "caching allocator",
+                times.ContainsKey("CAN uncached-allocator")
+                    ? $"; minor page faults per step {faults["CAN uncached-allocator"] / (rounds * steps):N0} vs {faults["CAN"] / (rounds * steps):N0} caching"
+                    : "");
         if (times.TryGetValue("CAN bf16-autocast", out var bf16))
             Console.WriteLine($"CanKit CAN step, CPU bf16 autocast  median {Med(bf16),8:F1} ms  ({can_ / Med(bf16):F2}× the fp32 step's speed)");
         Console.WriteLine($"CAN / SimCLR = {can_ / sim:F3}   (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
