@@ -173,6 +173,42 @@ void for_pairs(int64_t pairs, int64_t work_per_product, const F& f) {
   }
 }
 
+#ifdef CK_HAVE_AVX2_KERNEL
+// dst[p·n + j] = b[j·ldb + p] for j < n, p < k: 8×8 blocks transposed in registers (unpack/shuffle/permute), the
+// edges element by element. A scalar transpose of a 64×32 key panel took about as long as the product it feeds.
+CK_AVX2 void transpose_avx2(const float* b, int64_t ldb, int n, int k, float* dst) {
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    int p = 0;
+    for (; p + 8 <= k; p += 8) {
+      const float* src = b + static_cast<int64_t>(j) * ldb + p;
+      __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ldb), r2 = _mm256_loadu_ps(src + 2 * ldb),
+             r3 = _mm256_loadu_ps(src + 3 * ldb), r4 = _mm256_loadu_ps(src + 4 * ldb), r5 = _mm256_loadu_ps(src + 5 * ldb),
+             r6 = _mm256_loadu_ps(src + 6 * ldb), r7 = _mm256_loadu_ps(src + 7 * ldb);
+      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+             t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+             t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+             u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+             u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* out = dst + static_cast<int64_t>(p) * n + j;
+      _mm256_storeu_ps(out, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(out + n, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(out + 2 * n, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(out + 3 * n, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(out + 4 * n, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(out + 5 * n, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(out + 6 * n, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(out + 7 * n, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (; p < k; p++)
+      for (int jj = j; jj < j + 8; jj++) dst[static_cast<int64_t>(p) * n + jj] = b[static_cast<int64_t>(jj) * ldb + p];
+  }
+  for (; j < n; j++)
+    for (int p = 0; p < k; p++) dst[static_cast<int64_t>(p) * n + j] = b[static_cast<int64_t>(j) * ldb + p];
+}
+#endif
+
 std::atomic<bool> kernel_enabled{true};
 
 // One per-pair product, row-major: C = alpha · op(A)·op(B) (beta 0). Float32 products small enough to sit in L1/L2
@@ -192,8 +228,7 @@ inline void product(bool kernel, bool ta, bool tb, int m, int n, int k, float al
       panel.resize(static_cast<size_t>(n) * k);
       float* dst = panel.data();
       if (tb) {
-        for (int j = 0; j < n; j++)
-          for (int p = 0; p < k; p++) dst[static_cast<size_t>(p) * n + j] = b[static_cast<int64_t>(j) * ldb + p];
+        transpose_avx2(b, ldb, n, k, dst);
       } else {
         for (int p = 0; p < k; p++) std::memcpy(dst + static_cast<size_t>(p) * n, b + static_cast<int64_t>(p) * ldb, sizeof(float) * n);
       }
