@@ -11,10 +11,10 @@ namespace CanKit.Tests;
 /// <summary>
 /// Every method against an independent PyTorch implementation (tests/golden/make_methods_golden.py): the same
 /// weights, inputs, masks, σ and noise give the same loss terms, top-1 and gradients at relative tolerance 1e-5.
-/// The fixtures' linear layers ran on OpenBLAS; CanKit's float32 linear layers run on oneDNN by default, which sums
-/// in another order. CMAE (temperature 0.07) amplifies that to a few 1e-6 of a projector gradient's scale, so its case
-/// runs on both backends: BLAS at the tight tolerance, oneDNN with atol 1e-5 of the scale. Runs with the other tests
-/// that switch process-wide engine settings.
+/// The fixtures ran on libtorch's own kernels (OpenBLAS linear layers); CanKit's float32 CPU defaults (oneDNN linear
+/// layers, fused Linear + GELU and layer norm) sum in other orders. CMAE (temperature 0.07) amplifies that to a few
+/// 1e-6 of a projector gradient's scale, so its case runs both ways: libtorch's kernels at the tight tolerance,
+/// CanKit's with atol 1e-5 of the scale. Runs with the other tests that switch process-wide engine settings.
 /// </summary>
 [Collection("engine-settings")]
 public class MethodGoldenTests(ITestOutputHelper output)
@@ -111,11 +111,13 @@ public class MethodGoldenTests(ITestOutputHelper output)
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void CmaeMatchesPyTorchIncludingOneEmaStep(bool dnnlLinear)
+    public void CmaeMatchesPyTorchIncludingOneEmaStep(bool canKitKernels)
     {
-        if (dnnlLinear && !Torch.DnnlLinearAvailable) return;
-        using var setting = Torch.Override(EngineSetting.DnnlLinear, dnnlLinear);
-        _atolOfScale = dnnlLinear ? 1e-5 : 1e-6;
+        if (canKitKernels && !Torch.DnnlLinearAvailable) return;
+        using var linear = Torch.Override(EngineSetting.DnnlLinear, canKitKernels);
+        using var gelu = Torch.FusedLinearGeluAvailable ? Torch.Override(EngineSetting.FusedLinearGelu, canKitKernels) : null;
+        using var norm = Torch.FusedLinearGeluAvailable ? Torch.Override(EngineSetting.FusedLayerNorm, canKitKernels) : null;
+        _atolOfScale = canKitKernels ? 1e-5 : 1e-6;
         using var f = Fixture("cmae");
         var cfg = new CmaeConfig
         {

@@ -14,6 +14,7 @@
 // Everything else (float64, bf16 autocast, CUDA, CPUs without AVX2, a build without oneDNN's headers) is libtorch's
 // linear and gelu.
 #include "common.h"
+#include "rows.h"
 #include "simd.h"
 
 #include <ATen/Parallel.h>
@@ -102,30 +103,6 @@ at::Tensor project_back(const at::Tensor& dy, const at::Tensor& w) {
   return at::mm(dy, w);
 }
 
-// Rows are split over the intra-op threads; each thread sums blocks of rows in float32 registers and adds the block
-// sums into its own float64 partials, which are added in thread order at the end (deterministic for a given number
-// of threads). f(row, col, n) returns the 8 values to add at (row, col) and may store what it computed.
-constexpr int64_t kSumBlock = 64;
-
-template <typename RowFn>
-void column_sums(int64_t m, int64_t n, float* out, const RowFn& row_fn) {
-  const int threads = at::get_num_threads();
-  std::vector<double> partial(static_cast<size_t>(threads) * n, 0.0);
-  at::parallel_for(0, (m + kSumBlock - 1) / kSumBlock, 1, [&](int64_t b0, int64_t b1) {
-    double* acc = partial.data() + static_cast<size_t>(at::get_thread_num()) * n;
-    std::vector<float> block(static_cast<size_t>(n));
-    for (int64_t blk = b0; blk < b1; blk++) {
-      row_fn(blk * kSumBlock, std::min(m, (blk + 1) * kSumBlock), block.data());
-      for (int64_t j = 0; j < n; j++) acc[j] += block[j];
-    }
-  });
-  for (int64_t j = 0; j < n; j++) {
-    double s = 0;
-    for (int t = 0; t < threads; t++) s += partial[static_cast<size_t>(t) * n + j];
-    out[j] = static_cast<float>(s);
-  }
-}
-
 #ifdef CK_HAVE_AVX2_KERNEL
 // block[j] = Σ_{r0 ≤ r < r1} d[r, j].
 CK_AVX2 void sum_rows_avx2(const float* d, int64_t n, int64_t r0, int64_t r1, float* block) {
@@ -193,7 +170,7 @@ at::Tensor bias_grad(const at::Tensor& dy) {
     const int64_t m = dy.size(0), n = dy.size(1);
     at::Tensor db = at::empty({n}, dy.options());
     const float* d = dy.data_ptr<float>();
-    column_sums(m, n, db.data_ptr<float>(), [&](int64_t r0, int64_t r1, float* block) { sum_rows_avx2(d, n, r0, r1, block); });
+    ck::column_sums(m, n, db.data_ptr<float>(), [&](int64_t r0, int64_t r1, float* block) { sum_rows_avx2(d, n, r0, r1, block); });
     return db;
   }
 #endif
@@ -285,7 +262,7 @@ torch::autograd::variable_list linear_gelu_backward(torch::autograd::AutogradCon
   const float* dap = da.data_ptr<float>();
   const float* gp = dgelu.data_ptr<float>();
   float* dhp = dh.data_ptr<float>();
-  column_sums(m, n, db.data_ptr<float>(), [&](int64_t r0, int64_t r1, float* block) { gelu_backward_avx2(dap, gp, dhp, n, r0, r1, block); });
+  ck::column_sums(m, n, db.data_ptr<float>(), [&](int64_t r0, int64_t r1, float* block) { gelu_backward_avx2(dap, gp, dhp, n, r0, r1, block); });
   at::Tensor dx, dw;
   input_weight_grads(ctx, dh, x2, w, grad, dx, dw);
   if (has_bias) return {dx, dw, ctx->needs_input_grad(2) ? db : at::Tensor()};

@@ -3,9 +3,7 @@
 
 CK_EXPORT ck_tensor ck_softmax(ck_tensor a, int64_t d) { CK_TENSOR(at::softmax(*a, d)) }
 CK_EXPORT ck_tensor ck_log_softmax(ck_tensor a, int64_t d) { CK_TENSOR(at::log_softmax(*a, d)) }
-CK_EXPORT ck_tensor ck_layer_norm(ck_tensor x, const int64_t* shape, int n, ck_tensor w, ck_tensor b, double eps) {
-  CK_TENSOR(at::layer_norm(*x, ck::dims(shape, n), ck::opt(w), ck::opt(b), eps, true))
-}
+// ck_layer_norm, ck_add_layer_norm: layernorm.cpp.
 CK_EXPORT ck_tensor ck_dropout(ck_tensor x, double p, int train) { CK_TENSOR(at::dropout(*x, p, train != 0)) }
 // reduction: 0 none, 1 mean, 2 sum (at::Reduction).
 CK_EXPORT ck_tensor ck_cross_entropy(ck_tensor logits, ck_tensor target, ck_tensor weight, int reduction,

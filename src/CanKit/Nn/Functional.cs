@@ -33,6 +33,21 @@ public static class Functional
             return R(Native.ck_layer_norm(x.H, p, normalizedShape.Length, Opt(weight), Opt(bias), eps), nameof(LayerNorm));
     }
 
+    /// <summary>
+    /// <c>x + residual</c> and the layer norm of that sum in one op (a pre-norm transformer block's residual add and
+    /// the norm after it): returns both. Equal to <c>s = x + residual; LayerNorm(s, …)</c>; for float32 on CPUs with
+    /// AVX2, with a weight and bias over the last dimension, one pass per row forward and backward
+    /// (<see cref="Torch.FusedLayerNorm"/>). <paramref name="residual"/> must have x's shape.
+    /// </summary>
+    public static unsafe (Tensor Sum, Tensor Normed) AddLayerNorm(Tensor x, Tensor residual, long[] normalizedShape, Tensor? weight = null,
+                                                                  Tensor? bias = null, double eps = 1e-5)
+    {
+        IntPtr* o = stackalloc IntPtr[2];
+        fixed (long* p = normalizedShape)
+            NativeCheck.Status(Native.ck_add_layer_norm(x.H, residual.H, p, normalizedShape.Length, Opt(weight), Opt(bias), eps, o), nameof(AddLayerNorm));
+        return (NativeCheck.Adopt(o[0])!, NativeCheck.Adopt(o[1])!);
+    }
+
     /// <summary>Zeroes elements with probability p and scales the rest by 1/(1−p) when <paramref name="training"/>.</summary>
     public static Tensor Dropout(Tensor x, double p, bool training)
     {

@@ -45,6 +45,9 @@ public sealed class LayerNorm : Module<Tensor, Tensor>
     }
 
     public override Tensor Forward(Tensor x) => Functional.LayerNorm(x, _shape, Weight, Bias, _eps);
+
+    /// <summary><c>x + residual</c> and its layer norm, in one op (<see cref="Functional.AddLayerNorm"/>).</summary>
+    public (Tensor Sum, Tensor Normed) Forward(Tensor x, Tensor residual) => Functional.AddLayerNorm(x, residual, _shape, Weight, Bias, _eps);
 }
 
 /// <summary>Zeroes activations with probability P in training mode.</summary>

@@ -215,6 +215,8 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern TensorHandle ck_softmax(TensorHandle a, long d);
     [DllImport(Lib)] internal static extern TensorHandle ck_log_softmax(TensorHandle a, long d);
     [DllImport(Lib)] internal static extern TensorHandle ck_layer_norm(TensorHandle x, long* shape, int n, TensorHandle w, TensorHandle b, double eps);
+    [DllImport(Lib)] internal static extern int ck_add_layer_norm(TensorHandle x, TensorHandle r, long* shape, int n, TensorHandle w, TensorHandle b, double eps, IntPtr* outp);
+    [DllImport(Lib)] internal static extern int ck_set_fused_layer_norm(int on);
     [DllImport(Lib)] internal static extern TensorHandle ck_dropout(TensorHandle x, double p, int train);
     [DllImport(Lib)] internal static extern TensorHandle ck_cross_entropy(TensorHandle logits, TensorHandle target, TensorHandle weight, int reduction, long ignoreIndex, double labelSmoothing);
     [DllImport(Lib)] internal static extern TensorHandle ck_mse_loss(TensorHandle a, TensorHandle b, int reduction);

@@ -171,6 +171,23 @@ public static class Torch
         }
     }
 
+    /// <summary>
+    /// Whether float32 layer norms over the last dimension with a weight and bias (every ViT norm) run CanKit's own
+    /// one-pass-per-row kernels on CPUs with AVX2, fused with the residual add in front of a block's second norm
+    /// (<see cref="Nn.Functional.AddLayerNorm"/>). On by default there; off it is libtorch's add and layer_norm.
+    /// Process-wide; benchmarks and tests compare both.
+    /// </summary>
+    public static bool FusedLayerNorm
+    {
+        get { EnsureInitialised(); return Native.ck_set_fused_layer_norm(-1) == 1; }
+        set
+        {
+            EnsureInitialised();
+            if (Native.ck_set_fused_layer_norm(value ? 1 : 0) < 0 && value)
+                throw new InvalidOperationException("the fused layer norm needs a CPU with AVX2 and FMA");
+        }
+    }
+
     /// <summary>Whether this CPU and build can run <see cref="FusedLinearGelu"/>.</summary>
     public static bool FusedLinearGeluAvailable { get { EnsureInitialised(); return Native.ck_set_linear_gelu(-1) >= 0; } }
 
@@ -239,6 +256,7 @@ public static class Torch
         EngineSetting.DnnlLinear => DnnlLinear,
         EngineSetting.CpuCaching => CpuCaching,
         EngineSetting.FusedLinearGelu => FusedLinearGelu,
+        EngineSetting.FusedLayerNorm => FusedLayerNorm,
         _ => throw new ArgumentOutOfRangeException(nameof(setting), setting, "unknown engine setting"),
     };
 
@@ -251,6 +269,7 @@ public static class Torch
             case EngineSetting.DnnlLinear: DnnlLinear = value; break;
             case EngineSetting.CpuCaching: CpuCaching = value; break;
             case EngineSetting.FusedLinearGelu: FusedLinearGelu = value; break;
+            case EngineSetting.FusedLayerNorm: FusedLayerNorm = value; break;
             default: throw new ArgumentOutOfRangeException(nameof(setting), setting, "unknown engine setting");
         }
     }
@@ -276,6 +295,8 @@ public enum EngineSetting
     CpuCaching,
     /// <summary><see cref="Torch.FusedLinearGelu"/></summary>
     FusedLinearGelu,
+    /// <summary><see cref="Torch.FusedLayerNorm"/></summary>
+    FusedLayerNorm,
 }
 
 /// <summary>Restores an engine switch set by <see cref="Torch.Override"/> when disposed.</summary>

@@ -64,12 +64,12 @@ public sealed class Block : Module<Tensor, Tensor>
     /// <summary>[N, L, D] → [N, L, D].</summary>
     public override Tensor Forward(Tensor x)
     {
-        Tensor h1;
+        Tensor h1, n2;
         using (var n1 = Norm1.Forward(x))
         using (var a = Attn.Forward(n1))
-            h1 = x + a;
+            (h1, n2) = Norm2.Forward(x, a);   // h1 = x + a, n2 = norm2(h1), one pass
         using (h1)
-        using (var n2 = Norm2.Forward(h1))
+        using (n2)
         using (var m = Mlp.Forward(n2))
             return h1 + m;
     }
