@@ -57,6 +57,20 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void BenchSettingComparesOneSwitchAndRestoresIt()
+    {
+        bool before = Torch.FusedLayerNorm;
+        var (code, output, err) = Run("bench", "setting", "FusedLayerNorm", "--pairs", "3", "--batch", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("FusedLayerNorm: on ", output);
+        Assert.Matches(@"off / on, median of per-pair ratios: \d+\.\d{3} \(interquartile", output);
+        Assert.Equal(before, Torch.FusedLayerNorm);
+        var (badCode, _, badErr) = Run("bench", "setting", "FusedLayerNorm", "--pairs", "2");
+        Assert.Equal(2, badCode);
+        Assert.Contains("--pairs must be ≥ 3 (got 2)", badErr);
+    }
+
+    [Fact]
     public void MissingFilesAreNamed()
     {
         var (code, _, err) = Run("probe", "--out", Path.Combine(_dir, "nothing"));

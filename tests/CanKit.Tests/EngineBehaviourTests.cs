@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Xunit;
 
 namespace CanKit.Tests;
@@ -6,6 +7,21 @@ namespace CanKit.Tests;
 public class EngineBehaviourTests
 {
     public static TheoryData<string> AllDevices => Devices.All();
+
+    [DllImport("libc", EntryPoint = "getenv")]
+    private static extern IntPtr NativeGetEnv(string name);
+
+    [Fact]
+    public void Thread_settings_reach_the_native_environment_unless_the_user_set_them()
+    {
+        Assert.True(Torch.NumThreads >= 1);   // libtorch (and libgomp) loaded
+        string? Native(string name) => Marshal.PtrToStringAnsi(NativeGetEnv(name));
+        if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is null)
+            Assert.Equal(Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") ?? Torch.OpenMpSpinCount, Native("GOMP_SPINCOUNT"));
+        else
+            Assert.Equal(Environment.GetEnvironmentVariable("GOMP_SPINCOUNT"), Native("GOMP_SPINCOUNT"));
+        Assert.Equal(Environment.GetEnvironmentVariable("OPENBLAS_THREAD_TIMEOUT") ?? "4", Native("OPENBLAS_THREAD_TIMEOUT"));
+    }
 
     [Theory]
     [MemberData(nameof(AllDevices))]

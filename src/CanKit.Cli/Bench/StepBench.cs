@@ -20,10 +20,10 @@ internal static class StepBench
         var steps = new Option<int>("--steps") { Description = "steps per round per contender", DefaultValueFactory = _ => 3 };
         var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
-        var passive = new Option<bool>("--pytorch-passive-wait") { Description = "give PyTorch CanKit's thread settings too (OMP_WAIT_POLICY=PASSIVE, OPENBLAS_THREAD_TIMEOUT=4)" };
+        var cankitThreads = new Option<bool>("--pytorch-cankit-threads") { Description = $"give PyTorch CanKit's thread settings too (GOMP_SPINCOUNT={Torch.OpenMpSpinCount}, OPENBLAS_THREAD_TIMEOUT=4)" };
         var bf16 = new Option<bool>("--bf16") { Description = "time the CPU bf16-autocast step even without avx512_bf16" };
-        var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch, passive, bf16 };
-        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(passive), r.GetValue(bf16))));
+        var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch, cankitThreads, bf16 };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(cankitThreads), r.GetValue(bf16))));
         return cmd;
     }
 
@@ -31,7 +31,7 @@ internal static class StepBench
     internal static readonly DecoderConfig Decoder = DecoderConfig.Small32;
     internal const double Mask = 0.5;
 
-    private static int Run(int rounds, int steps, int batch, bool withTorch, bool torchPassive, bool forceBf16)
+    private static int Run(int rounds, int steps, int batch, bool withTorch, bool torchCanKitThreads, bool forceBf16)
     {
         int threads = Torch.NumThreads;
         Console.WriteLine($"reference step: {batch} images/view, 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {Mask}; {Environment.ProcessorCount} cores, {threads} threads, libtorch {Torch.LibTorchVersion}");
@@ -44,6 +44,16 @@ internal static class StepBench
         using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
         void CanStep() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); using var r = can.Forward(v1, v2, g); r.Loss.Backward(); canOpt.Step(); }
         Action CanStepWithout(EngineSetting setting) => () => { using (Torch.Override(setting, false)) CanStep(); };
+        // Every CanKit kernel off at once: the same process on libtorch's own kernels (allocator and threads unchanged).
+        var kernels = new List<EngineSetting> { EngineSetting.FusedAttention };
+        if (Torch.DnnlLinearAvailable) kernels.Add(EngineSetting.DnnlLinear);
+        if (Torch.FusedLinearGeluAvailable) kernels.AddRange([EngineSetting.FusedLinearGelu, EngineSetting.FusedLayerNorm]);
+        void CanStepLibTorchKernels()
+        {
+            var scopes = kernels.Select(k => Torch.Override(k, false)).ToList();
+            try { CanStep(); }
+            finally { scopes.ForEach(sc => sc.Dispose()); }
+        }
         void CanStepBf16() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); StepResult r; using (Torch.Autocast(Device.Cpu)) r = can.Forward(v1, v2, g); using (r) { r.Loss.Backward(); } canOpt.Step(); }
         void SimStep() { using var s = Torch.NewDisposeScope(); simOpt.ZeroGrad(); using var r = simclr.Forward(v1, v2); r.Loss.Backward(); simOpt.Step(); }
         CanStep();
@@ -57,15 +67,13 @@ internal static class StepBench
             ("GEMM 1024³", () => GemmPeak()),
             ("CAN", () => Median(steps, CanStep)),
             ("SimCLR", () => Median(steps, SimStep)),
-            ("CAN composed-attention", () => Median(steps, CanStepWithout(EngineSetting.FusedAttention))),
+            ("CAN libtorch-kernels", () => Median(steps, CanStepLibTorchKernels)),
         };
-        if (Torch.DnnlLinearAvailable) contenders.Add(("CAN blas-linear", () => Median(steps, CanStepWithout(EngineSetting.DnnlLinear))));
-        if (Torch.FusedLinearGeluAvailable) contenders.Add(("CAN unfused-linear-gelu", () => Median(steps, CanStepWithout(EngineSetting.FusedLinearGelu))));
         if (Torch.CpuAllocator.Caching) contenders.Add(("CAN uncached-allocator", () => Median(steps, CanStepWithout(EngineSetting.CpuCaching))));
         // Without avx512_bf16, libtorch 1.13 emulates bf16 GEMMs at a small fraction of fp32 speed: not worth timing.
         if (Torch.CpuHasBf16 || forceBf16) contenders.Add(("CAN bf16-autocast", () => Median(steps, CanStepBf16)));
         else Console.WriteLine("CPU bf16 autocast: skipped (this CPU has no avx512_bf16; --bf16 times it anyway)");
-        using var torch = withTorch ? TorchWorker.Start(batch, Mask, threads, torchPassive) : null;
+        using var torch = withTorch ? TorchWorker.Start(batch, Mask, threads, torchCanKitThreads) : null;
         double torchRss = 0;
         if (torch is not null)
             contenders.Add(("PyTorch CAN", () => { var (ms, rss) = torch.Steps(steps); torchRss = rss; return ms; }));
@@ -99,9 +107,7 @@ internal static class StepBench
             if (times.TryGetValue(name, out var t))
                 Console.WriteLine($"CanKit CAN step, {what}  median {Med(t),8:F1} ms  ({gain}: {Paired(name):F2}× faster, median of per-round ratios{extra})");
         }
-        Compare("CAN composed-attention", "attention composed from libtorch ops", "fused attention");
-        Compare("CAN blas-linear", "linear layers on libtorch's linear (OpenBLAS) only", "oneDNN forward/input-gradient products");
-        Compare("CAN unfused-linear-gelu", "fc1 + GELU as libtorch's linear and gelu", "fused Linear + GELU");
+        Compare("CAN libtorch-kernels", $"on libtorch's own kernels ({string.Join(", ", kernels)} off)", "CanKit's kernels");
         Compare("CAN uncached-allocator", "CPU allocator not caching", "caching allocator",
                 times.ContainsKey("CAN uncached-allocator")
                     ? $"; minor page faults per step {faults["CAN uncached-allocator"] / (rounds * steps):N0} vs {faults["CAN"] / (rounds * steps):N0} caching"
@@ -112,7 +118,7 @@ internal static class StepBench
         if (torch is not null)
         {
             double t = Med(times["PyTorch CAN"]);
-            Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB  (thread settings: {(torchPassive ? "CanKit's" : "PyTorch's defaults")})");
+            Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB  (thread settings: {(torchCanKitThreads ? "CanKit's" : "PyTorch's defaults")})");
             Console.WriteLine($"CanKit / PyTorch (CAN step) = {can_ / t:F3}");
         }
         return 0;
@@ -190,7 +196,7 @@ internal static class StepBench
 
         private TorchWorker(Process p) => _p = p;
 
-        public static TorchWorker Start(int batch, double mask, int threads, bool passive)
+        public static TorchWorker Start(int batch, double mask, int threads, bool cankitThreads)
         {
             const string python = "/usr/bin/python3";
             string script = Path.Combine(AppContext.BaseDirectory, "Bench", "torch_can_step.py");
@@ -198,15 +204,16 @@ internal static class StepBench
             var psi = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var a in new[] { script, batch.ToString(), "32", "4", "192", "6", "3", "128", "2", "4", mask.ToString(System.Globalization.CultureInfo.InvariantCulture), threads.ToString() })
                 psi.ArgumentList.Add(a);
-            // PyTorch eager as users run it (default OpenMP wait policy) unless asked to match CanKit's setting.
-            if (passive)
+            // PyTorch eager as users run it (libgomp's and OpenBLAS's defaults) unless asked to match CanKit's settings.
+            psi.Environment.Remove("OMP_WAIT_POLICY");
+            if (cankitThreads)
             {
-                psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
+                psi.Environment["GOMP_SPINCOUNT"] = Torch.OpenMpSpinCount;
                 psi.Environment["OPENBLAS_THREAD_TIMEOUT"] = "4";
             }
             else
             {
-                psi.Environment.Remove("OMP_WAIT_POLICY");
+                psi.Environment.Remove("GOMP_SPINCOUNT");
                 psi.Environment.Remove("OPENBLAS_THREAD_TIMEOUT");
             }
             var p = Process.Start(psi)!;

@@ -18,13 +18,15 @@ internal static class ThreadsBench
     /// </summary>
     private static readonly (string Name, Dictionary<string, string?> Env)[] Environments =
     [
+        // "env unset": CanKit's defaults (it sets GOMP_SPINCOUNT and OPENBLAS_THREAD_TIMEOUT itself when they are unset).
         ("env unset", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null }),
         ("OMP=1", new() { ["OMP_NUM_THREADS"] = "1", ["OPENBLAS_NUM_THREADS"] = null }),
         ("OPENBLAS=1", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = "1" }),
         ("OMP=1 OPENBLAS=1", new() { ["OMP_NUM_THREADS"] = "1", ["OPENBLAS_NUM_THREADS"] = "1" }),
-        // libgomp's idle workers spin before sleeping; passive makes them sleep at once, freeing the core for
-        // OpenBLAS's own threads (the suspected cause when both run 2 threads on 2 cores).
+        // libgomp's idle workers spin before sleeping (CanKit: GOMP_SPINCOUNT=10000, ~0.1 ms); passive makes them
+        // sleep at once (CanKit's earlier default), active spins for minutes (libgomp's default without CanKit is 3 ms).
         ("OMP_WAIT_POLICY=PASSIVE", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null, ["OMP_WAIT_POLICY"] = "PASSIVE" }),
+        ("GOMP_SPINCOUNT=300000", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null, ["GOMP_SPINCOUNT"] = "300000" }),
         // OpenBLAS's idle threads spin on sched_yield for 2^timeout cycles after a GEMM (default 28; CanKit sets 4).
         ("OPENBLAS_THREAD_TIMEOUT=28", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null, ["OPENBLAS_THREAD_TIMEOUT"] = "28" }),
     ];
@@ -62,6 +64,7 @@ internal static class ThreadsBench
                 // The thread count is set explicitly per run, so CanKit's own variable must not interfere.
                 var env = new Dictionary<string, string?>(baseEnv) { ["CANKIT_NUM_THREADS"] = null };
                 env.TryAdd("OMP_WAIT_POLICY", null);
+                env.TryAdd("GOMP_SPINCOUNT", null);
                 env.TryAdd("OPENBLAS_THREAD_TIMEOUT", null);
                 var engines = new List<IBenchWorker> { ChildWorker.CanKit($"CanKit {envName}", env) };
                 if (withTorch) engines.Add(ChildWorker.PyTorch($"PyTorch {envName}", env));

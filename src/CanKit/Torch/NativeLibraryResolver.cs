@@ -20,21 +20,29 @@ internal static class NativeLibraryResolver
 
     /// <summary>
     /// Thread settings that must be in the native environment before libtorch (and with it libgomp) loads.
-    /// OpenMP threads that busy-wait after each parallel op steal the cores from OpenBLAS's own GEMM threads:
-    /// measured on 2 cores, a [4096×192]·[192×576] linear layer ran at 66 GFLOP/s with the default (active)
-    /// wait policy and at 191 GFLOP/s with a passive one (docs/threads.md). OpenBLAS's idle GEMM threads likewise
-    /// spin on sched_yield for 2^28 cycles (~0.1 s) after each GEMM, taking a core from the elementwise ops between
-    /// GEMMs; OPENBLAS_THREAD_TIMEOUT=4 makes them sleep at once: the reference CAN step went from 1307–1340 ms to
-    /// 1083–1196 ms and its kernel time from 4.8 s to 1.6 s per run (docs/performance.md). Values the user set are kept.
+    /// OpenMP threads that busy-wait long after each parallel op steal the cores from OpenBLAS's own GEMM threads:
+    /// measured on 2 cores, a [4096×192]·[192×576] linear layer ran at 66 GFLOP/s with libgomp's active wait policy and
+    /// at 191 GFLOP/s with a passive one (docs/threads.md). Waking a sleeping OpenMP thread for every parallel op costs
+    /// too, though (a futex round trip, hundreds of parallel ops per step), so CanKit lets idle OpenMP threads spin
+    /// briefly: GOMP_SPINCOUNT=10000 (~0.1 ms), then sleep. Eight alternating process pairs of the reference CAN step:
+    /// median 1.12× faster than sleeping at once (docs/threads.md). OpenBLAS's idle GEMM threads spin on sched_yield
+    /// for 2^28 cycles (~0.1 s) after each GEMM, taking a core from the elementwise ops between GEMMs;
+    /// OPENBLAS_THREAD_TIMEOUT=4 makes them sleep at once: the reference CAN step went from 1307–1340 ms to
+    /// 1083–1196 ms and its kernel time from 4.8 s to 1.6 s per run (docs/performance.md). A wait policy or spin count
+    /// the user set is kept (OMP_WAIT_POLICY=PASSIVE restores sleeping at once), as is OPENBLAS_THREAD_TIMEOUT.
     /// </summary>
     internal static void PrepareEnvironment()
     {
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
         {
-            SetEnv("OMP_WAIT_POLICY", "PASSIVE", overwrite: 0);
+            if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is null)
+                SetEnv("GOMP_SPINCOUNT", SpinCount, overwrite: 0);
             SetEnv("OPENBLAS_THREAD_TIMEOUT", "4", overwrite: 0);
         }
     }
+
+    /// <summary>Iterations an idle OpenMP (libgomp) thread spins before it sleeps, unless the user chose otherwise.</summary>
+    internal const string SpinCount = Torch.OpenMpSpinCount;
 
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {

@@ -103,6 +103,13 @@ public static class Torch
         return new DisposeScope();
     }
 
+    /// <summary>
+    /// GOMP_SPINCOUNT CanKit puts into the native environment before libtorch loads, unless OMP_WAIT_POLICY or
+    /// GOMP_SPINCOUNT is already set: idle OpenMP threads spin this many iterations (~0.1 ms) before sleeping
+    /// (docs/threads.md). Child processes that should run with CanKit's thread settings can be given it.
+    /// </summary>
+    public const string OpenMpSpinCount = "10000";
+
     /// <summary>Disables gradient recording on this thread until the returned scope is disposed.</summary>
     public static GradModeScope NoGrad() => new(false);
 
