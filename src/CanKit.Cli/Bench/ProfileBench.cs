@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using CanKit.Methods;
-using CanKit.Optim;
 
 namespace CanKit.Cli.Bench;
 
@@ -27,30 +25,22 @@ internal static class ProfileBench
     private static int Run(int steps, string method, int batch, int top, FileInfo trace, bool composed)
     {
         if (steps < 1) throw new ArgumentException($"--steps must be ≥ 1 (got {steps})");
-        if (batch < 2) throw new ArgumentException($"--batch must be ≥ 2 (got {batch})");
-        using var g = new Generator(0);
-        using var can = method == "can" ? new Can(CanConfig.Paper with { Encoder = StepBench.Encoder, Decoder = StepBench.Decoder, MaskRatio = StepBench.Mask }, g) : null;
-        using var simclr = method == "simclr" ? new SimClr(new SimClrConfig { Encoder = StepBench.Encoder }, g) : null;
-        if (can is null && simclr is null) throw new ArgumentException($"--method must be can or simclr (got {method})");
-        using var opt = new AdamW(AdamW.DecayGroups(can ?? (Nn.Module)simclr!, 0.05), lr: 1e-4);
-        using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
-        using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
-        StepResult Forward() => can is not null ? can.Forward(v1, v2, g) : simclr!.Forward(v1, v2);
+        using var reference = new ReferenceStep(method, batch);
         using var attention = Torch.Override(EngineSetting.FusedAttention, !composed);
-        void Step() { using var s = Torch.NewDisposeScope(); opt.ZeroGrad(); using var r = Forward(); r.Loss.Backward(); opt.Step(); }
+        void Step() => reference.Run();
         Step();
         // Phases without the profiler: forward, backward, optimizer (median over the same number of steps).
         var phases = new List<double>[] { [], [], [] };
         for (int i = 0; i < Math.Max(steps, 3); i++)
         {
             using var s = Torch.NewDisposeScope();
-            opt.ZeroGrad();
+            reference.ZeroGrad();
             var t0 = Stopwatch.GetTimestamp();
-            using var r = Forward();
+            using var r = reference.Forward();
             var t1 = Stopwatch.GetTimestamp();
             r.Loss.Backward();
             var t2 = Stopwatch.GetTimestamp();
-            opt.Step();
+            reference.OptimizerStep();
             var t3 = Stopwatch.GetTimestamp();
             phases[0].Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
             phases[1].Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);

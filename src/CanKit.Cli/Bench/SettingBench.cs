@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using CanKit.Methods;
-using CanKit.Optim;
 
 namespace CanKit.Cli.Bench;
 
@@ -27,25 +25,12 @@ internal static class SettingBench
     private static int Run(EngineSetting setting, int pairs, string method, int batch)
     {
         if (pairs < 3) throw new ArgumentException($"--pairs must be ≥ 3 (got {pairs})");
-        if (batch < 2) throw new ArgumentException($"--batch must be ≥ 2 (got {batch})");
-        using var g = new Generator(0);
-        using var can = method == "can" ? new Can(CanConfig.Paper with { Encoder = StepBench.Encoder, Decoder = StepBench.Decoder, MaskRatio = StepBench.Mask }, g) : null;
-        using var simclr = method == "simclr" ? new SimClr(new SimClrConfig { Encoder = StepBench.Encoder }, g) : null;
-        if (can is null && simclr is null) throw new ArgumentException($"--method must be can or simclr (got {method})");
-        using var opt = new AdamW(AdamW.DecayGroups(can ?? (Nn.Module)simclr!, 0.05), lr: 1e-4);
-        using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
-        using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
+        using var reference = new ReferenceStep(method, batch);
         double Step(bool on)
         {
             using var o = Torch.Override(setting, on);
             long t0 = Stopwatch.GetTimestamp();
-            using (Torch.NewDisposeScope())
-            {
-                opt.ZeroGrad();
-                using var r = can is not null ? can.Forward(v1, v2, g) : simclr!.Forward(v1, v2);
-                r.Loss.Backward();
-                opt.Step();
-            }
+            reference.Run();
             return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
         Step(true);

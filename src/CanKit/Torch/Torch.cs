@@ -152,13 +152,8 @@ public static class Torch
     /// </summary>
     public static bool DnnlLinear
     {
-        get { EnsureInitialised(); return Native.ck_set_dnnl_linear(-1) == 1; }
-        set
-        {
-            EnsureInitialised();
-            if (Native.ck_set_dnnl_linear(value ? 1 : 0) < 0 && value)
-                throw new InvalidOperationException("the native layer was built without oneDNN's headers (install libdnnl-dev and rebuild)");
-        }
+        get => GetSwitch(Native.ck_set_dnnl_linear);
+        set => SetSwitch(Native.ck_set_dnnl_linear, value, "the native layer was built without oneDNN's headers (install libdnnl-dev and rebuild)");
     }
 
     /// <summary>
@@ -169,13 +164,8 @@ public static class Torch
     /// </summary>
     public static bool FusedLinearGelu
     {
-        get { EnsureInitialised(); return Native.ck_set_linear_gelu(-1) == 1; }
-        set
-        {
-            EnsureInitialised();
-            if (Native.ck_set_linear_gelu(value ? 1 : 0) < 0 && value)
-                throw new InvalidOperationException("the fused Linear + GELU needs a CPU with AVX2 and FMA");
-        }
+        get => GetSwitch(Native.ck_set_linear_gelu);
+        set => SetSwitch(Native.ck_set_linear_gelu, value, "the fused Linear + GELU needs a CPU with AVX2 and FMA");
     }
 
     /// <summary>
@@ -186,13 +176,22 @@ public static class Torch
     /// </summary>
     public static bool FusedLayerNorm
     {
-        get { EnsureInitialised(); return Native.ck_set_fused_layer_norm(-1) == 1; }
-        set
-        {
-            EnsureInitialised();
-            if (Native.ck_set_fused_layer_norm(value ? 1 : 0) < 0 && value)
-                throw new InvalidOperationException("the fused layer norm needs a CPU with AVX2 and FMA");
-        }
+        get => GetSwitch(Native.ck_set_fused_layer_norm);
+        set => SetSwitch(Native.ck_set_fused_layer_norm, value, "the fused layer norm needs a CPU with AVX2 and FMA");
+    }
+
+    // The native switches answer −1 where the feature is not in this build or CPU, else the previous setting;
+    // asked with −1 they only read it.
+    private static bool GetSwitch(Func<int, int> native)
+    {
+        EnsureInitialised();
+        return native(-1) == 1;
+    }
+
+    private static void SetSwitch(Func<int, int> native, bool value, string unavailable)
+    {
+        EnsureInitialised();
+        if (native(value ? 1 : 0) < 0 && value) throw new InvalidOperationException(unavailable);
     }
 
     /// <summary>Whether this CPU and build can run <see cref="FusedLinearGelu"/>.</summary>
