@@ -119,7 +119,7 @@ CK_AVX2 void sum_rows_avx2(const float* d, int64_t n, int64_t r0, int64_t r1, fl
   }
 }
 
-// a = GELU(h) and h ← GELU′(h) (when grad is set; else h is left alone), over count values.
+// a = GELU(h) and h ← GELU′(h) (when grad is set; else h is left alone) for the flat elements [begin, end).
 CK_AVX2 void gelu_forward_avx2(float* h, float* a, int64_t begin, int64_t end, bool grad) {
   const __m256 inv_sqrt_2pi = _mm256_set1_ps(0.398942280401432678f);
   for (int64_t i = begin; i < end; i += 8) {
