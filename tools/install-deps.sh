@@ -2,6 +2,7 @@
 # Installs CanKit's system dependencies on Debian/Ubuntu when they are missing; quick when all are present.
 #   libtorch-dev          the engine (CPU libtorch 1.13 with headers and CMake config)
 #   libopenblas0-pthread  BLAS for libtorch's GEMM: ~20x faster than Debian's reference BLAS (see environment.md)
+#   libopenblas0-openmp   the same on OpenMP threads; CanKit loads it so GEMMs share libtorch's pool (docs/threads.md)
 #   libgloo-dev           Gloo's headers, for the c10d process group of data-parallel training (docs/distributed.md)
 #   cmake, g++            build the native layer
 #   dataset-fashion-mnist the offline dataset (/usr/share/datasets/fashion-mnist)
@@ -10,7 +11,7 @@
 #   python3-nbformat      validates the course notebooks against the nbformat 4 schema in the tests
 # Extra packages can be named as arguments (e.g. python3-torch for the PyTorch comparison benchmarks).
 set -euo pipefail
-pkgs=(libtorch-dev libopenblas0-pthread libgloo-dev cmake g++ dataset-fashion-mnist libturbojpeg0-dev libpng-dev libdnnl-dev python3-nbformat "$@")
+pkgs=(libtorch-dev libopenblas0-pthread libopenblas0-openmp libgloo-dev cmake g++ dataset-fashion-mnist libturbojpeg0-dev libpng-dev libdnnl-dev python3-nbformat "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

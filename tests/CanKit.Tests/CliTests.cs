@@ -1,4 +1,5 @@
 using CanKit.Cli;
+using CanKit.Cli.Bench;
 using Xunit;
 
 namespace CanKit.Tests;
@@ -68,6 +69,23 @@ public sealed class CliTests : IDisposable
         var (badCode, _, badErr) = Run("bench", "setting", "FusedLayerNorm", "--pairs", "2");
         Assert.Equal(2, badCode);
         Assert.Contains("--pairs must be ≥ 3 (got 2)", badErr);
+    }
+
+    [Fact]
+    public void BenchWorkersLoadTheBlasTheirEnvironmentChooses()
+    {
+        string? dir = NativeLibraryResolver.OpenMpBlasDirectory();
+        bool installed = dir != null && File.Exists(Path.Combine(dir, "libblas.so.3"));
+        string Blas(string? choice)
+        {
+            using var w = ChildWorker.CanKit($"CANKIT_BLAS={choice}", new Dictionary<string, string?> { ["CANKIT_BLAS"] = choice });
+            return w.Info(1).Blas.Single(p => p.EndsWith("/libblas.so.3", StringComparison.Ordinal));
+        }
+        Assert.DoesNotContain("openblas-openmp", Blas("system"));
+        if (installed) Assert.Equal(Path.Combine(dir!, "libblas.so.3"), Blas(null));
+        using var bad = ChildWorker.CanKit("bad", new Dictionary<string, string?> { ["CANKIT_BLAS"] = "mkl" });
+        var e = Assert.Throws<InvalidOperationException>(() => bad.Info(1));
+        Assert.Contains("CANKIT_BLAS must be 'openmp' or 'system' (got 'mkl')", e.Message);
     }
 
     [Fact]

@@ -23,6 +23,25 @@ public class EngineBehaviourTests
         Assert.Equal(Environment.GetEnvironmentVariable("OPENBLAS_THREAD_TIMEOUT") ?? "4", Native("OPENBLAS_THREAD_TIMEOUT"));
     }
 
+    [Fact]
+    public void Blas_is_the_OpenMP_build_of_OpenBLAS_when_installed_unless_CANKIT_BLAS_is_system()
+    {
+        string? blas = Torch.BlasLibrary;
+        Assert.NotNull(blas);
+        string? dir = NativeLibraryResolver.OpenMpBlasDirectory();
+        bool installed = dir != null && File.Exists(Path.Combine(dir, "libblas.so.3"));
+        if (installed && Environment.GetEnvironmentVariable("CANKIT_BLAS") != "system")
+        {
+            Assert.Equal(Path.Combine(dir!, "libblas.so.3"), blas);
+            Assert.Equal("openmp", NativeLibraryResolver.BlasChoice);
+        }
+        else
+        {
+            Assert.DoesNotContain("openblas-openmp", blas);
+            Assert.Equal("system", NativeLibraryResolver.BlasChoice);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(AllDevices))]
     public void Shape_mismatch_throws_with_libtorchs_message_and_the_process_goes_on(string device)

@@ -18,6 +18,8 @@ internal static class CanKitWorkloads
         "add" => Add(a["numel"], a["calls"]),
         "mm" => TinyMatMul(a["n"], a["calls"]),
         "vit" => VitMlp(a["tokens"], a["dim"], a["hidden"], a["iters"]),
+        "step_can" => Step("can", a["batch"], a["steps"]),
+        "step_simclr" => Step("simclr", a["batch"], a["steps"]),
         _ => throw new ArgumentException($"unknown workload function '{function}'", nameof(function)),
     };
 
@@ -67,6 +69,26 @@ internal static class CanKitWorkloads
             done += n;
         }
     }
+
+    /// <summary>The reference step of one method, built on the first call and kept: ms, median of the timed steps.</summary>
+    private static double Step(string method, long batch, long steps)
+    {
+        if (!Steps.TryGetValue((method, batch), out var step))
+        {
+            Steps[(method, batch)] = step = new ReferenceStep(method, checked((int)batch));
+            step.Run();
+        }
+        var times = new double[Math.Max(1, steps)];
+        for (int i = 0; i < times.Length; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            step.Run();
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        return SideBySide.MedianOf(times);
+    }
+
+    private static readonly Dictionary<(string, long), ReferenceStep> Steps = [];
 
     private static double VitMlp(long tokens, long dim, long hidden, long iters)
     {

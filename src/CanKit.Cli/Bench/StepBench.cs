@@ -20,7 +20,7 @@ internal static class StepBench
         var steps = new Option<int>("--steps") { Description = "steps per round per contender", DefaultValueFactory = _ => 3 };
         var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
-        var cankitThreads = new Option<bool>("--pytorch-cankit-threads") { Description = $"give PyTorch CanKit's thread settings too (GOMP_SPINCOUNT={Torch.OpenMpSpinCount}, OPENBLAS_THREAD_TIMEOUT=4)" };
+        var cankitThreads = new Option<bool>("--pytorch-cankit-threads") { Description = $"give PyTorch CanKit's thread settings too (GOMP_SPINCOUNT={Torch.OpenMpSpinCount}, OPENBLAS_THREAD_TIMEOUT=4, CanKit's BLAS)" };
         var bf16 = new Option<bool>("--bf16") { Description = "time the CPU bf16-autocast step even without avx512_bf16" };
         var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch, cankitThreads, bf16 };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(cankitThreads), r.GetValue(bf16))));
@@ -34,7 +34,7 @@ internal static class StepBench
     private static int Run(int rounds, int steps, int batch, bool withTorch, bool torchCanKitThreads, bool forceBf16)
     {
         int threads = Torch.NumThreads;
-        Console.WriteLine($"reference step: {batch} images/view, 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {Mask}; {Environment.ProcessorCount} cores, {threads} threads, libtorch {Torch.LibTorchVersion}");
+        Console.WriteLine($"reference step: {batch} images/view, 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {Mask}; {Environment.ProcessorCount} cores, {threads} threads, libtorch {Torch.LibTorchVersion}, BLAS {Torch.BlasLibrary ?? "unknown"}");
         using var g = new Generator(0);
         using var can = new Can(CanConfig.Paper with { Encoder = Encoder, Decoder = Decoder, MaskRatio = Mask }, g);
         using var canOpt = new AdamW(AdamW.DecayGroups(can, 0.05), lr: 1e-4);
@@ -210,6 +210,9 @@ internal static class StepBench
             {
                 psi.Environment["GOMP_SPINCOUNT"] = Torch.OpenMpSpinCount;
                 psi.Environment["OPENBLAS_THREAD_TIMEOUT"] = "4";
+                // The BLAS CanKit loaded (Debian's OpenMP OpenBLAS, when installed) comes first on PyTorch's library path.
+                if (Torch.BlasLibrary is string blas && blas.Contains("/openblas-openmp/", StringComparison.Ordinal))
+                    psi.Environment["LD_LIBRARY_PATH"] = Path.GetDirectoryName(blas);
             }
             else
             {

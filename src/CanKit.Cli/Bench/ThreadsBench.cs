@@ -19,7 +19,7 @@ internal static class ThreadsBench
     private static readonly (string Name, Dictionary<string, string?> Env)[] Environments =
     [
         // "env unset": CanKit's defaults (it sets GOMP_SPINCOUNT and OPENBLAS_THREAD_TIMEOUT itself when they are unset).
-        ("env unset", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null }),
+        (Default, new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null }),
         ("OMP=1", new() { ["OMP_NUM_THREADS"] = "1", ["OPENBLAS_NUM_THREADS"] = null }),
         ("OPENBLAS=1", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = "1" }),
         ("OMP=1 OPENBLAS=1", new() { ["OMP_NUM_THREADS"] = "1", ["OPENBLAS_NUM_THREADS"] = "1" }),
@@ -29,7 +29,12 @@ internal static class ThreadsBench
         ("GOMP_SPINCOUNT=300000", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null, ["GOMP_SPINCOUNT"] = "300000" }),
         // OpenBLAS's idle threads spin on sched_yield for 2^timeout cycles after a GEMM (default 28; CanKit sets 4).
         ("OPENBLAS_THREAD_TIMEOUT=28", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null, ["OPENBLAS_THREAD_TIMEOUT"] = "28" }),
+        // CanKit loads Debian's OpenMP build of OpenBLAS when installed (GEMMs on libgomp's pool); "system" keeps the
+        // libblas.so.3 the system selects (usually the pthread build, with its own pool).
+        ("CANKIT_BLAS=system", new() { ["OMP_NUM_THREADS"] = null, ["OPENBLAS_NUM_THREADS"] = null, ["CANKIT_BLAS"] = "system" }),
     ];
+
+    private const string Default = "env unset";
 
     public static Command Create()
     {
@@ -40,32 +45,45 @@ internal static class ThreadsBench
             AllowMultipleArgumentsPerToken = true,
         };
         var withTorch = new Option<bool>("--with-pytorch") { Description = "also run PyTorch under each environment" };
-        var cmd = new Command("threads", "GEMM and a ViT MLP step under intra-op threads × OMP/OPENBLAS_NUM_THREADS") { threads, withTorch };
+        var only = new Option<string[]>("--env")
+        {
+            Description = "compare only these environments (names as in the table, e.g. \"OMP=1\"); the default one is always kept",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var step = new Option<bool>("--step") { Description = "also time the reference CAN training step (3 steps per measurement; CanKit only)" };
+        var cmd = new Command("threads", "GEMM and a ViT MLP step under intra-op threads × OMP/OPENBLAS_NUM_THREADS") { threads, withTorch, only, step };
         common.AddTo(cmd);
         cmd.SetAction(r => BenchCommand.Guard(() =>
         {
             int[] ts = r.GetValue(threads) is { Length: > 0 } given ? given : [1, Environment.ProcessorCount];
-            return Run(common.RoundsOf(r), ts.Distinct().ToArray(), r.GetValue(withTorch), r.GetValue(common.Quick),
-                       r.GetValue(common.Json), TimeSpan.FromMilliseconds(r.GetValue(common.SettleMs)));
+            return Run(common.RoundsOf(r), ts.Distinct().ToArray(), r.GetValue(withTorch), r.GetValue(only) ?? [], r.GetValue(step),
+                       r.GetValue(common.Quick), r.GetValue(common.Json), TimeSpan.FromMilliseconds(r.GetValue(common.SettleMs)));
         }));
         return cmd;
     }
 
-    private static int Run(int rounds, int[] threads, bool withTorch, bool quick, FileInfo? json, TimeSpan settle)
+    private static int Run(int rounds, int[] threads, bool withTorch, string[] only, bool step, bool quick, FileInfo? json, TimeSpan settle)
     {
         if (threads.Any(t => t < 1)) throw new ArgumentException("--threads values must be ≥ 1");
+        if (step && withTorch) throw new ArgumentException("--step runs on CanKit workers only; drop --with-pytorch");
+        var environments = Environments.ToList();
+        foreach (string name in only)
+            if (!environments.Any(e => e.Name == name))
+                throw new ArgumentException($"--env: no environment '{name}'; known: {string.Join(", ", environments.Select(e => $"'{e.Name}'"))}");
+        if (only.Length > 0) environments.RemoveAll(e => e.Name != Default && !only.Contains(e.Name));
         var workers = new List<IBenchWorker>();
         try
         {
             var sides = new List<Side>();
             var infos = new List<(string Name, WorkerInfo Info)>();
-            foreach (var (envName, baseEnv) in Environments)
+            foreach (var (envName, baseEnv) in environments)
             {
                 // The thread count is set explicitly per run, so CanKit's own variable must not interfere.
                 var env = new Dictionary<string, string?>(baseEnv) { ["CANKIT_NUM_THREADS"] = null };
                 env.TryAdd("OMP_WAIT_POLICY", null);
                 env.TryAdd("GOMP_SPINCOUNT", null);
                 env.TryAdd("OPENBLAS_THREAD_TIMEOUT", null);
+                env.TryAdd("CANKIT_BLAS", null);
                 var engines = new List<IBenchWorker> { ChildWorker.CanKit($"CanKit {envName}", env) };
                 if (withTorch) engines.Add(ChildWorker.PyTorch($"PyTorch {envName}", env));
                 foreach (var w in engines)
@@ -75,9 +93,10 @@ internal static class ThreadsBench
                     foreach (int t in threads) sides.Add(new Side($"{w.Name}, t={t}", w, t));
                 }
             }
-            var workloads = Workload.ThreadsSet(quick);
+            var workloads = Workload.ThreadsSet(quick).ToList();
+            if (step) workloads.Add(Workload.Step("can", quick ? 8 : 64, 3));
             // The default CanKit configuration: environment untouched, one intra-op thread per core.
-            int baseline = sides.FindIndex(s => s.Name == $"CanKit env unset, t={threads.Max()}");
+            int baseline = sides.FindIndex(s => s.Name == $"CanKit {Default}, t={threads.Max()}");
 
             Console.WriteLine($"machine: {MachineInfo.Cores} cores, {MachineInfo.CpuModel}");
             var first = infos[0].Info;

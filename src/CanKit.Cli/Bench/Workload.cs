@@ -27,6 +27,15 @@ public sealed record Workload(string Key, string Label, string Function, string 
         new("vit", $"ViT MLP [{tokens},{dim}]x[{dim},{hidden}]+gelu+LN+back", "vit", "ms/step", false,
             new Dictionary<string, long> { ["tokens"] = tokens, ["dim"] = dim, ["hidden"] = hidden, ["iters"] = iters });
 
+    /// <summary>
+    /// The reference training step (`bench step`'s configuration) of <paramref name="method"/> ("can" or
+    /// "simclr"), in ms/step: one untimed step, then the median of <paramref name="steps"/> timed ones. CanKit
+    /// workers only.
+    /// </summary>
+    public static Workload Step(string method, long batch, long steps) =>
+        new(method, $"{method.ToUpperInvariant()} step, {batch} images/view", "step_" + method, "ms/step", false,
+            new Dictionary<string, long> { ["batch"] = batch, ["steps"] = steps });
+
     /// <summary>What <c>bench engine</c> measures; <paramref name="quick"/> shrinks sizes for a smoke run.</summary>
     public static IReadOnlyList<Workload> EngineSet(bool quick) => quick
         ? [Gemm(256, 50), Add(1, 2_000), Add(8, 2_000), TinyMatMul(4, 2_000), VitMlp(64, 192, 768, 10)]

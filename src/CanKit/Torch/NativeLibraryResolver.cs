@@ -39,6 +39,54 @@ internal static class NativeLibraryResolver
                 SetEnv("GOMP_SPINCOUNT", SpinCount, overwrite: 0);
             SetEnv("OPENBLAS_THREAD_TIMEOUT", "4", overwrite: 0);
         }
+        PreloadOpenMpBlas();
+    }
+
+    /// <summary>
+    /// Where Debian's OpenMP build of OpenBLAS (package libopenblas0-openmp) lives on this architecture, or null
+    /// off Linux or on an architecture without a Debian multiarch name here.
+    /// </summary>
+    internal static string? OpenMpBlasDirectory()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        string? triplet = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => "x86_64-linux-gnu",
+            Architecture.Arm64 => "aarch64-linux-gnu",
+            _ => null,
+        };
+        return triplet is null ? null : $"/usr/lib/{triplet}/openblas-openmp";
+    }
+
+    /// <summary>
+    /// Which BLAS libtorch gets: "openmp" when CanKit loaded Debian's OpenMP build of OpenBLAS before libtorch,
+    /// else "system" (whatever libblas.so.3 the system selects). Set by <see cref="PrepareEnvironment"/>.
+    /// </summary>
+    internal static string BlasChoice { get; private set; } = "system";
+
+    /// <summary>
+    /// libtorch runs its own parallel loops (and oneDNN's) on libgomp's OpenMP threads but its GEMMs in OpenBLAS; the
+    /// pthread build of OpenBLAS keeps a second pool of threads that competes with the first for the same cores. When
+    /// Debian's OpenMP build is installed, CanKit loads it first, so libtorch's libblas.so.3 resolves to it (the loader
+    /// matches an already loaded soname) and every GEMM runs on the one OpenMP pool. Side by side on 2 cores
+    /// (`cankit bench threads --step --env "OpenBLAS OpenMP build"`, 4 runs of 10–12 rounds): reference CAN step
+    /// 1.03–1.06× faster (docs/threads.md). CANKIT_BLAS=system keeps the system's libblas.so.3.
+    /// </summary>
+    private static void PreloadOpenMpBlas()
+    {
+        string? choice = Environment.GetEnvironmentVariable("CANKIT_BLAS");
+        if (choice is not (null or "" or "openmp" or "system"))
+            throw new ArgumentException($"CANKIT_BLAS must be 'openmp' or 'system' (got '{choice}')");
+        if (choice == "system" || OpenMpBlasDirectory() is not string dir) return;
+        string[] libs = ["libopenblas.so.0", "libblas.so.3", "liblapack.so.3"];
+        if (!libs.All(l => File.Exists(Path.Combine(dir, l))))
+        {
+            if (choice == "openmp")
+                throw new DllNotFoundException($"CANKIT_BLAS=openmp: Debian's OpenMP OpenBLAS is not installed in {dir} (apt-get install libopenblas0-openmp)");
+            return;
+        }
+        foreach (string l in libs) NativeLibrary.Load(Path.Combine(dir, l));
+        BlasChoice = "openmp";
     }
 
     /// <summary>Iterations an idle OpenMP (libgomp) thread spins before it sleeps, unless the user chose otherwise.</summary>

@@ -53,6 +53,26 @@ public static class Torch
         }
     }
 
+    /// <summary>
+    /// The file libtorch's BLAS (<c>libblas.so.3</c>) was loaded from in this process, or null where that cannot be
+    /// read (off Linux). CanKit loads Debian's OpenMP build of OpenBLAS when it is installed and CANKIT_BLAS is not
+    /// <c>system</c> (docs/threads.md).
+    /// </summary>
+    public static string? BlasLibrary
+    {
+        get
+        {
+            EnsureInitialised();
+            if (!File.Exists("/proc/self/maps")) return null;
+            foreach (string line in File.ReadLines("/proc/self/maps"))
+            {
+                int slash = line.IndexOf('/');
+                if (slash >= 0 && line.EndsWith("/libblas.so.3", StringComparison.Ordinal)) return line[slash..];
+            }
+            return null;
+        }
+    }
+
     /// <summary>The libtorch version the native layer was compiled against.</summary>
     public static Version LibTorchVersion => new(Native.ck_torch_version_major(), Native.ck_torch_version_minor());
 
