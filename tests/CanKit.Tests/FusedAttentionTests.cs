@@ -77,9 +77,11 @@ public class FusedAttentionTests
 
     [Theory]
     [InlineData(3, 33, 3, 64)]   // the reference encoder: 33 tokens, head width 64
-    [InlineData(2, 64, 4, 32)]   // the reference decoder
+    [InlineData(2, 64, 4, 32)]   // the reference decoder without a class token
     [InlineData(2, 70, 1, 64)]   // per-product work above the threading threshold
-    [InlineData(1, 37, 2, 20)]   // odd rows, column tails of the AVX2 kernel (37 = 32 + 5, 20 = 8 + 8 + 4)
+    [InlineData(1, 37, 2, 20)]   // row and column edges of the AVX2 kernel's 6 × 16 tiles (37 = 6·6 + 1 = 2·16 + 5, 20 = 16 + 4)
+    [InlineData(1, 29, 2, 12)]   // 29 = 4·6 + 5 rows, 16 + 13 columns (a masked 16-wide edge); 12 = a masked 16-wide edge alone
+    [InlineData(2, 65, 4, 32)]   // the reference decoder with its class token (65 = 10·6 + 5 = 4·16 + 1)
     public void Values_and_gradients_match_the_composed_path(int n, int l, int heads, int hd)
     {
         using var scope = Torch.NewDisposeScope();
