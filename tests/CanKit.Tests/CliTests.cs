@@ -72,6 +72,18 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void BenchThreadsNamesAnUnknownEnvironment()
+    {
+        var (code, _, err) = Run("bench", "threads", "--env", "OMP=7");
+        Assert.Equal(1, code);
+        Assert.Contains("--env: no environment 'OMP=7'; known: 'env unset', 'OMP=1'", err);
+        Assert.Contains("'CANKIT_BLAS=system'", err);
+        (code, _, err) = Run("bench", "threads", "--step", "--with-pytorch");
+        Assert.Equal(1, code);
+        Assert.Contains("--step runs on CanKit workers only", err);
+    }
+
+    [Fact]
     public void BenchWorkersLoadTheBlasTheirEnvironmentChooses()
     {
         string? dir = NativeLibraryResolver.OpenMpBlasDirectory();
