@@ -218,6 +218,33 @@ public class ObjectiveTests
         Assert.Equal(img.ToArray<float>(), back.ToArray<float>());
     }
 
+    [Theory]
+    [InlineData(4, 3, false, 8)]    // the reference layout: RGB, patch 4
+    [InlineData(2, 1, true, 8)]     // one channel, a class token
+    [InlineData(4, 3, false, 10)]   // 10 px is not a multiple of 4: the convolution path (it drops the remainder)
+    public void PatchEmbeddingIsTheStridedConvolution(int patch, int channels, bool cls, int pixels)
+    {
+        if (!Torch.DnnlLinearAvailable) return;   // without oneDNN the embedding is the convolution itself
+        using var dnnl = Torch.Override(EngineSetting.DnnlLinear, true);
+        using var scope = Torch.NewDisposeScope();
+        var g = new Generator(3);
+        var cfg = new VitConfig { ImageSize = 8, PatchSize = patch, InChannels = channels, Width = 16, Depth = 1, Heads = 2, ClsToken = cls };
+        using var vit = new VisionTransformer(cfg, g);
+        var images = Tensor.Randn([3, channels, pixels, pixels], g);
+        var r = Tensor.Randn([3, cfg.NumPatches, 16], g);
+        // Embed(x) − Embed(0) = the projection without bias and position embedding.
+        var tokens = vit.Embed(images) - vit.Embed(Tensor.Zeros([3, channels, pixels, pixels]));
+        (tokens * r).Sum().Backward();
+        var w = vit.PatchWeight.Detach().RequiresGrad_();
+        var expected = Functional.Conv2d(images, w, stride: (patch, patch)).Flatten(2).Transpose(1, 2);   // [N, L, D]
+        (expected * r).Sum().Backward();
+        double[] F64(Tensor t) => t.To(Device.Cpu, DType.Float64).ToArray<double>();
+        Approx.Equal(F64(expected), tokens, 1e-5);
+        Approx.Equal(F64(w.Grad!), vit.PatchWeight.Grad!, 1e-4);   // float32 sums over 3·L tokens
+        var wrong = Tensor.Randn([1, channels + 1, 8, 8], g);
+        Assert.Contains("channels", Assert.Throws<TorchException>(() => vit.Embed(wrong)).Message);
+    }
+
     [Fact]
     public void SinCosPositionEmbeddingMatchesItsFormula()
     {

@@ -166,7 +166,8 @@ public static class Torch
 
     /// <summary>
     /// Whether float32 linear layers on CPU run their forward product and input gradient on oneDNN's matmul (the
-    /// weight gradient stays on BLAS), where that is faster for a ViT's shapes (docs/performance.md). On by default
+    /// weight gradient stays on BLAS), where that is faster for a ViT's shapes (docs/performance.md); the ViT's patch
+    /// projection then also runs as such a product on the patchified images instead of a strided convolution. On by default
     /// when the native layer was built with oneDNN's headers (Debian libdnnl-dev); <see cref="DnnlLinearAvailable"/>
     /// says whether it was. Process-wide; benchmarks and tests compare both.
     /// </summary>
