@@ -69,8 +69,8 @@ internal static class NativeLibraryResolver
     /// pthread build of OpenBLAS keeps a second pool of threads that competes with the first for the same cores. When
     /// Debian's OpenMP build is installed, CanKit loads it first, so libtorch's libblas.so.3 resolves to it (the loader
     /// matches an already loaded soname) and every GEMM runs on the one OpenMP pool. Side by side on 2 cores
-    /// (`cankit bench threads --step --env "OpenBLAS OpenMP build"`, 4 runs of 10–12 rounds): reference CAN step
-    /// 1.03–1.06× faster (docs/threads.md). CANKIT_BLAS=system keeps the system's libblas.so.3.
+    /// (`cankit bench threads --step --env "CANKIT_BLAS=system"` and its forerunners, 5 runs of 10–12 rounds): the
+    /// reference CAN step 1.03–1.06× faster (docs/threads.md). CANKIT_BLAS=system keeps the system's libblas.so.3.
     /// </summary>
     private static void PreloadOpenMpBlas()
     {
