@@ -18,8 +18,7 @@ internal static class CanKitWorkloads
         "add" => Add(a["numel"], a["calls"]),
         "mm" => TinyMatMul(a["n"], a["calls"]),
         "vit" => VitMlp(a["tokens"], a["dim"], a["hidden"], a["iters"]),
-        "step_can" => Step("can", a["batch"], a["steps"]),
-        "step_simclr" => Step("simclr", a["batch"], a["steps"]),
+        "can_step" => CanStep(a["batch"], a["steps"]),
         _ => throw new ArgumentException($"unknown workload function '{function}'", nameof(function)),
     };
 
@@ -70,12 +69,12 @@ internal static class CanKitWorkloads
         }
     }
 
-    /// <summary>The reference step of one method, built on the first call and kept: ms, median of the timed steps.</summary>
-    private static double Step(string method, long batch, long steps)
+    /// <summary>The reference CAN step, built on the first call for each batch and kept: ms, median of the timed steps.</summary>
+    private static double CanStep(long batch, long steps)
     {
-        if (!Steps.TryGetValue((method, batch), out var step))
+        if (!Steps.TryGetValue(batch, out var step))
         {
-            Steps[(method, batch)] = step = new ReferenceStep(method, checked((int)batch));
+            Steps[batch] = step = new ReferenceStep("can", checked((int)batch));
             step.Run();
         }
         var times = new double[Math.Max(1, steps)];
@@ -88,7 +87,7 @@ internal static class CanKitWorkloads
         return SideBySide.MedianOf(times);
     }
 
-    private static readonly Dictionary<(string, long), ReferenceStep> Steps = [];
+    private static readonly Dictionary<long, ReferenceStep> Steps = [];
 
     private static double VitMlp(long tokens, long dim, long hidden, long iters)
     {

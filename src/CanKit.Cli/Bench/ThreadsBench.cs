@@ -94,7 +94,7 @@ internal static class ThreadsBench
                 }
             }
             var workloads = Workload.ThreadsSet(quick).ToList();
-            if (step) workloads.Add(Workload.Step("can", quick ? 8 : 64, 3));
+            if (step) workloads.Add(Workload.CanStep(quick ? 8 : 64, 3));
             // The default CanKit configuration: environment untouched, one intra-op thread per core.
             int baseline = sides.FindIndex(s => s.Name == $"CanKit {Default}, t={threads.Max()}");
 

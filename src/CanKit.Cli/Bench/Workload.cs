@@ -28,12 +28,11 @@ public sealed record Workload(string Key, string Label, string Function, string 
             new Dictionary<string, long> { ["tokens"] = tokens, ["dim"] = dim, ["hidden"] = hidden, ["iters"] = iters });
 
     /// <summary>
-    /// The reference training step (`bench step`'s configuration) of <paramref name="method"/> ("can" or
-    /// "simclr"), in ms/step: one untimed step, then the median of <paramref name="steps"/> timed ones. CanKit
-    /// workers only.
+    /// The reference CAN training step (`bench step`'s configuration), in ms/step: one untimed step, then the median of
+    /// <paramref name="steps"/> timed ones. CanKit workers only.
     /// </summary>
-    public static Workload Step(string method, long batch, long steps) =>
-        new(method, $"{method.ToUpperInvariant()} step, {batch} images/view", "step_" + method, "ms/step", false,
+    public static Workload CanStep(long batch, long steps) =>
+        new("can", $"CAN step, {batch} images/view", "can_step", "ms/step", false,
             new Dictionary<string, long> { ["batch"] = batch, ["steps"] = steps });
 
     /// <summary>What <c>bench engine</c> measures; <paramref name="quick"/> shrinks sizes for a smoke run.</summary>

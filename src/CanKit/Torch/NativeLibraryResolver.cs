@@ -59,12 +59,6 @@ internal static class NativeLibraryResolver
     }
 
     /// <summary>
-    /// Which BLAS libtorch gets: "openmp" when CanKit loaded Debian's OpenMP build of OpenBLAS before libtorch,
-    /// else "system" (whatever libblas.so.3 the system selects). Set by <see cref="PrepareEnvironment"/>.
-    /// </summary>
-    internal static string BlasChoice { get; private set; } = "system";
-
-    /// <summary>
     /// libtorch runs its own parallel loops (and oneDNN's) on libgomp's OpenMP threads but its GEMMs in OpenBLAS; the
     /// pthread build of OpenBLAS keeps a second pool of threads that competes with the first for the same cores. When
     /// Debian's OpenMP build is installed, CanKit loads it first, so libtorch's libblas.so.3 resolves to it (the loader
@@ -86,7 +80,6 @@ internal static class NativeLibraryResolver
             return;
         }
         foreach (string l in libs) NativeLibrary.Load(Path.Combine(dir, l));
-        BlasChoice = "openmp";
     }
 
     /// <summary>Iterations an idle OpenMP (libgomp) thread spins before it sleeps, unless the user chose otherwise.</summary>
