@@ -72,6 +72,24 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void BenchProfileScalingTimesEachPhaseAtOneAndAllThreads()
+    {
+        int threads = Torch.NumThreads;
+        var (code, output, err) = Run("bench", "profile", "--scaling", "--steps", "3", "--batch", "2");
+        Assert.Equal(threads, Torch.NumThreads);   // restored
+        if (threads < 2)
+        {
+            Assert.Equal(1, code);
+            Assert.Contains("--scaling needs more than one intra-op thread (this process has 1)", err);
+            return;
+        }
+        Assert.True(code == 0, err);
+        Assert.Contains($"| phase     | 1 thread (ms) | {threads} threads (ms) | speedup |", output);
+        foreach (var phase in new[] { "forward", "backward", "optimizer", "step" })
+            Assert.Matches($@"\| {phase} +\| +\d+\.\d \| +\d+\.\d \| +\d+\.\d\d× \|", output);
+    }
+
+    [Fact]
     public void BenchThreadsNamesAnUnknownEnvironment()
     {
         var (code, _, err) = Run("bench", "threads", "--env", "OMP=7");

@@ -1,3 +1,4 @@
+using CanKit.Nn;
 using Xunit;
 
 namespace CanKit.Tests;
@@ -50,6 +51,38 @@ public sealed class ProfilerTests : IDisposable
         Assert.True(ops["aten::relu"].Calls == 3, $"relu calls: {ops["aten::relu"].Calls}");
         Assert.True(ops["aten::mm"].Calls >= 6, $"mm calls: {ops["aten::mm"].Calls} (3 forward + 3 backward)");
         Assert.All(ops.Values, o => Assert.True(o.SelfMs <= o.TotalMs + 1e-9 && o.SelfMs >= -1e-9, $"{o}"));
+    }
+
+    [Fact]
+    public void CanKits_own_forward_ops_are_named_in_the_profile()
+    {
+        // A transformer block's forward: the native layer's fused ops show up as cankit::… with one call each per
+        // pass, so `bench profile` can attribute the forward time they take (their backward nodes are named by autograd).
+        string path = Path.Combine(_dir, "block.json");
+        using var x = Tensor.Randn([2, 5, 16]).RequiresGrad_();
+        using var wQkv = Tensor.Randn([48, 16]);
+        using var wFc = Tensor.Randn([32, 16]);
+        using var bFc = Tensor.Randn([32]);
+        using var gamma = Tensor.Ones([16]);
+        using var beta = Tensor.Zeros([16]);
+        using (Torch.Profile(path))
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                using var scope = Torch.NewDisposeScope();
+                var h = Functional.LayerNorm(x, [16], gamma, beta);
+                var a = Functional.SelfAttention(Functional.Linear(h, wQkv), heads: 2);
+                var (_, normed) = Functional.AddLayerNorm(a, x, [16], gamma, beta);
+                Functional.LinearGelu(normed, wFc, bFc).Sum().Backward();
+            }
+        }
+        var ops = ProfileSummary.Read(path).ToDictionary(o => o.Name);
+        foreach (var name in new[] { "cankit::layer_norm", "cankit::linear", "cankit::self_attention", "cankit::add_layer_norm", "cankit::linear_gelu" })
+        {
+            Assert.True(ops.ContainsKey(name), $"{name} missing from the profile: {string.Join(", ", ops.Keys)}");
+            Assert.Equal(2, ops[name].Calls);
+            Assert.True(ops[name].TotalMs > 0, $"{ops[name]}");
+        }
     }
 
     [Fact]

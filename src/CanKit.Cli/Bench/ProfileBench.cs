@@ -17,12 +17,13 @@ internal static class ProfileBench
         var top = new Option<int>("--top") { Description = "ops listed", DefaultValueFactory = _ => 25 };
         var trace = new Option<FileInfo>("--trace") { Description = "Chrome trace file", DefaultValueFactory = _ => new FileInfo("cankit-profile.json") };
         var composed = new Option<bool>("--composed-attention") { Description = "attention composed from libtorch ops instead of the fused CPU kernel" };
-        var cmd = new Command("profile", "libtorch's op profile of the reference training step (Chrome trace + table)") { steps, method, batch, top, trace, composed };
-        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(steps), r.GetValue(method)!, r.GetValue(batch), r.GetValue(top), r.GetValue(trace)!, r.GetValue(composed))));
+        var scaling = new Option<bool>("--scaling") { Description = "time the phases at 1 thread and at all threads, alternating, and print each phase's speedup (where the serial time is)" };
+        var cmd = new Command("profile", "libtorch's op profile of the reference training step (Chrome trace + table)") { steps, method, batch, top, trace, composed, scaling };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(steps), r.GetValue(method)!, r.GetValue(batch), r.GetValue(top), r.GetValue(trace)!, r.GetValue(composed), r.GetValue(scaling))));
         return cmd;
     }
 
-    private static int Run(int steps, string method, int batch, int top, FileInfo trace, bool composed)
+    private static int Run(int steps, string method, int batch, int top, FileInfo trace, bool composed, bool scaling)
     {
         if (steps < 1) throw new ArgumentException($"--steps must be ≥ 1 (got {steps})");
         using var reference = new ReferenceStep(method, batch);
@@ -30,24 +31,41 @@ internal static class ProfileBench
         void Step() => reference.Run();
         Step();
         // Phases without the profiler: forward, backward, optimizer (median over the same number of steps).
-        var phases = new List<double>[] { [], [], [] };
-        for (int i = 0; i < Math.Max(steps, 3); i++)
+        int rounds = Math.Max(steps, 3);
+        if (scaling)
         {
-            using var s = Torch.NewDisposeScope();
-            reference.ZeroGrad();
-            var t0 = Stopwatch.GetTimestamp();
-            using var r = reference.Forward();
-            var t1 = Stopwatch.GetTimestamp();
-            r.Loss.Backward();
-            var t2 = Stopwatch.GetTimestamp();
-            reference.OptimizerStep();
-            var t3 = Stopwatch.GetTimestamp();
-            phases[0].Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
-            phases[1].Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
-            phases[2].Add(Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds);
+            // One step at 1 thread, one at all threads, alternating: a phase whose speedup is far below the GEMM's
+            // (`bench threads`) has serial or poorly balanced work in it.
+            int all = Torch.NumThreads;
+            if (all < 2) throw new ArgumentException($"--scaling needs more than one intra-op thread (this process has {all})");
+            var one = NewPhases();
+            var many = NewPhases();
+            try
+            {
+                for (int i = 0; i < rounds; i++)
+                {
+                    Torch.NumThreads = 1;
+                    TimePhases(reference, one);
+                    Torch.NumThreads = all;
+                    TimePhases(reference, many);
+                }
+            }
+            finally { Torch.NumThreads = all; }
+            var scalingTable = new MarkdownTable("phase", "1 thread (ms)", $"{all} threads (ms)", "speedup");
+            scalingTable.RightAligned.UnionWith([1, 2, 3]);
+            string[] names = ["forward", "backward", "optimizer", "step"];
+            for (int p = 0; p < 4; p++)
+            {
+                double a = Median(one[p]), b = Median(many[p]);
+                scalingTable.Add(names[p], $"{a:F1}", $"{b:F1}", $"{a / b:F2}×");
+            }
+            Console.WriteLine($"{method} step, {batch} images/view, medians of {rounds} alternating steps per thread count:");
+            Console.Write(scalingTable);
+            return 0;
         }
-        static double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
-        Console.WriteLine($"profiler off, median of {phases[0].Count} steps: forward {Median(phases[0]):F1} ms, backward {Median(phases[1]):F1} ms, " +
+        var phases = NewPhases();
+        for (int i = 0; i < rounds; i++) TimePhases(reference, phases);
+        Console.WriteLine($"profiler off, median of {rounds} steps: forward {Median(phases[0]):F1} ms, backward {Median(phases[1]):F1} ms, " +
                           $"optimizer {Median(phases[2]):F1} ms");
         var sw = Stopwatch.StartNew();
         using (Torch.Profile(trace.FullName))
@@ -61,7 +79,33 @@ internal static class ProfileBench
         foreach (var op in ops.Take(top))
             table.Add(op.Name, $"{(double)op.Calls / steps:F0}", $"{op.SelfMs / steps:F1}", $"{op.SelfMs / wall:P1}", $"{op.TotalMs / steps:F1}");
         Console.Write(table);
-        Console.WriteLine($"listed: {ops.Take(top).Sum(o => o.SelfMs) / wall:P0} of the profiled time; all ops: {ops.Sum(o => o.SelfMs) / wall:P0} (the rest is outside libtorch ops)");
+        Console.WriteLine($"listed: {ops.Take(top).Sum(o => o.SelfMs) / wall:P0} of the profiled time; all ops: {ops.Sum(o => o.SelfMs) / wall:P0} (the rest is outside the named ops: managed code, dispatch)");
         return 0;
+    }
+
+    private static List<double>[] NewPhases() => [[], [], [], []];
+
+    private static double Median(List<double> v)
+    {
+        var sorted = v.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    // Forward, backward, optimizer and the whole step of one step, in ms, appended to phases[0..3].
+    private static void TimePhases(ReferenceStep reference, List<double>[] phases)
+    {
+        using var s = Torch.NewDisposeScope();
+        reference.ZeroGrad();
+        var t0 = Stopwatch.GetTimestamp();
+        using var r = reference.Forward();
+        var t1 = Stopwatch.GetTimestamp();
+        r.Loss.Backward();
+        var t2 = Stopwatch.GetTimestamp();
+        reference.OptimizerStep();
+        var t3 = Stopwatch.GetTimestamp();
+        phases[0].Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+        phases[1].Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
+        phases[2].Add(Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds);
+        phases[3].Add(Stopwatch.GetElapsedTime(t0, t3).TotalMilliseconds);
     }
 }

@@ -420,7 +420,11 @@ at::Tensor composed(const at::Tensor& qkv, int64_t heads) {
 
 // softmax(q kᵀ / √hd) v per head, from qkv [N, L, 3·D] laid out as [N, L, 3, H, hd] (timm's packed projection).
 CK_EXPORT ck_tensor ck_self_attention(ck_tensor qkv, int64_t heads) {
-  CK_TENSOR(fused_applies(*qkv) ? FusedAttention::apply(*qkv, heads) : composed(*qkv, heads))
+  try {
+    CK_RECORD("cankit::self_attention");
+    return ck::wrap(fused_applies(*qkv) ? FusedAttention::apply(*qkv, heads) : composed(*qkv, heads));
+  }
+  CK_CATCH(nullptr)
 }
 
 // 1 when ck_self_attention would take the fused path for this tensor.

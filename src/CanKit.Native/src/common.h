@@ -2,6 +2,7 @@
 // C ABI only: handles are opaque pointers, sizes are int64_t, booleans are int.
 #pragma once
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/version.h>
 #include <atomic>
 #include <cmath>
@@ -10,6 +11,10 @@
 #include <vector>
 
 #define CK_EXPORT extern "C" __attribute__((visibility("default")))
+
+// Names one of CanKit's own forward ops in libtorch's profiler (`cankit bench profile`, Torch.Profile), as libtorch
+// names its aten:: ops; costs one flag check when no profiler runs.
+#define CK_RECORD(name) RECORD_FUNCTION(name, c10::ArrayRef<const c10::IValue>{})
 
 typedef at::Tensor* ck_tensor;
 typedef at::Generator* ck_generator;

@@ -182,6 +182,7 @@ bool applies(const at::Tensor& x, at::IntArrayRef shape, const c10::optional<at:
 
 CK_EXPORT ck_tensor ck_layer_norm(ck_tensor x, const int64_t* shape, int n, ck_tensor w, ck_tensor b, double eps) {
   try {
+    CK_RECORD("cankit::layer_norm");
 #ifdef CK_HAVE_AVX2_KERNEL
     if (applies(*x, ck::dims(shape, n), ck::opt(w), ck::opt(b), nullptr)) return ck::wrap(LayerNorm::apply(*x, *w, *b, eps));
 #endif
@@ -194,6 +195,7 @@ CK_EXPORT ck_tensor ck_layer_norm(ck_tensor x, const int64_t* shape, int n, ck_t
 CK_EXPORT int ck_add_layer_norm(ck_tensor x, ck_tensor r, const int64_t* shape, int n, ck_tensor w, ck_tensor b, double eps,
                                 ck_tensor* out) {
   try {
+    CK_RECORD("cankit::add_layer_norm");
 #ifdef CK_HAVE_AVX2_KERNEL
     if (applies(*x, ck::dims(shape, n), ck::opt(w), ck::opt(b), r)) {
       auto sy = AddLayerNorm::apply(*x, *r, *w, *b, eps);

@@ -320,6 +320,7 @@ bool linear_gelu_applies(const at::Tensor& x, const at::Tensor& w, const c10::op
 
 CK_EXPORT ck_tensor ck_linear(ck_tensor x, ck_tensor w, ck_tensor b) {
   try {
+    CK_RECORD("cankit::linear");
     return ck::wrap(cpu_linear(*x, *w, ck::opt(b)));
   }
   CK_CATCH(nullptr)
@@ -328,6 +329,7 @@ CK_EXPORT ck_tensor ck_linear(ck_tensor x, ck_tensor w, ck_tensor b) {
 // GELU(x·Wᵀ + b) (exact, erf-based GELU): fused on float32 CPU tensors with AVX2, else libtorch's linear and gelu.
 CK_EXPORT ck_tensor ck_linear_gelu(ck_tensor x, ck_tensor w, ck_tensor b) {
   try {
+    CK_RECORD("cankit::linear_gelu");
     auto bias = ck::opt(b);
 #ifdef CK_HAVE_AVX2_KERNEL
     if (linear_gelu_applies(*x, *w, bias)) {
