@@ -177,6 +177,15 @@ at::Tensor bias_grad(const at::Tensor& dy) {
   return dy.sum(0);
 }
 
+// dW = dyᵀ·x [n×k] on BLAS for dy [m×n], x2 [m×k]. BLAS (column-major) runs either as C[k×n] (writing dW in place)
+// or, for the transposed product xᵀ·dy, as C[n×k] (then one copy into dW's layout). On the step's shapes the second
+// is 1.03–1.10× faster when n > k (qkv, fc1: 192 → 576/768, 128 → 384/512) and 0.93× when n < k (fc2), copy
+// included, so the larger of the two sizes becomes BLAS's row count.
+at::Tensor weight_grad(const at::Tensor& dy, const at::Tensor& x2) {
+  if (dy.size(1) > x2.size(1)) return at::mm(x2.t(), dy).t().contiguous();
+  return at::mm(dy.t(), x2);
+}
+
 // The input and weight gradients from dy [m×n] (contiguous), x2 [m×k], W [n×k]: dx on oneDNN, dW on BLAS.
 void input_weight_grads(torch::autograd::AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& x2, const at::Tensor& w,
                         const at::Tensor& grad, at::Tensor& dx, at::Tensor& dw) {
@@ -186,7 +195,7 @@ void input_weight_grads(torch::autograd::AutogradContext* ctx, const at::Tensor&
     shape.back() = x2.size(1);
     dx = dx.view(shape);
   }
-  if (ctx->needs_input_grad(1)) dw = at::mm(dy.t(), x2);  // dyᵀ·x on BLAS
+  if (ctx->needs_input_grad(1)) dw = weight_grad(dy, x2);
 }
 
 // y = x·Wᵀ (+ b) on oneDNN. Two autograd functions (with and without bias) because an undefined tensor cannot be an
