@@ -412,7 +412,7 @@ at::Tensor composed(const at::Tensor& qkv, int64_t heads) {
 #if TORCH_VERSION_MAJOR >= 2
   at::Tensor o = at::scaled_dot_product_attention(parts[0], parts[1], parts[2]);
 #else
-  at::Tensor o = std::get<0>(at::_scaled_dot_product_attention(parts[0], parts[1], parts[2], c10::nullopt, 0.0, false, false));
+  at::Tensor o = std::get<0>(at::_scaled_dot_product_attention(parts[0], parts[1], parts[2], ck::nullopt, 0.0, false, false));
 #endif
   return o.transpose(1, 2).reshape({g.n, g.l, g.d});
 }

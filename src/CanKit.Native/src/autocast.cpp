@@ -5,14 +5,14 @@
 
 namespace {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-bool enabled(at::DeviceType t) { return at::autocast::is_autocast_enabled(t); }
+bool enabled_now(at::DeviceType t) { return at::autocast::is_autocast_enabled(t); }
 void enable(at::DeviceType t, bool on, at::ScalarType dtype) {
   at::autocast::set_autocast_enabled(t, on);
   if (on) at::autocast::set_autocast_dtype(t, dtype);
 }
 at::ScalarType dtype_of(at::DeviceType t) { return at::autocast::get_autocast_dtype(t); }
 #else
-bool enabled(at::DeviceType t) { return t == at::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled(); }
+bool enabled_now(at::DeviceType t) { return t == at::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled(); }
 void enable(at::DeviceType t, bool on, at::ScalarType dtype) {
   if (t == at::kCPU) {
     at::autocast::set_cpu_enabled(on);
@@ -28,12 +28,14 @@ at::ScalarType dtype_of(at::DeviceType t) {
 #endif
 }  // namespace
 
+bool ck::autocast_enabled(at::DeviceType t) { return enabled_now(t); }
+
 // Enters an autocast region for `device_type` (0 CPU, 1 CUDA) with `dtype`; writes the previous state to
 // prev_enabled / prev_dtype so the managed scope can restore it.
 CK_EXPORT int ck_autocast_enter(int device_type, int dtype, int* prev_enabled, int* prev_dtype) {
   CK_STATUS({
     auto t = static_cast<at::DeviceType>(device_type);
-    *prev_enabled = enabled(t) ? 1 : 0;
+    *prev_enabled = enabled_now(t) ? 1 : 0;
     *prev_dtype = static_cast<int>(dtype_of(t));
     enable(t, true, static_cast<at::ScalarType>(dtype));
     at::autocast::increment_nesting();

@@ -8,7 +8,7 @@ CK_EXPORT int ck_backward(ck_tensor t, ck_tensor grad, int retain_graph) {
   CK_STATUS({
     std::vector<at::Tensor> grads;
     if (grad != nullptr) grads.push_back(*grad);
-    torch::autograd::backward({*t}, grads, retain_graph != 0 ? c10::optional<bool>(true) : c10::nullopt, false);
+    torch::autograd::backward({*t}, grads, retain_graph != 0 ? ck::optional<bool>(true) : ck::nullopt, false);
   })
 }
 // nullptr with no error pending means the tensor has no gradient yet.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <vector>
 
 #define CK_EXPORT extern "C" __attribute__((visibility("default")))
@@ -20,6 +21,21 @@ typedef at::Tensor* ck_tensor;
 typedef at::Generator* ck_generator;
 
 namespace ck {
+// libtorch's optional: its own c10::optional up to 2.1, std::optional from 2.2 on (c10::optional became an alias
+// there, then deprecated).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+template <class T>
+using optional = std::optional<T>;
+inline constexpr std::nullopt_t nullopt = std::nullopt;
+#else
+template <class T>
+using optional = c10::optional<T>;
+inline constexpr c10::nullopt_t nullopt = c10::nullopt;
+#endif
+
+// Whether an autocast region is open for this device type (autocast.cpp; the API moved in libtorch 2.4).
+bool autocast_enabled(at::DeviceType t);
+
 void set_error(const char* message);
 
 // Tensor handles currently owned by the managed side (a leak detector for tests and long runs).
@@ -41,8 +57,8 @@ inline std::vector<at::Tensor> list(const ck_tensor* ts, int n) {
   return v;
 }
 
-inline c10::optional<at::Tensor> opt(ck_tensor t) {
-  if (t == nullptr) return c10::nullopt;
+inline ck::optional<at::Tensor> opt(ck_tensor t) {
+  if (t == nullptr) return ck::nullopt;
   return *t;
 }
 
@@ -66,8 +82,8 @@ inline at::TensorOptions options(int dtype, int device_type, int device_index) {
 }
 
 inline at::Generator* gen_or_null(ck_generator g) { return g; }
-inline c10::optional<at::Generator> opt_gen(ck_generator g) {
-  if (g == nullptr) return c10::nullopt;
+inline ck::optional<at::Generator> opt_gen(ck_generator g) {
+  if (g == nullptr) return ck::nullopt;
   return *g;
 }
 }  // namespace ck

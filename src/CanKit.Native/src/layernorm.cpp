@@ -166,7 +166,7 @@ struct LayerNorm : public torch::autograd::Function<LayerNorm> {
 
 // The fused path: float32 CPU, AVX2, normalised over the last dimension only, with a weight and a bias of that size
 // (and a residual of x's exact shape). Anything else, including what libtorch reports as an error, goes to libtorch.
-bool applies(const at::Tensor& x, at::IntArrayRef shape, const c10::optional<at::Tensor>& w, const c10::optional<at::Tensor>& b,
+bool applies(const at::Tensor& x, at::IntArrayRef shape, const ck::optional<at::Tensor>& w, const ck::optional<at::Tensor>& b,
              const at::Tensor* r) {
   if (!fused_enabled.load(std::memory_order_relaxed) || !ck::cpu_has_avx2_fma()) return false;
   if (x.scalar_type() != at::kFloat || !x.device().is_cpu() || x.is_sparse() || x.dim() < 1) return false;

@@ -303,26 +303,26 @@ struct LinearGeluNoBias : public torch::autograd::Function<LinearGeluNoBias> {
 
 // float32 CPU tensors of consistent shapes outside autocast: the cases our functions handle; anything else (including
 // what libtorch reports as an error) goes to libtorch's linear.
-bool float_cpu_linear(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+bool float_cpu_linear(const at::Tensor& x, const at::Tensor& w, const ck::optional<at::Tensor>& b) {
   if (x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !x.device().is_cpu() || !w.device().is_cpu()) return false;
   if (x.is_sparse() || w.is_sparse() || x.dim() < 1 || w.dim() != 2 || x.size(-1) != w.size(1)) return false;
   if (b.has_value() && b->defined() && (b->scalar_type() != at::kFloat || !b->device().is_cpu() || b->dim() != 1 || b->size(0) != w.size(0)))
     return false;
-  if (at::autocast::is_cpu_enabled()) return false;  // autocast decides the dtype: libtorch's linear
+  if (ck::autocast_enabled(at::kCPU)) return false;  // autocast decides the dtype: libtorch's linear
   return true;
 }
 
-bool dnnl_applies(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+bool dnnl_applies(const at::Tensor& x, const at::Tensor& w, const ck::optional<at::Tensor>& b) {
   return use_dnnl() && float_cpu_linear(x, w, b);
 }
 
-at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const ck::optional<at::Tensor>& b) {
   if (dnnl_applies(x, w, b))
     return b.has_value() && b->defined() ? DnnlLinearBias::apply(x, w, *b) : DnnlLinearNoBias::apply(x, w);
   return at::linear(x, w, b);
 }
 
-bool linear_gelu_applies(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+bool linear_gelu_applies(const at::Tensor& x, const at::Tensor& w, const ck::optional<at::Tensor>& b) {
   return linear_gelu_enabled.load(std::memory_order_relaxed) && ck::cpu_has_avx2_fma() && float_cpu_linear(x, w, b);
 }
 }  // namespace

@@ -112,9 +112,9 @@ CK_EXPORT ck_tensor ck_logsumexp(ck_tensor a, const int64_t* d, int nd, int keep
 }
 // correction: 1 = unbiased (PyTorch's default), 0 = population. libtorch 2.x takes it as an optional Scalar.
 #if TORCH_VERSION_MAJOR >= 2
-#define CK_CORRECTION(c) c10::optional<at::Scalar>(at::Scalar(c))
+#define CK_CORRECTION(c) ck::optional<at::Scalar>(at::Scalar(c))
 #else
-#define CK_CORRECTION(c) c10::optional<int64_t>(c)
+#define CK_CORRECTION(c) ck::optional<int64_t>(c)
 #endif
 CK_EXPORT ck_tensor ck_var(ck_tensor a, const int64_t* d, int nd, int64_t correction, int keepdim) {
   CK_TENSOR(at::var(*a, at::OptionalIntArrayRef(ck::dims(d, nd)), CK_CORRECTION(correction), keepdim != 0))
@@ -128,9 +128,9 @@ CK_EXPORT ck_tensor ck_norm(ck_tensor a, double p, const int64_t* d, int nd, int
 CK_EXPORT int ck_max_dim(ck_tensor a, int64_t dim, int keepdim, ck_tensor* out) { CK_PAIR(at::max(*a, dim, keepdim != 0)) }
 CK_EXPORT int ck_min_dim(ck_tensor a, int64_t dim, int keepdim, ck_tensor* out) { CK_PAIR(at::min(*a, dim, keepdim != 0)) }
 CK_EXPORT ck_tensor ck_argmax(ck_tensor a, int64_t dim, int has_dim, int keepdim) {
-  CK_TENSOR(at::argmax(*a, has_dim ? c10::optional<int64_t>(dim) : c10::nullopt, keepdim != 0))
+  CK_TENSOR(at::argmax(*a, has_dim ? ck::optional<int64_t>(dim) : ck::nullopt, keepdim != 0))
 }
 CK_EXPORT ck_tensor ck_argmin(ck_tensor a, int64_t dim, int has_dim, int keepdim) {
-  CK_TENSOR(at::argmin(*a, has_dim ? c10::optional<int64_t>(dim) : c10::nullopt, keepdim != 0))
+  CK_TENSOR(at::argmin(*a, has_dim ? ck::optional<int64_t>(dim) : ck::nullopt, keepdim != 0))
 }
 CK_EXPORT ck_tensor ck_cumsum(ck_tensor a, int64_t dim) { CK_TENSOR(at::cumsum(*a, dim)) }

@@ -30,7 +30,7 @@ CK_EXPORT ck_tensor ck_gather(ck_tensor a, int64_t d, ck_tensor idx) { CK_TENSOR
 CK_EXPORT ck_tensor ck_scatter(ck_tensor a, int64_t d, ck_tensor idx, ck_tensor src) { CK_TENSOR(at::scatter(*a, d, *idx, *src)) }
 CK_EXPORT ck_tensor ck_scatter_s(ck_tensor a, int64_t d, ck_tensor idx, double v) { CK_TENSOR(at::scatter(*a, d, *idx, v)) }
 CK_EXPORT int ck_sort(ck_tensor a, int64_t d, int descending, int stable, ck_tensor* out) {
-  CK_PAIR(at::sort(*a, c10::optional<bool>(stable != 0), d, descending != 0))
+  CK_PAIR(at::sort(*a, ck::optional<bool>(stable != 0), d, descending != 0))
 }
 CK_EXPORT ck_tensor ck_argsort(ck_tensor a, int64_t d, int descending) { CK_TENSOR(at::argsort(*a, d, descending != 0)) }
 CK_EXPORT int ck_topk(ck_tensor a, int64_t k, int64_t d, int largest, int sorted, ck_tensor* out) {
