@@ -90,6 +90,110 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void BenchCudaDryRunOnTheCpuReportsConsistentFigures()
+    {
+        // The GPU bench's code path without a GPU: the reference model, 2 images per view, a given peak.
+        var (code, output, err) = Run("bench", "cuda", "--device", "cpu", "--model", "reference", "--batch", "2", "--rounds", "2", "--steps", "1",
+            "--warmup", "1", "--no-pytorch", "--peak-tflops", "0.5");
+        Assert.True(code == 0, err);
+        Assert.Contains("CAN step on cpu (cpu): 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, 2 images/view, 64 patches (32 visible), mask 0.5", output);
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(output, @"round \d/2: CanKit \d+\.\d\d ms/step").Count);
+        var row = System.Text.RegularExpressions.Regex.Match(output, @"\| CanKit +\| +(\d+\.\d\d) \| +(\d+\.\d) \| +(\d+\.\d\d) \| +(\d+\.\d) % \|");
+        Assert.True(row.Success, output);
+        double ms = double.Parse(row.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        double imagesPerSec = double.Parse(row.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        double tflops = double.Parse(row.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture);
+        double mfu = double.Parse(row.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture);
+        double flops = StepBench.Flops(StepBench.Encoder, StepBench.Decoder, 2, 0.5, withDecoder: true);
+        Assert.Equal(2000.0 / ms, imagesPerSec, 0.051);
+        Assert.Equal(flops / ms / 1e9, tflops, 0.0051);
+        Assert.Equal(flops / ms / 1e9 / 0.5 * 100, mfu, 0.051);
+        Assert.Contains("MFU against a 0.5 TFLOP/s dense fp32 peak (given)", output);
+    }
+
+    [Fact]
+    public void BenchCudaRunsThePyTorchContenderOrSaysWhyNot()
+    {
+        var (code, output, err) = Run("bench", "cuda", "--device", "cpu", "--model", "reference", "--batch", "2", "--rounds", "1", "--steps", "1",
+            "--warmup", "0", "--python", TorchStepWorker.DebianPython);
+        if (!PythonHasTorch())
+        {
+            Assert.Equal(1, code);
+            Assert.Contains($"the PyTorch worker ({TorchStepWorker.DebianPython}) did not start", err);
+            return;
+        }
+        Assert.True(code == 0, err);
+        Assert.Matches(@"PyTorch \d+\.\d+\S* eager \(/usr/bin/python3\)", output);
+        Assert.Matches(@"round 1/1: CanKit \d+\.\d\d ms/step  PyTorch \d+\.\d\d ms/step", output);
+        Assert.Matches(@"\| PyTorch eager +\| +\d+\.\d\d \| +\d+\.\d \| +\d+\.\d\d \| +— \|", output);
+        Assert.Matches(@"CanKit / PyTorch throughput = \d+\.\d{3}×", output);
+        Assert.Matches(@"PyTorch peak memory \d+ MB \(process RSS\)", output);
+    }
+
+    private static bool PythonHasTorch()
+    {
+        if (!File.Exists(TorchStepWorker.DebianPython)) return false;
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(TorchStepWorker.DebianPython, "-c \"import torch\"")
+        {
+            RedirectStandardError = true,
+        })!;
+        p.WaitForExit();
+        return p.ExitCode == 0;
+    }
+
+    [Fact]
+    public void BenchCudaNamesBadFlagsAndAMissingGpu()
+    {
+        var (code, _, err) = Run("bench", "cuda", "--device", "cpu", "--model", "vit-l");
+        Assert.Equal(2, code);
+        Assert.Contains("--model must be vit-b16 or reference (got 'vit-l')", err);
+        (code, _, err) = Run("bench", "cuda", "--device", "cpu", "--batch", "1");
+        Assert.Equal(2, code);
+        Assert.Contains("--batch must be ≥ 2 (got 1)", err);
+        (code, _, err) = Run("bench", "cuda", "--device", "cpu", "--model", "reference", "--python", Path.Combine(_dir, "no-python"));
+        Assert.Equal(1, code);
+        Assert.Contains($"cannot start {Path.Combine(_dir, "no-python")} for the PyTorch contender", err);
+        if (!Torch.CudaIsAvailable)
+        {
+            (code, _, err) = Run("bench", "cuda");
+            Assert.Equal(2, code);
+            Assert.Contains("--device cuda: CUDA is not available", err);
+        }
+    }
+
+    [Theory]
+    [InlineData("NVIDIA H200", 989.4)]
+    [InlineData("NVIDIA H100 80GB HBM3", 989.4)]
+    [InlineData("NVIDIA H100 PCIe", 756.0)]
+    [InlineData("NVIDIA H100 NVL", 835.0)]
+    [InlineData("NVIDIA A100-SXM4-80GB", 312.0)]
+    [InlineData("Tesla T4", null)]
+    public void BenchCudaKnowsTheBf16PeakOfCommonGpus(string name, double? peak) =>
+        Assert.Equal(peak, CudaStepBench.KnownBf16PeakTflops(name));
+
+    [Fact]
+    public void StepFlopsCountEveryProductOfTheCanStep()
+    {
+        // ViT-B/16 CAN step, 3 images per view, mask 0.5, listed layer by layer: products of a forward pass × 3.
+        var (enc, dec, _) = CudaStepBench.Model("vit-b16");
+        double n = 6, l = 196, lv = 98, d = 768, dd = 512, p = 16 * 16 * 3;
+        double Block(double tokens, double w) =>
+            2 * tokens * w * 3 * w + 2 * tokens * w * w + 2 * tokens * w * 4 * w + 2 * tokens * 4 * w * w   // qkv, proj, fc1, fc2
+            + 2 * 2 * tokens * tokens * w;                                                                   // q·kᵀ and P·v
+        double forward = n * (2 * l * p * d                 // patch projection of every patch
+                              + 12 * Block(lv, d)           // encoder on the visible tokens
+                              + 2 * d * d + 2 * d * 128     // projection head
+                              + 2 * lv * d * dd             // decoder embedding
+                              + 8 * Block(l, dd)            // decoder on all tokens
+                              + 2 * l * dd * p              // pixel head
+                              + 2 * 2 * dd * dd);           // σ embedding MLP
+        Assert.Equal(3 * forward, StepBench.Flops(enc, dec, 3, 0.5, withDecoder: true), 1e-9 * forward);
+        // SimCLR: every token through the encoder, no decoder.
+        double simclr = n * (2 * l * p * d + 12 * Block(l, d) + 2 * d * d + 2 * d * 128);
+        Assert.Equal(3 * simclr, StepBench.Flops(enc, dec, 3, 0, withDecoder: false), 1e-9 * simclr);
+    }
+
+    [Fact]
     public void BenchThreadsNamesAnUnknownEnvironment()
     {
         var (code, _, err) = Run("bench", "threads", "--env", "OMP=7");

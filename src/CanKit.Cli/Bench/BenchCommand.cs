@@ -11,6 +11,7 @@ internal static class BenchCommand
         cmd.Subcommands.Add(EngineBench.Create());
         cmd.Subcommands.Add(ThreadsBench.Create());
         cmd.Subcommands.Add(StepBench.Create());
+        cmd.Subcommands.Add(CudaStepBench.Create());
         cmd.Subcommands.Add(ProfileBench.Create());
         cmd.Subcommands.Add(AttentionBench.Create());
         cmd.Subcommands.Add(SettingBench.Create());

@@ -73,7 +73,7 @@ internal static class StepBench
         // Without avx512_bf16, libtorch 1.13 emulates bf16 GEMMs at a small fraction of fp32 speed: not worth timing.
         if (Torch.CpuHasBf16 || forceBf16) contenders.Add(("CAN bf16-autocast", () => Median(steps, CanStepBf16)));
         else Console.WriteLine("CPU bf16 autocast: skipped (this CPU has no avx512_bf16; --bf16 times it anyway)");
-        using var torch = withTorch ? TorchWorker.Start(batch, Mask, threads, torchCanKitThreads) : null;
+        using var torch = withTorch ? StartTorch(batch, threads, torchCanKitThreads) : null;
         double torchRss = 0;
         if (torch is not null)
             contenders.Add(("PyTorch CAN", () => { var (ms, rss) = torch.Steps(steps); torchRss = rss; return ms; }));
@@ -131,22 +131,49 @@ internal static class StepBench
         return 0;
     }
 
-    /// <summary>Matmul FLOPs of one training step (forward × 3 for forward + backward), analytically.</summary>
-    internal static double Flops(int batch, double mask, bool withDecoder)
+    /// <summary>Matmul FLOPs of one reference training step (forward × 3 for forward + backward), analytically.</summary>
+    internal static double Flops(int batch, double mask, bool withDecoder) => Flops(Encoder, Decoder, batch, mask, withDecoder);
+
+    /// <summary>
+    /// Matmul FLOPs of one CAN (withDecoder) or SimCLR training step on two views of <paramref name="batch"/> images:
+    /// the forward's products (MLP ratio 4, projection head d → d → 128) × 3 for forward + backward.
+    /// </summary>
+    internal static double Flops(VitConfig enc, DecoderConfig dec, int batch, double mask, bool withDecoder)
     {
-        int n = 2 * batch, l = Encoder.NumPatches, lv = (int)(l * (1 - mask)), d = Encoder.Width, p = Encoder.PatchDim, dd = Decoder.Width;
+        int n = 2 * batch, l = enc.NumPatches, lv = (int)(l * (1 - mask)), d = enc.Width, p = enc.PatchDim, dd = dec.Width;
         double f = 2.0 * n * l * p * d;                                       // patch embedding (all patches)
-        f += Encoder.Depth * n * (24.0 * lv * d * d + 4.0 * lv * lv * d);     // encoder on visible tokens
+        f += enc.Depth * n * (24.0 * lv * d * d + 4.0 * lv * lv * d);         // encoder on visible tokens
         f += 2.0 * n * (d * d + d * 128);                                     // projection head
         if (withDecoder)
         {
             f += 2.0 * n * lv * d * dd;                                       // decoder embed
-            f += Decoder.Depth * n * (24.0 * l * dd * dd + 4.0 * l * l * dd); // decoder blocks on all tokens
+            f += dec.Depth * n * (24.0 * l * dd * dd + 4.0 * l * l * dd);     // decoder blocks on all tokens
             f += 2.0 * n * l * dd * p;                                        // pixel head
             f += 2.0 * n * 2 * dd * dd;                                       // σ embedding
         }
         return 3 * f;
     }
+
+    // The PyTorch contender on this machine's python3-torch: as users run it (libgomp's and OpenBLAS's defaults)
+    // unless asked to match CanKit's thread settings.
+    private static TorchStepWorker StartTorch(int batch, int threads, bool cankitThreads) =>
+        TorchStepWorker.Start(TorchStepWorker.DebianPython, Encoder, Decoder, batch, Mask, threads, "cpu", "fp32", psi =>
+        {
+            psi.Environment.Remove("OMP_WAIT_POLICY");
+            if (cankitThreads)
+            {
+                psi.Environment["GOMP_SPINCOUNT"] = Torch.OpenMpSpinCount;
+                psi.Environment["OPENBLAS_THREAD_TIMEOUT"] = "4";
+                // The BLAS CanKit loaded (Debian's OpenMP OpenBLAS, when installed) comes first on PyTorch's library path.
+                if (Torch.BlasLibrary is string blas && blas.Contains("/openblas-openmp/", StringComparison.Ordinal))
+                    psi.Environment["LD_LIBRARY_PATH"] = Path.GetDirectoryName(blas);
+            }
+            else
+            {
+                psi.Environment.Remove("GOMP_SPINCOUNT");
+                psi.Environment.Remove("OPENBLAS_THREAD_TIMEOUT");
+            }
+        });
 
     private static double GemmPeak()
     {
@@ -194,59 +221,5 @@ internal static class StepBench
         foreach (string line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith("VmHWM:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         return 0;
-    }
-
-    /// <summary>The PyTorch contender: torch_can_step.py kept alive, driven over stdin/stdout.</summary>
-    private sealed class TorchWorker : IDisposable
-    {
-        private readonly Process _p;
-
-        private TorchWorker(Process p) => _p = p;
-
-        public static TorchWorker Start(int batch, double mask, int threads, bool cankitThreads)
-        {
-            const string python = "/usr/bin/python3";
-            string script = Path.Combine(AppContext.BaseDirectory, "Bench", "torch_can_step.py");
-            if (!File.Exists(python)) throw new FileNotFoundException($"{python} not found; run ./build.sh bench (installs python3-torch)", python);
-            var psi = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { script, batch.ToString(), "32", "4", "192", "6", "3", "128", "2", "4", mask.ToString(System.Globalization.CultureInfo.InvariantCulture), threads.ToString() })
-                psi.ArgumentList.Add(a);
-            // PyTorch eager as users run it (libgomp's and OpenBLAS's defaults) unless asked to match CanKit's settings.
-            psi.Environment.Remove("OMP_WAIT_POLICY");
-            if (cankitThreads)
-            {
-                psi.Environment["GOMP_SPINCOUNT"] = Torch.OpenMpSpinCount;
-                psi.Environment["OPENBLAS_THREAD_TIMEOUT"] = "4";
-                // The BLAS CanKit loaded (Debian's OpenMP OpenBLAS, when installed) comes first on PyTorch's library path.
-                if (Torch.BlasLibrary is string blas && blas.Contains("/openblas-openmp/", StringComparison.Ordinal))
-                    psi.Environment["LD_LIBRARY_PATH"] = Path.GetDirectoryName(blas);
-            }
-            else
-            {
-                psi.Environment.Remove("GOMP_SPINCOUNT");
-                psi.Environment.Remove("OPENBLAS_THREAD_TIMEOUT");
-            }
-            var p = Process.Start(psi)!;
-            string? ready = p.StandardOutput.ReadLine();
-            if (ready != "ready")
-                throw new InvalidDataException($"the PyTorch worker did not start ({ready ?? "no output"}): {p.StandardError.ReadToEnd().Trim().Split('\n').LastOrDefault()} — run ./build.sh bench, which installs python3-torch");
-            return new TorchWorker(p);
-        }
-
-        public (double Ms, double RssMb) Steps(int n)
-        {
-            _p.StandardInput.WriteLine($"step {n}");
-            string line = _p.StandardOutput.ReadLine() ?? throw new InvalidDataException("the PyTorch worker stopped: " + _p.StandardError.ReadToEnd());
-            var parts = line.Split(' ');
-            var inv = System.Globalization.CultureInfo.InvariantCulture;
-            return (double.Parse(parts[1], inv), double.Parse(parts[2], inv));
-        }
-
-        public void Dispose()
-        {
-            try { _p.StandardInput.WriteLine("quit"); _p.WaitForExit(5000); } catch (IOException) { }
-            if (!_p.HasExited) _p.Kill();
-            _p.Dispose();
-        }
     }
 }

@@ -1,0 +1,191 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using CanKit.Methods;
+using CanKit.Optim;
+using CanKit.Vision;
+
+namespace CanKit.Cli.Bench;
+
+/// <summary>
+/// `cankit bench cuda`: the CAN training step on a GPU (ViT-B/16 at 224 px with MAE's 8 × 512 decoder by default,
+/// bf16 autocast, AdamW) against the same step in PyTorch eager on the same GPU (torch_can_step.py in a child
+/// process), in alternating rounds. Prints ms per step, images/s, achieved TFLOP/s and MFU (model matmul FLOPs ÷ the
+/// device's dense peak). `--device cpu` runs the same code without a GPU (a dry run of the command).
+/// </summary>
+internal static class CudaStepBench
+{
+    internal const double Mask = 0.5;
+
+    public static Command Create()
+    {
+        var device = new Option<string>("--device") { Description = "cuda, cuda:N, or cpu (a dry run of this bench without a GPU)", DefaultValueFactory = _ => "cuda" };
+        var model = new Option<string>("--model") { Description = "vit-b16 (224 px, ViT-B/16 encoder, MAE decoder 8 × 512 × 16) or reference (the CPU bench's 32-px step)", DefaultValueFactory = _ => "vit-b16" };
+        var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 128 };
+        var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 };
+        var steps = new Option<int>("--steps") { Description = "steps per round per contender, run back to back", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps per contender before the rounds", DefaultValueFactory = _ => 3 };
+        var fp32 = new Option<bool>("--fp32") { Description = "no bf16 autocast (the default on CUDA, as in the trainer)" };
+        var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
+        var python = new Option<string>("--python") { Description = "the python with PyTorch for the eager contender", DefaultValueFactory = _ => "python3" };
+        var peak = new Option<double?>("--peak-tflops") { Description = "the device's dense peak for this precision, for the MFU (default: known GPUs' bf16 dense peak by name)" };
+        var cmd = new Command("cuda", "the CAN step on a GPU vs PyTorch eager on the same GPU: images/s and MFU")
+        {
+            device, model, batch, rounds, steps, warmup, fp32, noTorch, python, peak,
+        };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(device)!, r.GetValue(model)!, r.GetValue(batch), r.GetValue(rounds), r.GetValue(steps),
+            r.GetValue(warmup), r.GetValue(fp32), !r.GetValue(noTorch), r.GetValue(python)!, r.GetValue(peak))));
+        return cmd;
+    }
+
+    /// <summary>The encoder and decoder of a --model name.</summary>
+    internal static (VitConfig Encoder, DecoderConfig Decoder, string Description) Model(string name) => name switch
+    {
+        "vit-b16" => (VitConfig.Base with { ClsToken = false }, DecoderConfig.Mae, "ViT-B/16 at 224 px, decoder 8×512×16"),
+        "reference" => (StepBench.Encoder, StepBench.Decoder, "32 px, patch 4, ViT 6×192×3, decoder 2×128×4"),
+        _ => throw new ArgumentException($"--model must be vit-b16 or reference (got '{name}')"),
+    };
+
+    /// <summary>
+    /// Dense bf16 tensor-core peak in TFLOP/s of the GPUs this bench knows, by the name CUDA reports (NVIDIA's
+    /// datasheets, without sparsity); null for others.
+    /// </summary>
+    internal static double? KnownBf16PeakTflops(string deviceName)
+    {
+        string n = deviceName.ToUpperInvariant();
+        if (n.Contains("H200")) return 989.4;
+        if (n.Contains("H100"))
+        {
+            if (n.Contains("PCIE")) return 756.0;
+            if (n.Contains("NVL")) return 835.0;
+            return 989.4;   // SXM ("H100 80GB HBM3")
+        }
+        if (n.Contains("A100")) return 312.0;
+        return null;
+    }
+
+    private static int Run(string deviceText, string modelName, int batch, int rounds, int steps, int warmup, bool fp32, bool withTorch,
+                           string python, double? peakTflops)
+    {
+        var (enc, dec, description) = Model(modelName);
+        if (batch < 2) throw new ArgumentException($"--batch must be ≥ 2 (got {batch})");
+        if (rounds < 1) throw new ArgumentException($"--rounds must be ≥ 1 (got {rounds})");
+        if (steps < 1) throw new ArgumentException($"--steps must be ≥ 1 (got {steps})");
+        if (warmup < 0) throw new ArgumentException($"--warmup must be ≥ 0 (got {warmup})");
+        if (peakTflops is <= 0) throw new ArgumentException($"--peak-tflops must be > 0 (got {peakTflops})");
+        var dev = Cli.ParseDevice(deviceText);
+        bool bf16 = !fp32 && (dev.IsCuda || Torch.CpuHasBf16);
+        string precision = bf16 ? "bf16" : "fp32";
+
+        using var init = new Generator(0);
+        using var can = new Can(CanConfig.Paper with { Encoder = enc, Decoder = dec, MaskRatio = Mask }, init);
+        can.To(dev);
+        using var opt = new AdamW(AdamW.DecayGroups(can, 0.05), lr: 1e-4);
+        // Views, masks and noise come from a generator on the device.
+        using var g = new Generator(1, dev);
+        using var v1 = Tensor.Randn([batch, enc.InChannels, enc.ImageSize, enc.ImageSize], g, device: dev);
+        using var v2 = Tensor.Randn([batch, enc.InChannels, enc.ImageSize, enc.ImageSize], g, device: dev);
+        void Step()
+        {
+            using var scope = Torch.NewDisposeScope();
+            opt.ZeroGrad();
+            StepResult r;
+            using (bf16 ? Torch.Autocast(dev) : null) r = can.Forward(v1, v2, g);
+            using (r) r.Loss.Backward();
+            opt.Step();
+        }
+        double CanKitSteps(int n)
+        {
+            Torch.CudaSynchronize();
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < n; i++) Step();
+            Torch.CudaSynchronize();
+            return sw.Elapsed.TotalMilliseconds / n;
+        }
+
+        using var torch = withTorch
+            ? TorchStepWorker.Start(python, enc, dec, batch, Mask, Torch.NumThreads, dev.ToString(), precision)
+            : null;
+        string deviceName = "cpu";
+        string torchVersion = "";
+        if (torch is not null) (torchVersion, deviceName) = torch.Info();
+        else if (dev.IsCuda) deviceName = NvidiaSmiName(Math.Max(0, dev.Index)) ?? dev.ToString();
+        peakTflops ??= dev.IsCuda && bf16 ? KnownBf16PeakTflops(deviceName) : null;
+
+        int lv = (int)(enc.NumPatches * (1 - Mask));
+        Console.WriteLine($"CAN step on {deviceName} ({dev}): {description}, {batch} images/view, {enc.NumPatches} patches ({lv} visible), mask {Mask}, " +
+                          $"{(bf16 ? "bf16 autocast" : "fp32")}, AdamW; CanKit on libtorch {Torch.LibTorchVersion}" +
+                          (torch is not null ? $", PyTorch {torchVersion} eager ({python})" : ""));
+        if (warmup > 0)
+        {
+            CanKitSteps(warmup);
+            torch?.Run(warmup);
+        }
+        var ck = new List<double>();
+        var pt = new List<double>();
+        double torchPeakMb = 0;
+        for (int r = 0; r < rounds; r++)
+        {
+            ck.Add(CanKitSteps(steps));
+            string line = $"round {r + 1}/{rounds}: CanKit {ck[^1]:F2} ms/step";
+            if (torch is not null)
+            {
+                var (ms, mb) = torch.Run(steps);
+                pt.Add(ms);
+                torchPeakMb = mb;
+                line += $"  PyTorch {ms:F2} ms/step";
+            }
+            Console.WriteLine(line);
+        }
+
+        double flops = StepBench.Flops(enc, dec, batch, Mask, withDecoder: true);
+        Console.WriteLine();
+        Console.WriteLine($"model matmul FLOPs per step {flops / 1e12:F3} TFLOP (forward × 3); an image = its two views");
+        var table = new MarkdownTable("contender", "ms/step (median)", "images/s", "TFLOP/s", "MFU");
+        table.RightAligned.UnionWith([1, 2, 3, 4]);
+        void Row(string name, List<double> times)
+        {
+            double ms = Median(times), tflops = flops / ms / 1e9;
+            table.Add(name, $"{ms:F2}", $"{batch * 1000.0 / ms:F1}", $"{tflops:F2}", peakTflops is double p ? $"{tflops / p:P1}" : "—");
+        }
+        Row("CanKit", ck);
+        if (torch is not null) Row("PyTorch eager", pt);
+        Console.Write(table);
+        Console.WriteLine(peakTflops is double pk
+            ? $"MFU against a {pk:F1} TFLOP/s dense {precision} peak" + (dev.IsCuda ? "" : " (given)")
+            : $"MFU: no peak known for '{deviceName}' in {precision}; --peak-tflops gives one");
+        if (torch is not null)
+        {
+            double ratio = Median(ck.Zip(pt, (c, t) => t / c).ToList());
+            Console.WriteLine($"CanKit / PyTorch throughput = {ratio:F3}× (median of per-round ratios; > 1: CanKit faster)");
+            Console.WriteLine($"PyTorch peak memory {torchPeakMb:F0} MB ({(dev.IsCuda ? "CUDA tensors, torch.cuda.max_memory_allocated" : "process RSS")})");
+        }
+        return 0;
+    }
+
+    private static double Median(List<double> v)
+    {
+        var s = v.Order().ToList();
+        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+
+    // The GPU's name from nvidia-smi (when PyTorch is not there to ask), or null.
+    private static string? NvidiaSmiName(int index)
+    {
+        try
+        {
+            var psi = new ProcessStartInfo("nvidia-smi", $"--query-gpu=name --format=csv,noheader --id={index.ToString(CultureInfo.InvariantCulture)}")
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            };
+            using var p = Process.Start(psi)!;
+            string name = p.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit(5000);
+            return p.ExitCode == 0 && name.Length > 0 ? name : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+}
