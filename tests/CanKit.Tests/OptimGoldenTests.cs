@@ -74,31 +74,39 @@ public class OptimGoldenTests
     }
 
     [Fact]
-    public void AdamW_single_pass_loop_matches_the_libtorch_op_sequence()
+    public void AdamW_single_pass_loop_matches_the_libtorch_multi_tensor_ops()
     {
-        // A contiguous parameter takes the single-pass loop (8 lanes at a time on AVX2, then a scalar tail: 37×29
-        // elements); the same values as a transposed, non-contiguous parameter take libtorch's op sequence.
+        // Contiguous float32 parameters take the single-pass loop (8 lanes at a time on AVX2, then a scalar tail:
+        // 37×29 and 7 elements); the same values as transposed, non-contiguous parameters, and a float64 copy, take
+        // libtorch's multi-tensor (_foreach_) ops, all in one call. A parameter without a gradient is left alone.
         using var scope = Torch.NewDisposeScope();
         var g = new Generator(5);
         var start = Tensor.Randn([37, 29], g);
         var target = Tensor.Randn([37, 29], g);
+        var start2 = Tensor.Randn([7], g);
         var fused = start.Clone().RequiresGrad_();
+        var fused2 = start2.Clone().RequiresGrad_();
         var strided = start.T().Contiguous().T().Detach().RequiresGrad_();
+        var strided2 = start2.Clone().RequiresGrad_().To(DType.Float64).Detach().RequiresGrad_();
+        var idle = start2.Clone().To(DType.Float64).Detach().RequiresGrad_();
         Assert.False(strided.IsContiguous);
-        using var optFused = new AdamW([new ParamGroup([fused], 0.05)], lr: 3e-2);
-        using var optStrided = new AdamW([new ParamGroup([strided], 0.05)], lr: 3e-2);
+        using var optFused = new AdamW([new ParamGroup([fused, fused2], 0.05)], lr: 3e-2);
+        using var optForeach = new AdamW([new ParamGroup([strided, idle, strided2], 0.05)], lr: 3e-2);
         for (int step = 0; step < 5; step++)
         {
-            foreach (var (p, opt) in new[] { (fused, optFused), (strided, optStrided) })
-            {
-                opt.ZeroGrad();
-                using (Torch.NewDisposeScope()) ((p - target) * (p - target) * (p + 2)).Sum().Backward();
-                opt.Step();
-            }
+            optFused.ZeroGrad();
+            using (Torch.NewDisposeScope()) (((fused - target) * (fused - target) * (fused + 2)).Sum() + (fused2 * fused2 * fused2).Sum()).Backward();
+            optFused.Step();
+            optForeach.ZeroGrad();
+            using (Torch.NewDisposeScope()) (((strided - target) * (strided - target) * (strided + 2)).Sum() + (strided2 * strided2 * strided2).Sum()).Backward();
+            optForeach.Step();
             // Both sides may fuse a multiply and an add (libtorch's vectorised add with alpha does): the last bit may differ.
             AssertClose(strided.Contiguous().ToArray<float>(), fused.ToArray<float>(), rtol: 1e-6, atol: 1e-7);
+            AssertClose(strided2.To(DType.Float32).ToArray<float>(), fused2.ToArray<float>(), rtol: 1e-6, atol: 1e-7);
         }
         Assert.NotEqual(start.ToArray<float>(), fused.ToArray<float>());
+        Assert.Null(idle.Grad);
+        Assert.Equal(start2.ToArray<float>(), idle.To(DType.Float32).ToArray<float>());
     }
 
     [Fact]

@@ -87,6 +87,14 @@ CK_EXPORT int ck_adamw_step(const ck_tensor* params, const ck_tensor* exp_avg, c
     const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
     const double step_size = lr / bc1;
     const double bc2_sqrt = std::sqrt(bc2);
+    // The rest (CUDA, float64, bf16, strided) as libtorch's multi-tensor (_foreach_) ops: each step below is one
+    // call over all of them (a few fused kernels on CUDA instead of ~9 launches per parameter), with the same
+    // arithmetic per element as the single-tensor sequence p ← p·(1 − lr·wd); m ← β₁m + (1−β₁)g;
+    // v ← β₂v + (1−β₂)g²; p ← p − step_size · m / (√v / √bc₂ + ε).
+    std::vector<at::Tensor> ps;
+    std::vector<at::Tensor> gs;
+    std::vector<at::Tensor> ms;
+    std::vector<at::Tensor> vs;
     for (int i = 0; i < n; i++) {
       at::Tensor& p = *params[i];
       const at::Tensor& g = p.grad();
@@ -96,11 +104,21 @@ CK_EXPORT int ck_adamw_step(const ck_tensor* params, const ck_tensor* exp_avg, c
                     p.numel(), lr, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt);
         continue;
       }
-      if (weight_decay != 0) p.mul_(1.0 - lr * weight_decay);
-      exp_avg[i]->mul_(beta1).add_(g, 1.0 - beta1);
-      exp_avg_sq[i]->mul_(beta2).addcmul_(g, g, 1.0 - beta2);
-      auto denom = (exp_avg_sq[i]->sqrt() / bc2_sqrt).add_(eps);
-      p.addcdiv_(*exp_avg[i], denom, -step_size);
+      ps.push_back(p);
+      gs.push_back(g);
+      ms.push_back(*exp_avg[i]);
+      vs.push_back(*exp_avg_sq[i]);
+    }
+    if (!ps.empty()) {
+      if (weight_decay != 0) at::_foreach_mul_(ps, 1.0 - lr * weight_decay);
+      at::_foreach_mul_(ms, beta1);
+      at::_foreach_add_(ms, gs, 1.0 - beta1);
+      at::_foreach_mul_(vs, beta2);
+      at::_foreach_addcmul_(vs, gs, gs, 1.0 - beta2);
+      std::vector<at::Tensor> denom = at::_foreach_sqrt(vs);
+      at::_foreach_div_(denom, bc2_sqrt);
+      at::_foreach_add_(denom, eps);
+      at::_foreach_addcdiv_(ps, ms, denom, -step_size);
     }
   })
 }
