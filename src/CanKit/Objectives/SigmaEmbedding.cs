@@ -17,6 +17,7 @@ public sealed class SigmaEmbedding : Module<Tensor, Tensor>
     /// <param name="width">Decoder width (output size, and size of the sinusoidal features).</param>
     /// <param name="scale">σ is multiplied by this before the sinusoids: σ ≪ 1, and the frequencies span
     /// 1 … 10⁻⁴, so 1000 spreads σ ∈ [0, 0.1] over the useful range (as diffusion models scale timesteps).</param>
+    /// <param name="generator">Draws the MLP's initial weights (libtorch's default generator when null).</param>
     public SigmaEmbedding(int width, double scale = 1000, Generator? generator = null)
     {
         if (width % 2 != 0) throw new ArgumentOutOfRangeException(nameof(width), width, "must be even");

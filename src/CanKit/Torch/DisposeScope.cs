@@ -2,7 +2,7 @@ namespace CanKit;
 
 /// <summary>
 /// Collects every tensor created on this thread while it is the innermost scope, and disposes them all when it
-/// is disposed, so one training step frees everything it made. Keep a result with <see cref="MoveToOuter"/>
+/// is disposed, so one training step frees everything it made. Keep a result with <see cref="MoveToOuter(Tensor)"/>
 /// (or <see cref="Tensor.MoveToOuterDisposeScope"/>). Scopes nest; dispose them in reverse order (<c>using</c>).
 /// </summary>
 public sealed class DisposeScope : IDisposable

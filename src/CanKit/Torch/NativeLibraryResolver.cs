@@ -12,7 +12,11 @@ internal static class NativeLibraryResolver
 {
     internal const string FileName = "libcankit_native.so";
 
+    // A library's module initializer on purpose: the resolver must be in place before the first P/Invoke of any
+    // application that uses CanKit.
+#pragma warning disable CA2255
     [ModuleInitializer]
+#pragma warning restore CA2255
     internal static void Install() => NativeLibrary.SetDllImportResolver(typeof(NativeLibraryResolver).Assembly, Resolve);
 
     [DllImport("libc", EntryPoint = "setenv")]

@@ -47,7 +47,9 @@ public sealed class MaeDecoder : Module
     public Linear? Pred { get; }
 
     /// <param name="encoder">The encoder's config (width, grid, [CLS], patch size, channels).</param>
+    /// <param name="config">The decoder's own shape (width, depth, heads, MLP ratio).</param>
     /// <param name="pixelHead">Add the linear head to p·p·C pixel values (false for CMAE's feature decoder).</param>
+    /// <param name="generator">Draws the initial weights (libtorch's default generator when null).</param>
     public MaeDecoder(VitConfig encoder, DecoderConfig config, bool pixelHead = true, Generator? generator = null)
     {
         _enc = encoder.Validate();
