@@ -11,6 +11,21 @@ public class MethodSmokeTests
     private static readonly VitConfig Tiny = new() { ImageSize = 16, PatchSize = 4, InChannels = 3, Width = 32, Depth = 2, Heads = 2, ClsToken = false };
     private static readonly DecoderConfig TinyDec = new() { Width = 16, Depth = 1, Heads = 2 };
 
+    [Fact]
+    public void LossBreakdownReadsEveryTermInOneTransfer()
+    {
+        // Mixed dtypes (a bf16 term under autocast), absent terms as 0, a term that needs a gradient left intact.
+        using var total = Tensor.Scalar(1.5).RequiresGrad_();
+        using var recon = Tensor.Scalar(0.25, DType.BFloat16);
+        using var top1 = Tensor.Scalar(0.75, DType.Float64);
+        var terms = LossBreakdown.Read(total, reconstruction: recon, top1: top1);
+        Assert.Equal(new LossBreakdown(1.5, 0, 0.25, 0, 0.75), terms);
+        Assert.True(total.RequiresGrad);
+        using var two = Tensor.Scalar(2);
+        using var three = Tensor.Scalar(3);
+        Assert.Equal(new LossBreakdown(2, 3, 0, 0, 0), LossBreakdown.Read(two, three));
+    }
+
     private static float TrainSteps(Func<StepResult> step, IEnumerable<Tensor> parameters, int steps, Action? after = null)
     {
         using var opt = new AdamW(parameters.Where(p => p.RequiresGrad), lr: 1e-3);

@@ -66,23 +66,23 @@ public sealed class Can : Module
             long n = view1.Size(0);
             var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), c.Temperature, NegativesGroup);
             loss = con.Loss * c.ContrastiveWeight;
-            double recon = 0, denoise = 0;
+            Tensor? recon = null, denoise = null;
             if (Decoder is not null)
             {
                 var bias = SigmaEmbed is not null && noised is not null ? SigmaEmbed.Forward(noised.Sigma) : null;   // [2N, Dd]
                 var pred = Decoder.Forward(latent, masked.IdsRestore, bias);                // [2N, L, P]
                 var r = PatchLosses.Reconstruction(pred, x, masked.Mask, p, c.NormPixLoss);
                 loss = loss + r * c.ReconstructionWeight;
-                recon = r.Item<float>();
+                recon = r;
                 if (c.Denoises && noised is not null)
                 {
                     var d = PatchLosses.Denoise(pred, noised.Noise, masked.Mask, p);
                     loss = loss + d * c.DenoiseWeight;
-                    denoise = d.Item<float>();
+                    denoise = d;
                 }
                 if (keepPredictions) predictions = Predictions.Keep(scope, pred, masked.Mask, input, noised?.Noise, noised?.Sigma);
             }
-            terms = new LossBreakdown(loss.Item<float>(), con.Loss.Item<float>(), recon, denoise, con.Top1.Item<float>());
+            terms = LossBreakdown.Read(loss, con.Loss, recon, denoise, con.Top1);
             scope.MoveToOuter(loss);
         }
         return new StepResult(loss, terms, predictions);

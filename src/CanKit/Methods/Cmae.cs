@@ -119,7 +119,7 @@ public sealed class Cmae : Module
             }
             var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature, NegativesGroup);
             loss = recon + con.Loss * Config.ContrastiveWeight;
-            terms = new LossBreakdown(loss.Item<float>(), con.Loss.Item<float>(), recon.Item<float>(), 0, con.Top1.Item<float>());
+            terms = LossBreakdown.Read(loss, con.Loss, recon, top1: con.Top1);
             scope.MoveToOuter(loss);
             if (keepPredictions) predictions = Predictions.Keep(scope, pixels, masked.Mask, online);
         }

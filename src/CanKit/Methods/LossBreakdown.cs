@@ -4,7 +4,25 @@ namespace CanKit.Methods;
 /// One step's losses as numbers: the weighted total and each unweighted term (0 where a method has no such
 /// term), plus the share of contrastive anchors whose positive was the top-scoring candidate.
 /// </summary>
-public sealed record LossBreakdown(double Total, double Contrastive, double Reconstruction, double Denoise, double ContrastiveTop1);
+public sealed record LossBreakdown(double Total, double Contrastive, double Reconstruction, double Denoise, double ContrastiveTop1)
+{
+    /// <summary>
+    /// Reads a step's scalar tensors (null: 0) in one transfer: on a GPU each separate read would wait for the device,
+    /// one per term; stacked, the step waits once, after its whole forward has been queued.
+    /// </summary>
+    internal static LossBreakdown Read(Tensor total, Tensor? contrastive = null, Tensor? reconstruction = null, Tensor? denoise = null,
+                                       Tensor? top1 = null)
+    {
+        using var scope = Torch.NewDisposeScope();
+        Tensor?[] terms = [total, contrastive, reconstruction, denoise, top1];
+        var present = terms.Where(t => t is not null).Select(t => t!.Detach().To(DType.Float32).Reshape([1])).ToList();
+        var values = Tensor.Cat(present, 0).ToArray<float>();
+        var result = new double[terms.Length];
+        for (int i = 0, k = 0; i < terms.Length; i++)
+            if (terms[i] is not null) result[i] = values[k++];
+        return new LossBreakdown(result[0], result[1], result[2], result[3], result[4]);
+    }
+}
 
 /// <summary>What the decoder produced, for plots: pixel predictions [N, L, P], the mask [N, L] (1 = removed),
 /// the network input [N, C, H, W] (noisy when noise was added), the added noise σ·e and σ [N] (zeros without noise).</summary>

@@ -62,8 +62,7 @@ public sealed class SimClr : Module
             long n = view1.Size(0);
             var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), Config.Temperature, NegativesGroup);
             loss = con.Loss;
-            double l = loss.Item<float>();
-            terms = new LossBreakdown(l, l, 0, 0, con.Top1.Item<float>());
+            terms = LossBreakdown.Read(loss, loss, top1: con.Top1);
             scope.MoveToOuter(loss);
         }
         return new StepResult(loss, terms, null);
