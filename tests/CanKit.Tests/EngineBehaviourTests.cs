@@ -36,6 +36,21 @@ public class EngineBehaviourTests
             Assert.DoesNotContain("openblas-openmp", blas);
     }
 
+    [Fact]
+    public void A_CUDA_libtorch_has_its_GPU_library_loaded_and_a_CPU_one_has_none()
+    {
+        // The native layer's libtorch, found in the process's mappings; when a libtorch_cuda.so sits beside it, it is
+        // loaded too (its kernels register only when it is), so CUDA availability depends on the GPU, not the linker.
+        string? cpu = NativeLibraryResolver.LoadedLibraryPath(n => n.StartsWith("libtorch_cpu.so", StringComparison.Ordinal));
+        Assert.NotNull(cpu);
+        Assert.True(File.Exists(cpu), cpu);
+        string cuda = Path.Combine(Path.GetDirectoryName(cpu)!, "libtorch_cuda.so");
+        string? loaded = NativeLibraryResolver.LoadedLibraryPath(n => n.StartsWith("libtorch_cuda.so", StringComparison.Ordinal));
+        if (File.Exists(cuda)) Assert.NotNull(loaded);
+        else Assert.False(Torch.CudaIsAvailable);
+        Assert.Null(NativeLibraryResolver.LoadedLibraryPath(n => n == "libno-such-library.so"));
+    }
+
     [Theory]
     [MemberData(nameof(AllDevices))]
     public void Shape_mismatch_throws_with_libtorchs_message_and_the_process_goes_on(string device)

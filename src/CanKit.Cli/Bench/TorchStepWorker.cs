@@ -15,11 +15,34 @@ internal sealed class TorchStepWorker : IDisposable
 
     private readonly Process _p;
     private readonly string _python;
+    private readonly StderrTail _stderr;
 
-    private TorchStepWorker(Process p, string python)
+    private TorchStepWorker(Process p, string python, StderrTail stderr)
     {
         _p = p;
         _python = python;
+        _stderr = stderr;
+    }
+
+    /// <summary>The child's standard error, read as it comes (a full pipe would stall the child); keeps the last lines.</summary>
+    private sealed class StderrTail
+    {
+        private readonly Queue<string> _lines = new();
+
+        public void Add(string? line)
+        {
+            if (line is null) return;
+            lock (_lines)
+            {
+                _lines.Enqueue(line);
+                if (_lines.Count > 20) _lines.Dequeue();
+            }
+        }
+
+        public string Last()
+        {
+            lock (_lines) return _lines.LastOrDefault(l => l.Trim().Length > 0)?.Trim() ?? "";
+        }
     }
 
     /// <summary>
@@ -51,14 +74,18 @@ internal sealed class TorchStepWorker : IDisposable
         {
             throw new FileNotFoundException($"cannot start {python} for the PyTorch contender ({e.Message}); run ./build.sh bench, which installs python3-torch", python);
         }
+        var stderr = new StderrTail();
+        p.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
+        p.BeginErrorReadLine();
         string? ready = p.StandardOutput.ReadLine();
         if (ready != "ready")
         {
-            string err = p.StandardError.ReadToEnd().Trim().Split('\n').LastOrDefault() ?? "";
+            p.WaitForExit(5000);
+            string err = stderr.Last();
             p.Dispose();
             throw new InvalidDataException($"the PyTorch worker ({python}) did not start ({ready ?? "no output"}): {err} — on this machine ./build.sh bench installs python3-torch");
         }
-        return new TorchStepWorker(p, python);
+        return new TorchStepWorker(p, python, stderr);
     }
 
     /// <summary>n steps timed one by one: the median ms per step and the peak memory in MB.</summary>
@@ -91,8 +118,10 @@ internal sealed class TorchStepWorker : IDisposable
     private string Request(string command)
     {
         _p.StandardInput.WriteLine(command);
-        return _p.StandardOutput.ReadLine()
-               ?? throw new InvalidDataException($"the PyTorch worker ({_python}) stopped: " + _p.StandardError.ReadToEnd().Trim());
+        string? line = _p.StandardOutput.ReadLine();
+        if (line is not null) return line;
+        _p.WaitForExit(5000);
+        throw new InvalidDataException($"the PyTorch worker ({_python}) stopped: {_stderr.Last()}");
     }
 
     public void Dispose()

@@ -97,11 +97,37 @@ internal static class NativeLibraryResolver
         foreach (string path in Candidates(assembly))
         {
             tried.Add(path);
-            if (File.Exists(path)) return NativeLibrary.Load(path);
+            if (!File.Exists(path)) continue;
+            IntPtr handle = NativeLibrary.Load(path);
+            LoadCudaBackend();
+            return handle;
         }
         throw new DllNotFoundException(
             $"CanKit's native library {FileName} was not found (looked in: {string.Join(", ", tried)}). " +
             "Build it with `dotnet build` (run ./build.sh test once on a new machine) or set CANKIT_NATIVE_LIB to its path.");
+    }
+
+    // A CUDA libtorch registers its GPU kernels from libtorch_cuda.so, and nothing in the native layer calls into that
+    // library, so a linker that drops unused dependencies (--as-needed) can leave it unloaded: CUDA would then look
+    // absent. Loading it beside the libtorch_cpu.so in use makes sure it is there; CPU builds have no such file.
+    private static void LoadCudaBackend()
+    {
+        if (LoadedLibraryPath(name => name.StartsWith("libtorch_cpu.so", StringComparison.Ordinal)) is not string cpu) return;
+        string cuda = Path.Combine(Path.GetDirectoryName(cpu)!, "libtorch_cuda.so");
+        if (File.Exists(cuda)) NativeLibrary.TryLoad(cuda, out _);
+    }
+
+    /// <summary>The path of a shared library mapped into this process whose file name matches, from /proc/self/maps
+    /// (null where there is none, or no /proc).</summary>
+    internal static string? LoadedLibraryPath(Func<string, bool> fileNameMatches)
+    {
+        if (!File.Exists("/proc/self/maps")) return null;
+        foreach (string line in File.ReadLines("/proc/self/maps"))
+        {
+            int slash = line.IndexOf('/');
+            if (slash >= 0 && fileNameMatches(Path.GetFileName(line.AsSpan(slash)).ToString())) return line[slash..];
+        }
+        return null;
     }
 
     private static IEnumerable<string> Candidates(Assembly assembly)

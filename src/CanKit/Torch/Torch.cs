@@ -63,13 +63,7 @@ public static class Torch
         get
         {
             EnsureInitialised();
-            if (!File.Exists("/proc/self/maps")) return null;
-            foreach (string line in File.ReadLines("/proc/self/maps"))
-            {
-                int slash = line.IndexOf('/');
-                if (slash >= 0 && line.EndsWith("/libblas.so.3", StringComparison.Ordinal)) return line[slash..];
-            }
-            return null;
+            return NativeLibraryResolver.LoadedLibraryPath(name => name == "libblas.so.3");
         }
     }
 
