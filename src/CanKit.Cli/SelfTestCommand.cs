@@ -47,7 +47,8 @@ internal static class SelfTestCommand
         Check("scaled-dot-product attention", Functional.ScaledDotProductAttention(q, q, q), Functional.ScaledDotProductAttention(q.To(dev), q.To(dev), q.To(dev)), 1e-3);
         var img = Tensor.Randn([8, 3, 32, 32], g);
         var w = Tensor.Randn([16, 3, 4, 4], g);
-        Check("conv2d", Functional.Conv2d(img, w, stride: (4, 4)), Functional.Conv2d(img.To(dev), w.To(dev), stride: (4, 4)), 1e-3);
+        // cuDNN may run float32 convolutions in TF32 (10-bit mantissa, libtorch's default): ~1e-3 of scale over 48 terms.
+        Check("conv2d", Functional.Conv2d(img, w, stride: (4, 4)), Functional.Conv2d(img.To(dev), w.To(dev), stride: (4, 4)), dev.IsCuda ? 1e-2 : 1e-3);
 
         // A CAN step with identical weights and randomness on both devices.
         var cfg = CanConfig.Paper with { Encoder = VitConfig.CifarSmall with { ClsToken = false, Depth = 2 } };
