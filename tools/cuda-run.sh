@@ -10,7 +10,8 @@ py=${PYTHON:-python3}
 prefix=$("$py" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 echo "libtorch from $prefix (torch $("$py" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"
 # One GPU: no NCCL process group (CANKIT_NCCL=1 builds it, for several GPUs). If the build fails (a libtorch newer
-# than the layer knows), it is tried once more without the distributed backends, so the single-GPU path still runs.
+# than the layer knows), it is tried once more without the distributed backends and the CUDA allocator statistics,
+# so the single-GPU path still runs.
 build() {
   cmake -S native -B native/build -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" "$@" >native/configure.log 2>&1 \
     || { tail -n 30 native/configure.log; return 1; }
@@ -18,8 +19,8 @@ build() {
 }
 nccl=$([[ ${CANKIT_NCCL:-0} == 1 ]] && echo ON || echo OFF)
 if ! build -DCANKIT_WITH_NCCL="$nccl"; then
-  echo "cuda-run: native build failed; retrying without the Gloo and NCCL process groups"
-  build -DCANKIT_WITH_NCCL=OFF -DCANKIT_WITH_GLOO=OFF
+  echo "cuda-run: native build failed; retrying without the process groups and CUDA memory statistics"
+  build -DCANKIT_WITH_NCCL=OFF -DCANKIT_WITH_GLOO=OFF -DCANKIT_WITH_CUDA_STATS=OFF
 fi
 grep -E "CanKit native" native/configure.log || true
 export CANKIT_NATIVE_LIB="$PWD/native/build/libcankit_native.so"

@@ -51,6 +51,23 @@ public class EngineBehaviourTests
         Assert.Null(NativeLibraryResolver.LoadedLibraryPath(n => n == "libno-such-library.so"));
     }
 
+    [Fact]
+    public void Cuda_peak_memory_counts_what_tensors_hold_or_is_absent_without_CUDA()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => Torch.CudaPeakMemory(-1));
+        if (!Torch.CudaIsAvailable)
+        {
+            Assert.Null(Torch.CudaPeakMemory());
+            return;
+        }
+        using var t = Tensor.Zeros([64, 1024, 1024], device: Device.Cuda(0));   // 256 MiB
+        Torch.CudaSynchronize();
+        var peak = Torch.CudaPeakMemory(0);
+        if (peak is not var (allocated, reserved)) return;   // a CUDA build without the allocator statistics
+        Assert.True(allocated >= 256L << 20, $"allocated peak {allocated}");
+        Assert.True(reserved >= allocated, $"reserved {reserved} < allocated {allocated}");
+    }
+
     [Theory]
     [MemberData(nameof(AllDevices))]
     public void Shape_mismatch_throws_with_libtorchs_message_and_the_process_goes_on(string device)

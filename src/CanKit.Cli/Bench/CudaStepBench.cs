@@ -160,6 +160,10 @@ internal static class CudaStepBench
             Console.WriteLine($"CanKit / PyTorch throughput = {ratio:F3}× (median of per-round ratios; > 1: CanKit faster)");
             Console.WriteLine($"PyTorch peak memory {torchPeakMb:F0} MB ({(dev.IsCuda ? "CUDA tensors, torch.cuda.max_memory_allocated" : "process RSS")})");
         }
+        if (dev.IsCuda)
+            Console.WriteLine(Torch.CudaPeakMemory(Math.Max(0, dev.Index)) is var (allocated, reserved)
+                ? $"CanKit peak memory {allocated / 1e6:F0} MB (CUDA tensors; {reserved / 1e6:F0} MB reserved by the caching allocator)"
+                : "CanKit peak CUDA memory: not available (native layer built without the CUDA allocator statistics)");
         return 0;
     }
 

@@ -2,6 +2,9 @@
 #include "common.h"
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
+#ifdef CANKIT_WITH_CUDA_STATS
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 CK_EXPORT int ck_get_num_threads() { return at::get_num_threads(); }
 CK_EXPORT int ck_set_num_threads(int n) { CK_STATUS(at::set_num_threads(n)) }
@@ -25,6 +28,24 @@ CK_EXPORT int ck_cuda_device_count() {
   CK_CATCH(0)
 }
 CK_EXPORT int ck_cuda_synchronize(int index) { CK_STATUS(torch::cuda::synchronize(index)) }
+
+// Peak bytes allocated by tensors (out[0]) and reserved by libtorch's CUDA caching allocator (out[1]) on a device
+// since the process started: 1, or 0 where this build has no CUDA allocator statistics (a CPU libtorch), -1 on error.
+CK_EXPORT int ck_cuda_peak_memory(int device, int64_t* out) {
+#ifdef CANKIT_WITH_CUDA_STATS
+  try {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+    out[0] = stats.allocated_bytes[0].peak;  // [0]: the aggregate over pool types
+    out[1] = stats.reserved_bytes[0].peak;
+    return 1;
+  }
+  CK_CATCH(-1)
+#else
+  (void)device;
+  out[0] = out[1] = 0;
+  return 0;
+#endif
+}
 CK_EXPORT int ck_torch_version_major() { return TORCH_VERSION_MAJOR; }
 CK_EXPORT int ck_torch_version_minor() { return TORCH_VERSION_MINOR; }
 CK_EXPORT char* ck_parallel_info() {

@@ -74,6 +74,7 @@ internal static unsafe partial class Native
     [DllImport(Lib)] internal static extern int ck_cuda_is_available();
     [DllImport(Lib)] internal static extern int ck_cuda_device_count();
     [DllImport(Lib)] internal static extern int ck_cuda_synchronize(int index);
+    [DllImport(Lib)] internal static extern unsafe int ck_cuda_peak_memory(int device, long* out2);
     [DllImport(Lib)] internal static extern int ck_torch_version_major();
     [DllImport(Lib)] internal static extern int ck_profile_begin([MarshalAs(UnmanagedType.LPUTF8Str)] string path);
     [DllImport(Lib)] internal static extern int ck_profile_end();

@@ -102,6 +102,20 @@ public static class Torch
         if (CudaIsAvailable) NativeCheck.Status(Native.ck_cuda_synchronize(index), nameof(CudaSynchronize));
     }
 
+    /// <summary>
+    /// Peak bytes allocated by tensors and reserved by libtorch's caching allocator on a CUDA device since the process
+    /// started (as PyTorch's max_memory_allocated / max_memory_reserved); null where the native layer was built
+    /// against a libtorch without CUDA or without those statistics.
+    /// </summary>
+    public static unsafe (long Allocated, long Reserved)? CudaPeakMemory(int device = 0)
+    {
+        if (device < 0) throw new ArgumentOutOfRangeException(nameof(device), device, "must be ≥ 0");
+        long* o = stackalloc long[2];
+        int r = Native.ck_cuda_peak_memory(device, o);
+        if (r < 0) NativeCheck.Status(r, nameof(CudaPeakMemory));
+        return r == 1 ? (o[0], o[1]) : null;
+    }
+
     /// <summary>CPU plus every visible CUDA device.</summary>
     public static IReadOnlyList<Device> AvailableDevices()
     {
