@@ -154,12 +154,15 @@ public sealed class CliTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains($"cannot start {Path.Combine(_dir, "no-python")} for the PyTorch contender", err);
         // A python that fails at start: its last line of standard error is in the message.
-        string failing = Path.Combine(_dir, "failing-python");
-        File.WriteAllText(failing, "#!/bin/sh\necho 'ModuleNotFoundError: no torch here' >&2\nexit 3\n");
-        File.SetUnixFileMode(failing, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        (code, _, err) = Run("bench", "cuda", "--device", "cpu", "--model", "reference", "--batch", "2", "--python", failing);
-        Assert.Equal(1, code);
-        Assert.Contains($"the PyTorch worker ({failing}) did not start (no output): ModuleNotFoundError: no torch here", err);
+        if (!OperatingSystem.IsWindows())
+        {
+            string failing = Path.Combine(_dir, "failing-python");
+            File.WriteAllText(failing, "#!/bin/sh\necho 'ModuleNotFoundError: no torch here' >&2\nexit 3\n");
+            File.SetUnixFileMode(failing, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            (code, _, err) = Run("bench", "cuda", "--device", "cpu", "--model", "reference", "--batch", "2", "--python", failing);
+            Assert.Equal(1, code);
+            Assert.Contains($"the PyTorch worker ({failing}) did not start (no output): ModuleNotFoundError: no torch here", err);
+        }
         if (!Torch.CudaIsAvailable)
         {
             (code, _, err) = Run("bench", "cuda");
