@@ -15,7 +15,8 @@ namespace CanKit.Cli.Bench;
 /// </summary>
 internal static class CudaStepBench
 {
-    internal const double Mask = 0.5;
+    // The paper's mask ratio, as in the CPU bench.
+    private const double Mask = StepBench.Mask;
 
     public static Command Create()
     {
@@ -145,7 +146,7 @@ internal static class CudaStepBench
         table.RightAligned.UnionWith([1, 2, 3, 4]);
         void Row(string name, List<double> times)
         {
-            double ms = Median(times), tflops = flops / ms / 1e9;
+            double ms = SideBySide.MedianOf(times), tflops = flops / ms / 1e9;
             table.Add(name, $"{ms:F2}", $"{batch * 1000.0 / ms:F1}", $"{tflops:F2}", peakTflops is double p ? $"{tflops / p:P1}" : "—");
         }
         Row("CanKit", ck);
@@ -156,7 +157,7 @@ internal static class CudaStepBench
             : $"MFU: no peak known for '{deviceName}' in {precision}; --peak-tflops gives one");
         if (torch is not null)
         {
-            double ratio = Median(ck.Zip(pt, (c, t) => t / c).ToList());
+            double ratio = SideBySide.MedianOf(ck.Zip(pt, (c, t) => t / c));
             Console.WriteLine($"CanKit / PyTorch throughput = {ratio:F3}× (median of per-round ratios; > 1: CanKit faster)");
             Console.WriteLine($"PyTorch peak memory {torchPeakMb:F0} MB ({(dev.IsCuda ? "CUDA tensors, torch.cuda.max_memory_allocated" : "process RSS")})");
         }
@@ -165,12 +166,6 @@ internal static class CudaStepBench
                 ? $"CanKit peak memory {allocated / 1e6:F0} MB (CUDA tensors; {reserved / 1e6:F0} MB reserved by the caching allocator)"
                 : "CanKit peak CUDA memory: not available (native layer built without the CUDA allocator statistics)");
         return 0;
-    }
-
-    private static double Median(List<double> v)
-    {
-        var s = v.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 
     // The GPU's name from nvidia-smi (when PyTorch is not there to ask), or null.

@@ -56,7 +56,7 @@ internal static class ProfileBench
             string[] names = ["forward", "backward", "optimizer", "step"];
             for (int p = 0; p < 4; p++)
             {
-                double a = Median(one[p]), b = Median(many[p]);
+                double a = SideBySide.MedianOf(one[p]), b = SideBySide.MedianOf(many[p]);
                 scalingTable.Add(names[p], $"{a:F1}", $"{b:F1}", $"{a / b:F2}×");
             }
             Console.WriteLine($"{method} step, {batch} images/view, medians of {rounds} alternating steps per thread count:");
@@ -65,8 +65,8 @@ internal static class ProfileBench
         }
         var phases = NewPhases();
         for (int i = 0; i < rounds; i++) TimePhases(reference, phases);
-        Console.WriteLine($"profiler off, median of {rounds} steps: forward {Median(phases[0]):F1} ms, backward {Median(phases[1]):F1} ms, " +
-                          $"optimizer {Median(phases[2]):F1} ms");
+        Console.WriteLine($"profiler off, median of {rounds} steps: forward {SideBySide.MedianOf(phases[0]):F1} ms, backward {SideBySide.MedianOf(phases[1]):F1} ms, " +
+                          $"optimizer {SideBySide.MedianOf(phases[2]):F1} ms");
         var sw = Stopwatch.StartNew();
         using (Torch.Profile(trace.FullName))
             for (int i = 0; i < steps; i++) Step();
@@ -84,12 +84,6 @@ internal static class ProfileBench
     }
 
     private static List<double>[] NewPhases() => [[], [], [], []];
-
-    private static double Median(List<double> v)
-    {
-        var sorted = v.Order().ToList();
-        return sorted[sorted.Count / 2];
-    }
 
     // Forward, backward, optimizer and the whole step of one step, in ms, appended to phases[0..3].
     private static void TimePhases(ReferenceStep reference, List<double>[] phases)

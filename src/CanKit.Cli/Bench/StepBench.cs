@@ -89,8 +89,8 @@ internal static class StepBench
             }
             Console.WriteLine($"round {r + 1}/{rounds}: " + string.Join("  ", contenders.Select(c => $"{c.Name} {times[c.Name][^1]:F1}" + (c.Name.StartsWith("GEMM") ? " GFLOP/s" : " ms"))));
         }
-        double peak = Med(times["GEMM 1024³"]);
-        double can_ = Med(times["CAN"]), sim = Med(times["SimCLR"]);
+        double peak = SideBySide.MedianOf(times["GEMM 1024³"]);
+        double can_ = SideBySide.MedianOf(times["CAN"]), sim = SideBySide.MedianOf(times["SimCLR"]);
         double canFlops = Flops(batch, Mask, withDecoder: true), simFlops = Flops(batch, 0, withDecoder: false);
         Console.WriteLine();
         Console.WriteLine($"GEMM peak (1024³ fp32, median of the rounds' best of 5): {peak:F1} GFLOP/s");
@@ -103,16 +103,16 @@ internal static class StepBench
         string Share(string name, double flops, double median)
         {
             var sh = Shares(name, flops);
-            return $"{Med(sh):P0} of peak, median of per-round shares; rounds {sh.Min() * 100:F0}–{sh.Max() * 100:F0} %; median step ÷ median peak {flops / median / 1e6 / peak:P0}";
+            return $"{SideBySide.MedianOf(sh):P0} of peak, median of per-round shares; rounds {sh.Min() * 100:F0}–{sh.Max() * 100:F0} %; median step ÷ median peak {flops / median / 1e6 / peak:P0}";
         }
         Console.WriteLine($"CanKit CAN step     median {can_,8:F1} ms  {canFlops / can_ / 1e6,6:F1} GFLOP/s ({Share("CAN", canFlops, can_)})  peak RSS {rssCan / 1e6:F0} MB (whole process)");
         Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({Share("SimCLR", simFlops, sim)})");
         // Each fast path against its fallback: the median over rounds of the two steps' ratio within the round.
-        double Paired(string name) => Med(times[name].Zip(times["CAN"], (other, can) => other / can).ToList());
+        double Paired(string name) => SideBySide.MedianOf(times[name].Zip(times["CAN"], (other, can) => other / can).ToList());
         void Compare(string name, string what, string gain, string extra = "")
         {
             if (times.TryGetValue(name, out var t))
-                Console.WriteLine($"CanKit CAN step, {what}  median {Med(t),8:F1} ms  ({gain}: {Paired(name):F2}× faster, median of per-round ratios{extra})");
+                Console.WriteLine($"CanKit CAN step, {what}  median {SideBySide.MedianOf(t),8:F1} ms  ({gain}: {Paired(name):F2}× faster, median of per-round ratios{extra})");
         }
         Compare("CAN libtorch-kernels", $"on libtorch's own kernels ({string.Join(", ", kernels)} off)", "CanKit's kernels");
         Compare("CAN uncached-allocator", "CPU allocator not caching", "caching allocator",
@@ -120,11 +120,11 @@ internal static class StepBench
                     ? $"; minor page faults per step {faults["CAN uncached-allocator"] / (rounds * steps):N0} vs {faults["CAN"] / (rounds * steps):N0} caching"
                     : "");
         if (times.TryGetValue("CAN bf16-autocast", out var bf16))
-            Console.WriteLine($"CanKit CAN step, CPU bf16 autocast  median {Med(bf16),8:F1} ms  ({can_ / Med(bf16):F2}× the fp32 step's speed)");
-        Console.WriteLine($"CAN / SimCLR = {can_ / sim:F3}, median of per-round ratios {Med(times["CAN"].Zip(times["SimCLR"], (c, si) => c / si).ToList()):F3}   (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
+            Console.WriteLine($"CanKit CAN step, CPU bf16 autocast  median {SideBySide.MedianOf(bf16),8:F1} ms  ({can_ / SideBySide.MedianOf(bf16):F2}× the fp32 step's speed)");
+        Console.WriteLine($"CAN / SimCLR = {can_ / sim:F3}, median of per-round ratios {SideBySide.MedianOf(times["CAN"].Zip(times["SimCLR"], (c, si) => c / si).ToList()):F3}   (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
         if (torch is not null)
         {
-            double t = Med(times["PyTorch CAN"]);
+            double t = SideBySide.MedianOf(times["PyTorch CAN"]);
             Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB  (thread settings: {(torchCanKitThreads ? "CanKit's" : "PyTorch's defaults")})");
             Console.WriteLine($"CanKit / PyTorch (CAN step) = {can_ / t:F3}");
         }
@@ -199,13 +199,7 @@ internal static class StepBench
             step();
             t.Add(sw.Elapsed.TotalMilliseconds);
         }
-        return Med(t);
-    }
-
-    private static double Med(List<double> v)
-    {
-        var s = v.OrderBy(x => x).ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+        return SideBySide.MedianOf(t);
     }
 
     /// <summary>Minor page faults of this process so far (/proc/self/stat field 10).</summary>
