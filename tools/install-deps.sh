@@ -8,10 +8,11 @@
 #   dataset-fashion-mnist the offline dataset (/usr/share/datasets/fashion-mnist)
 #   libturbojpeg0-dev, libpng-dev  JPEG and PNG codecs (image folders, image grids)
 #   libdnnl-dev           oneDNN's headers: float32 linear layers call the oneDNN matmul libtorch links (docs/performance.md)
+#   ocl-icd-opencl-dev    OpenCL headers: Debian's oneDNN CMake config requires them (only "recommended" by libdnnl-dev)
 #   python3-nbformat      validates the course notebooks against the nbformat 4 schema in the tests
 # Extra packages can be named as arguments (e.g. python3-torch for the PyTorch comparison benchmarks).
 set -euo pipefail
-pkgs=(libtorch-dev libopenblas0-pthread libopenblas0-openmp libgloo-dev cmake g++ dataset-fashion-mnist libturbojpeg0-dev libpng-dev libdnnl-dev python3-nbformat "$@")
+pkgs=(libtorch-dev libopenblas0-pthread libopenblas0-openmp libgloo-dev cmake g++ dataset-fashion-mnist libturbojpeg0-dev libpng-dev libdnnl-dev ocl-icd-opencl-dev python3-nbformat "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
