@@ -1,21 +1,26 @@
 // Shared set-up, loaded by every notebook with #load "setup.csx" (C# scripts do not pass `using`s on to the
-// notebook that loads them, so each notebook repeats the one line of usings after its #load).
-// CanKit is referenced from the build of the `cankit` command (run ./build.sh test once to build it).
+// notebook that loads them, so each notebook repeats its usings after its #load).
+// CanKit and TorchSharp are referenced from the build of the `cankit` command (run ./build.sh test once to build
+// it): that folder holds CanKit.dll, TorchSharp.dll and LibTorch's native libraries side by side, so the .NET
+// Interactive kernel and `cankit notebooks run` resolve the same files the same way.
+#r "../src/CanKit.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../src/CanKit.Cli/bin/Release/net10.0/CanKit.dll"
-using CanKit;
-using CanKit.Data;
-using CanKit.Methods;
-using CanKit.Nn;
-using CanKit.Objectives;
-using CanKit.Optim;
-using CanKit.Plots;
-using CanKit.Vision;
+using System.IO;
+using TorchSharp;
 
-/// <summary>Quick mode (CANKIT_QUICK=1 or `cankit notebooks run --quick`): small sizes, each notebook in about 2 minutes.</summary>
+// LibTorchSharp needs a newer libstdc++ than some distributions ship (Debian 12); this loads LibTorch with
+// CanKit's workaround where needed, and does nothing elsewhere. It must run before the first torch.* call.
+CanKit.Engine.TorchSharpLoader.EnsureLoaded();
+
+/// <summary>Quick mode (CANKIT_QUICK=1 or `cankit notebooks run --quick`): small sizes, a few minutes per notebook on two CPU cores.</summary>
 static bool Quick => Environment.GetEnvironmentVariable("CANKIT_QUICK") == "1";
 
-/// <summary>The device the course runs on: the first GPU when the native layer has CUDA, else the CPU.</summary>
-static Device Dev => Torch.CudaIsAvailable ? Device.Cuda(0) : Device.Cpu;
+/// <summary>The device the course runs on: the first GPU when TorchSharp has CUDA, else the CPU.</summary>
+static torch.Device Dev => torch.cuda.is_available() ? torch.CUDA : torch.CPU;
+
+/// <summary>A new empty folder under the temp folder for one run of a notebook, so that two runs at once (the tests and
+/// `cankit notebooks run`) never write into the same one. Notebooks that cache long trainings use fixed folders instead.</summary>
+static string FreshDir(string name) => Directory.CreateTempSubdirectory($"cankit-{name}-").FullName;
 
 /// <summary>A check that can fail: stops the notebook with a message when the condition is false.</summary>
 static void Check(bool condition, string what)
@@ -24,4 +29,4 @@ static void Check(bool condition, string what)
     Console.WriteLine($"check passed: {what}");
 }
 
-Torch.ManualSeed(0);
+torch.manual_seed(0);

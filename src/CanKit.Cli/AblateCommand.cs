@@ -51,9 +51,9 @@ internal static class AblateCommand
             var spec = new RunSpec(s.Name, "paper", data, root, 128, 4, 4, 4, batch, steps, 1e-3, 0.05, 1.0, 0, subset);
             string dir = Path.Combine(outDir, s.Name);
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            int rc = RunCommands.Pretrain(spec, dir, Device.Cpu);
+            int rc = RunCommands.Pretrain(spec, dir, torch.CPU);
             if (rc != 0) return rc;
-            var res = PretrainRun.Evaluate(dir, Device.Cpu, probeEpochs: probeEpochs, log: new Progress<string>(Console.WriteLine));
+            var res = PretrainRun.Evaluate(dir, torch.CPU, probeEpochs: probeEpochs, log: new Progress<string>(Console.WriteLine));
             rows.Add((s.Name, res, clock.Elapsed.TotalSeconds));
             Console.WriteLine($"{s.Name}: probe {res.ProbeTop1:P2}, kNN {res.KnnTop1:P2}");
         }

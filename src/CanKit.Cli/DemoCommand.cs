@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using CanKit.Data;
-using CanKit.Nn;
 using CanKit.Optim;
 
 namespace CanKit.Cli;
@@ -22,9 +21,9 @@ internal static class DemoCommand
 
     private static int Run(int steps, int batch, string root, ulong seed)
     {
-        if (steps <= 0) { Console.Error.WriteLine("--steps must be > 0"); return 2; }
-        if (batch <= 0) { Console.Error.WriteLine("--batch must be > 0"); return 2; }
-        Console.WriteLine($"CanKit demo · libtorch {Torch.LibTorchVersion} · {Torch.NumThreads} threads");
+        if (steps <= 0) { Console.Error.WriteLine($"error: --steps: must be > 0, got {steps}"); return 2; }
+        if (batch <= 0) { Console.Error.WriteLine($"error: --batch: must be > 0, got {batch}"); return 2; }
+        Console.WriteLine($"CanKit demo · {Cli.EngineVersion} · {torch.get_num_threads()} threads");
         FashionMnist train, test;
         try
         {
@@ -38,9 +37,9 @@ internal static class DemoCommand
         }
         Console.WriteLine($"Fashion-MNIST: {train.Count} train / {test.Count} test images from {root}");
 
-        using var gen = new Generator(seed);
-        using var model = new Sequential(new Linear(784, 256, generator: gen), new ReLU(), new Linear(256, 10, generator: gen));
-        using var opt = new AdamW(AdamW.DecayGroups(model, 0.01), lr: 2e-3);
+        torch.manual_seed((long)seed);   // the layers' initialisation draws from the global generator
+        using var model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10));
+        using var opt = optim.AdamW(WeightDecayGroups.Split(model, 0.01), lr: 2e-3);
         var schedule = new WarmupCosineSchedule(2e-3, warmupSteps: steps / 20, totalSteps: steps, minLr: 1e-5);
         var rng = new Random((int)seed);
         int[] order = Enumerable.Range(0, train.Count).ToArray();
@@ -51,20 +50,20 @@ internal static class DemoCommand
         int logEvery = Math.Max(1, steps / 16);
         for (int step = 0; step < steps; step++)
         {
-            using var scope = Torch.NewDisposeScope();
+            using var scope = torch.NewDisposeScope();
             if (cursor + batch > order.Length) { rng.Shuffle(order); cursor = 0; }
-            var (x, y) = train.Batch(order.AsSpan(cursor, batch));
+            var (x, y) = train.Batch(order.AsSpan(cursor, batch));   // [B, 1, 28, 28], [B]
             cursor += batch;
-            schedule.Apply(opt, step);
-            opt.ZeroGrad();
-            var loss = Functional.CrossEntropy(model.Forward(x.Flatten(1)), y);
-            loss.Backward();
-            opt.Step();
-            double l = loss.Item<float>();
+            double lr = schedule.Apply(opt, step);
+            opt.zero_grad();
+            var loss = nn.functional.cross_entropy(model.forward(x.flatten(1)), y);
+            loss.backward();
+            opt.step();
+            double l = loss.item<float>();
             running = step == 0 ? l : 0.9 * running + 0.1 * l;
             if (step == 0) first = l;
             if (step % logEvery == 0 || step == steps - 1)
-                Console.WriteLine($"step {step + 1,5}/{steps}  loss {l:F4}  (smoothed {running:F4})  lr {opt.LearningRate:0.00e+00}  {(step + 1) * batch / clock.Elapsed.TotalSeconds:F0} img/s");
+                Console.WriteLine($"step {step + 1,5}/{steps}  loss {l:F4}  (smoothed {running:F4})  lr {lr:0.00e+00}  {(step + 1) * batch / clock.Elapsed.TotalSeconds:F0} img/s");
         }
 
         double acc = Accuracy(model, test);
@@ -77,17 +76,17 @@ internal static class DemoCommand
 
     private static double Accuracy(Sequential model, FashionMnist data)
     {
-        using var noGrad = Torch.NoGrad();
-        model.Eval();
+        using var noGrad = torch.no_grad();
+        model.eval();
         long correct = 0;
         int[] all = Enumerable.Range(0, data.Count).ToArray();
         for (int i = 0; i < data.Count; i += 1000)
         {
-            using var scope = Torch.NewDisposeScope();
+            using var scope = torch.NewDisposeScope();
             var (x, y) = data.Batch(all.AsSpan(i, Math.Min(1000, data.Count - i)));
-            correct += model.Forward(x.Flatten(1)).ArgMax(1).Eq(y).Sum().Item<long>();
+            correct += model.forward(x.flatten(1)).argmax(1).eq(y).sum().item<long>();
         }
-        model.Train();
+        model.train();
         return (double)correct / data.Count;
     }
 }

@@ -29,15 +29,15 @@ internal static class MainJobCommand
     {
         var started = DateTime.UtcNow;
         var spec = new RunSpec("can", "paper", "fashion-mnist", null, Width: 128, Depth: 4, Heads: 4, PatchSize: 4, BatchSize: 128,
-            Steps: steps, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: quick ? 4096 : 0, Bf16: Torch.CpuHasBf16);
+            Steps: steps, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: quick ? 4096 : 0);
         string runDir = Path.Combine(outDir, "run");
-        int rc = RunCommands.Pretrain(spec, runDir, Device.Cpu);
+        int rc = RunCommands.Pretrain(spec, runDir, torch.CPU);
         if (rc != 0) return rc;
 
         var log = new Progress<string>(s => Console.WriteLine(s));
         int subset = quick ? 6000 : 0, epochs = quick ? 5 : 30;
-        var can = PretrainRun.Evaluate(runDir, Device.Cpu, randomInit: false, probeEpochs: epochs, log: log, evalSubset: subset);
-        var rnd = PretrainRun.Evaluate(runDir, Device.Cpu, randomInit: true, probeEpochs: epochs, log: log, evalSubset: subset);
+        var can = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: false, probeEpochs: epochs, log: log, evalSubset: subset);
+        var rnd = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: true, probeEpochs: epochs, log: log, evalSubset: subset);
         double minutes = (DateTime.UtcNow - started).TotalMinutes;
 
         var inv = CultureInfo.InvariantCulture;
@@ -45,11 +45,11 @@ internal static class MainJobCommand
                        $"| CAN ({steps} steps) | {can.ProbeTop1:P2} | {can.KnnTop1:P2} |\n| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";
         File.WriteAllText(Path.Combine(outDir, "results.md"),
             $"# CanKit main job\n\nCAN pre-trained on Fashion-MNIST for {steps} steps of {spec.BatchSize} images (ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}), " +
-            $"{Torch.NumThreads} CPU threads, {minutes.ToString("F1", inv)} minutes in all.\n\n{table}");
+            $"{torch.get_num_threads()} CPU threads, {minutes.ToString("F1", inv)} minutes in all.\n\n{table}");
         File.WriteAllText(Path.Combine(outDir, "results.csv"),
             "encoder,probe_top1,knn_top1\n" + string.Create(inv, $"can,{can.ProbeTop1},{can.KnnTop1}\nrandom-init,{rnd.ProbeTop1},{rnd.KnnTop1}\n"));
         if (Data.ImageCodec.HasPng) PretrainRun.SaveReconstructions(runDir, Path.Combine(outDir, "reconstructions.png"));
-        else Console.WriteLine("note: no PNG codec in the native layer (install libpng-dev and rebuild); skipping reconstructions.png");
+        else Console.WriteLine("note: no PNG codec (SkiaSharp's native library did not load; see environment.md); skipping reconstructions.png");
         WriteHtml(outDir, runDir, table);
         Console.WriteLine();
         Console.WriteLine(table);

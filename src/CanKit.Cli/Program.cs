@@ -6,7 +6,12 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on libtorch");
+        // TorchSharp's native library is prepared before any command can reach torch.* (the plain-TorchSharp bench
+        // does without CanKit's types). A failure has been printed by then and comes back as a one-line error from
+        // the first command that needs TorchSharp; commands that do not (help, data) still run.
+        try { Engine.TorchSharpLoader.EnsureLoaded(); }
+        catch (Exception) { }
+        var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on TorchSharp");
         root.Subcommands.Add(MainJobCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(RunCommands.Pretrain());

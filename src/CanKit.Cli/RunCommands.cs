@@ -1,5 +1,5 @@
 using System.CommandLine;
-using CanKit.Distributed;
+using System.Text.RegularExpressions;
 using CanKit.Training;
 
 namespace CanKit.Cli;
@@ -27,8 +27,8 @@ internal static class RunCommands
         var patch = new Option<int>("--patch") { Description = "patch size", DefaultValueFactory = _ => 4 };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
-        var bf16 = new Option<bool>("--bf16") { Description = "bf16 autocast for the forward pass (default on CUDA; on CPUs with avx512_bf16 about 2× faster)" };
-        var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes on this machine (--batch is the global batch); see docs/distributed.md", DefaultValueFactory = _ => 1 };
+        var bf16 = new Option<bool>("--bf16") { Description = "bf16 autocast for the forward pass (not available: TorchSharp has no autocast)" };
+        var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes (not available in this version: only 1)", DefaultValueFactory = _ => 1 };
         var device = DeviceOpt();
         var outDir = Out(required: false);
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
@@ -38,10 +38,8 @@ internal static class RunCommands
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
                 r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset), r.GetValue(bf16));
             Validate(spec);
-            int workers = r.GetValue(nproc);
-            if (workers < 1) throw new ArgumentException($"--nproc: must be ≥ 1, got {workers}");
-            if (spec.BatchSize % workers != 0) throw new ArgumentException($"--nproc: {workers} processes must divide --batch {spec.BatchSize}");
-            if (workers > 1 && !ProcessGroup.InEnvironment()) return DistributedLaunch.Launch(workers);
+            Cli.SingleProcess(r.GetValue(nproc));
+            var dev = Cli.ParseDevice(r.GetValue(device)!);
             if (r.GetValue(epochs) is not null && r.GetValue(minutes) is not null)
                 throw new ArgumentException("--epochs and --minutes: give one of them");
             string outPath = r.GetValue(outDir)!;
@@ -51,14 +49,14 @@ internal static class RunCommands
             {
                 if (m <= 0) throw new ArgumentException($"--minutes: must be > 0, got {m}");
                 Console.WriteLine($"measuring the step time to fit {m} minutes…");
-                spec = spec with { Steps = PretrainRun.StepsForMinutes(spec, Cli.ParseDevice(r.GetValue(device)!), m) };
+                spec = spec with { Steps = PretrainRun.StepsForMinutes(spec, dev, m) };
             }
             else if (r.GetValue(epochs) is { } e)
             {
                 int count = PretrainRun.LoadTrain(spec).Count;
                 spec = spec with { Steps = Math.Max(1, (long)(e * count / spec.BatchSize)) };
             }
-            return Pretrain(spec, r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!));
+            return Pretrain(spec, r.GetValue(outDir)!, dev);
         }));
         return cmd;
     }
@@ -74,11 +72,14 @@ internal static class RunCommands
             if (value <= 0) throw new ArgumentException($"{flag}: must be > 0, got {value}");
         if (spec.LearningRate <= 0) throw new ArgumentException($"--lr: must be > 0, got {spec.LearningRate}");
         if (spec.Width % spec.Heads != 0) throw new ArgumentException($"--heads: {spec.Heads} does not divide --width {spec.Width}");
+        // bf16 training needs autocast, which TorchSharp does not have; a cast model without it would lose fp32's
+        // accumulation in the loss and optimiser, so the flag is refused rather than half-honoured.
+        if (spec.Bf16) throw new ArgumentException("--bf16: not available (TorchSharp has no autocast); train in fp32");
     }
 
     internal static int Pretrain(RunSpec spec, string outDir, Device device)
     {
-        Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {device}, {Torch.NumThreads} threads → {outDir}");
+        Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {Cli.DeviceName(device)}, {torch.get_num_threads()} threads → {outDir}");
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -89,9 +90,8 @@ internal static class RunCommands
         Console.CancelKeyPress += onCancel;
         try
         {
-            using var group = ProcessGroup.InEnvironment() ? ProcessGroup.FromEnvironment(device) : null;
             var progress = new ConsoleProgress(spec.Steps, spec.Method);
-            var outcome = progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10, group: group));
+            var outcome = progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10));
             Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
             return outcome == TrainOutcome.Completed ? 0 : 130;
         }
@@ -159,12 +159,45 @@ internal static class RunCommands
 /// <summary>Shared command-line plumbing: device parsing and one place that turns errors into messages.</summary>
 internal static class Cli
 {
-    public static Device ParseDevice(string s)
+    private static readonly Regex DeviceText = new(@"^(cpu|cuda)(:(\d+))?$", RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// "cpu", "cuda" or "cuda:N" as a TorchSharp device; CUDA only where TorchSharp sees a GPU (a CUDA build of
+    /// TorchSharp and a driver), else a one-line error naming the flag.
+    /// </summary>
+    public static Device ParseDevice(string s, string flag = "--device")
     {
-        var d = Device.Parse(s);
-        if (d.IsCuda && !Torch.CudaIsAvailable)
-            throw new ArgumentException($"--device {s}: CUDA is not available (the native layer was built against a CPU libtorch; see environment.md)");
-        return d;
+        var m = DeviceText.Match(s.Trim().ToLowerInvariant());
+        if (!m.Success) throw new ArgumentException($"{flag} {s}: expected cpu, cuda or cuda:N");
+        if (m.Groups[1].Value == "cpu")
+        {
+            if (m.Groups[3].Success && m.Groups[3].Value != "0") throw new ArgumentException($"{flag} {s}: there is one CPU device (cpu)");
+            return torch.CPU;
+        }
+        if (!torch.cuda.is_available())
+            throw new ArgumentException($"{flag} {s}: CUDA is not available (TorchSharp sees no GPU: this build uses TorchSharp-cpu, or no driver; see environment.md)");
+        int index = m.Groups[3].Success ? int.Parse(m.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        int count = torch.cuda.device_count();
+        if (index >= count) throw new ArgumentException($"{flag} {s}: there {(count == 1 ? "is 1 GPU" : $"are {count} GPUs")} (cuda:0…cuda:{count - 1})");
+        return torch.device(DeviceType.CUDA, index);
+    }
+
+    /// <summary>The engine for headers of runs and benchmarks: "TorchSharp 0.107.0 (LibTorch 2.10.0)".</summary>
+    public static string EngineVersion =>
+        $"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3) ?? "?"} (LibTorch {(Version.TryParse(torch.__version__, out var v) ? v.ToString(3) : torch.__version__)})";
+
+    /// <summary>A device as users write it: "cpu", "cuda:0".</summary>
+    public static string DeviceName(Device d) => d.type == DeviceType.CPU ? "cpu" : $"{d.type.ToString().ToLowerInvariant()}:{Math.Max(0, d.index)}";
+
+    /// <summary>
+    /// Data-parallel training (--nproc) is not available in this version: TorchSharp has no torch.distributed. Anything
+    /// but 1 is a one-line error naming the flag; a launcher's WORLD_SIZE above 1 is refused too (exit code 1).
+    /// </summary>
+    public static void SingleProcess(int nproc, string flag = "--nproc")
+    {
+        if (nproc < 1) throw new ArgumentException($"{flag}: must be ≥ 1, got {nproc}");
+        if (nproc > 1) throw new ArgumentException($"{flag} {nproc}: {DataParallel.Unavailable} (TorchSharp has no torch.distributed); use {flag} 1");
+        DataParallel.EnsureSingleProcess();
     }
 
     /// <summary>Runs <paramref name="check"/>, prefixing an ArgumentException's message with the flag it concerns.</summary>
@@ -180,22 +213,38 @@ internal static class Cli
         }
     }
 
-    /// <summary>Runs a command body; known user errors become one "error:" line and exit code 1 (2 for bad flags).</summary>
+    /// <summary>
+    /// Runs a command body; known user errors become one "error:" line and exit code 1 (2 for bad flags). libtorch's
+    /// own errors (TorchSharp raises them as ExternalException) are reported the same way, first line only.
+    /// </summary>
     public static int Guard(Func<int> body)
     {
         try
         {
             return body();
         }
-        catch (Exception e) when (e is FileNotFoundException or InvalidDataException or DirectoryNotFoundException or TorchException or NonFiniteLossException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+        catch (Exception e) when (e is FileNotFoundException or InvalidDataException or DirectoryNotFoundException or NonFiniteLossException or NotSupportedException
+                                  or System.Runtime.InteropServices.ExternalException)
+        {
+            Console.Error.WriteLine($"error: {FirstLine(e.Message)}");
+            return 1;
+        }
+        catch (TypeInitializationException e) when (e.TypeName?.StartsWith("TorchSharp", StringComparison.Ordinal) == true)
+        {
+            Console.Error.WriteLine($"error: TorchSharp could not load its native library: {FirstLine(e.InnerException?.Message ?? e.Message)} (see environment.md)");
+            return 1;
+        }
+    }
+
+    // libtorch's messages carry a C++ backtrace after the first line.
+    private static string FirstLine(string message)
+    {
+        int nl = message.IndexOf('\n');
+        return (nl < 0 ? message : message[..nl]).TrimEnd();
     }
 }

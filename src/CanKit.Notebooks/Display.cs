@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
+using TorchSharp;
 
 namespace CanKit.Notebooks;
 
@@ -21,8 +23,8 @@ public sealed class DisplayHandle
     public void Update(object? value) => _output["data"] = Formatter.MimeBundle(value);
 }
 
-/// <summary>Turns values into Jupyter mime bundles: HTML for <see cref="HtmlString"/> and anything with
-/// <c>ToHtml()</c>, plain text otherwise. Long text is cut so notebooks stay small.</summary>
+/// <summary>Turns values into Jupyter mime bundles: HTML for <see cref="HtmlString"/> and Plotly figures, tensors
+/// with their values, plain text otherwise. Long text is cut so notebooks stay small.</summary>
 public static class Formatter
 {
     public const int MaxText = 20_000;
@@ -40,9 +42,27 @@ public static class Formatter
                 bundle["text/html"] = PlotlyHtml(f);
                 text = $"PlotlyFigure({f.Title})";
                 break;
+            case torch.Tensor t:
+                text = Truncate(TensorText(t));
+                break;
         }
         bundle["text/plain"] = text;
         return bundle;
+    }
+
+    /// <summary>
+    /// A tensor as its metadata line (<c>[2x3], type = Float32, device = cpu</c>) and then its values in NumPy's
+    /// layout, summarised past <c>torch.maxRows</c>/<c>torch.maxColumns</c> (TorchSharp's own
+    /// <c>ToString()</c> shows the metadata only, which says nothing about the values a cell computed).
+    /// </summary>
+    public static string TensorText(torch.Tensor t)
+    {
+        if (t.IsInvalid) return "tensor(<disposed>)";
+        // The formatter indexes element by element; a scope frees those temporaries now rather than at the next GC.
+        using var scope = torch.NewDisposeScope();
+        string meta = t.ToString(TensorStringStyle.Metadata) + (t.requires_grad ? ", requires_grad" : "");
+        string values = t.ToString(TensorStringStyle.Numpy, cultureInfo: CultureInfo.InvariantCulture, newLine: "\n");
+        return meta + "\n" + values;
     }
 
     private static int _plotId;

@@ -31,6 +31,10 @@ public sealed class NotebookRunner
 {
     private static readonly SemaphoreSlim ConsoleLock = new(1, 1);
 
+    /// <summary>The namespaces the .NET Interactive C# kernel imports into every submission.</summary>
+    public static readonly IReadOnlyList<string> KernelImports =
+        ["System", "System.Text", "System.Collections", "System.Collections.Generic", "System.Threading.Tasks", "System.Linq"];
+
     public static async Task<NotebookResult> RunAsync(string path, string outDir, bool quick, TextWriter? log = null)
     {
         var nb = Notebook.Load(path);
@@ -43,7 +47,9 @@ public sealed class NotebookRunner
             .WithSourceResolver(new SourceFileResolver(ImmutableArray<string>.Empty, dir))
             .WithMetadataResolver(ScriptMetadataResolver.Default.WithBaseDirectory(dir))
             .WithReferences(typeof(NotebookGlobals).Assembly, typeof(object).Assembly, typeof(Enumerable).Assembly)
-            .WithImports("System", "System.IO", "System.Linq", "System.Collections.Generic", "System.Threading.Tasks", "CanKit.Notebooks")
+            // The .NET Interactive C# kernel's default imports, no more (it has no System.IO: cells that need it say so),
+            // plus display()/HTML(), which the kernel provides itself.
+            .WithImports(KernelImports.Append("CanKit.Notebooks"))
             .WithEmitDebugInformation(true);
         var globals = new NotebookGlobals();
         ScriptState<object>? state = null;

@@ -17,25 +17,16 @@ internal static class Approx
                 throw new XunitException($"element {i}: expected {expected[i]:R}, got {actual[i]:R} (tolerance {tol:E0})");
     }
 
-    /// <summary>Compares a tensor of any floating dtype (read back as float64) with expected values.</summary>
-    public static void Equal(IReadOnlyList<double> expected, Tensor actual, double tol = F64)
-    {
-        using var host = actual.To(Device.Cpu, DType.Float64);
-        Equal(expected, host.ToArray<double>(), tol);
-    }
+    /// <summary>Compares a tensor of any floating dtype (read back as float64 on the CPU) with expected values.</summary>
+    public static void Equal(IReadOnlyList<double> expected, Tensor actual, double tol = F64) => Equal(expected, (IReadOnlyList<double>)Values(actual), tol);
 
     public static void Equal(double expected, double actual, double tol = F64) => Equal([expected], [actual], tol);
 
-    /// <summary>erf(x) = 2/√π · e^(−x²) · Σₙ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)): all terms positive, no cancellation.</summary>
-    public static double Erf(double x)
+    /// <summary>Every element of a tensor as float64, row-major, read on the CPU.</summary>
+    public static double[] Values(Tensor t)
     {
-        if (Math.Abs(x) > 6) return Math.Sign(x);
-        double term = x, sum = x;
-        for (int n = 1; n < 200 && Math.Abs(term) > 1e-17 * Math.Abs(sum); n++)
-        {
-            term *= 2 * x * x / (2 * n + 1);
-            sum += term;
-        }
-        return 2 / Math.Sqrt(Math.PI) * Math.Exp(-x * x) * sum;
+        using var host = t.detach().to(ScalarType.Float64, torch.CPU);
+        using var flat = host.contiguous();
+        return flat.data<double>().ToArray();
     }
 }

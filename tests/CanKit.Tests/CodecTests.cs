@@ -3,7 +3,7 @@ using Xunit;
 
 namespace CanKit.Tests;
 
-/// <summary>JPEG/PNG codecs, resizing and image grids against pixels written here.</summary>
+/// <summary>JPEG/PNG codecs (SkiaSharp), resizing and image grids against pixels and files written here.</summary>
 public sealed class CodecTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("cankit-codec-").FullName;
@@ -27,15 +27,16 @@ public sealed class CodecTests : IDisposable
     [InlineData(3, 1, 1)]
     public void PngRoundTripIsExact(int c, int h, int w)
     {
+        Assert.True(ImageCodec.HasPng && ImageCodec.HasJpeg, "SkiaSharp's native library did not load");
         var px = Pattern(c, h, w);
-        using var img = Tensor.From(px, c, h, w);
+        using var img = torch.tensor(px, [c, h, w]);
         string path = Path.Combine(_dir, "x.png");
         ImageCodec.SavePng(path, img);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(path)[..4]);
         using var back = ImageCodec.DecodeFile(path);
-        Assert.Equal(new long[] { c, h, w }, back.Shape);
-        Assert.Equal(DType.UInt8, back.DType);
-        Assert.Equal(px, back.ToArray<byte>());
+        Assert.Equal(new long[] { c, h, w }, back.shape);
+        Assert.Equal(ScalarType.Byte, back.dtype);
+        Assert.Equal(px, back.Host<byte>());
         Assert.Empty(Directory.GetFiles(_dir, "*.tmp"));
     }
 
@@ -45,12 +46,12 @@ public sealed class CodecTests : IDisposable
     public void JpegDecodesCloseToTheEncodedPixels(int c)
     {
         var px = Pattern(c, 24, 32);
-        using var img = Tensor.From(px, c, 24, 32);
+        using var img = torch.tensor(px, [c, 24, 32]);
         byte[] jpeg = ImageCodec.EncodeJpeg(img, quality: 98);
         Assert.Equal([0xFF, 0xD8, 0xFF], jpeg[..3]);
         using var back = ImageCodec.Decode(jpeg, "x.jpg");
-        Assert.Equal(new long[] { c, 24, 32 }, back.Shape);
-        var got = back.ToArray<byte>();
+        Assert.Equal(new long[] { c, 24, 32 }, back.shape);
+        var got = back.Host<byte>();
         double mae = px.Zip(got, (a, b) => Math.Abs(a - b)).Average();
         int max = px.Zip(got, (a, b) => Math.Abs(a - b)).Max();
         Assert.True(mae < 1.5, $"mean abs error {mae}");
@@ -64,23 +65,25 @@ public sealed class CodecTests : IDisposable
         byte[] rgba = [0, 10, 200, 30, 0, 255, 0, 128];
         byte[] png = TinyPng(2, 1, colourType: 6, row: rgba);
         using var img = ImageCodec.Decode(png, "alpha.png");
-        Assert.Equal(new long[] { 3, 1, 2 }, img.Shape);
-        Assert.Equal(new byte[] { 0, 0, 10, 255, 200, 0 }, img.ToArray<byte>());  // [C, H, W]: R row, G row, B row
+        Assert.Equal(new long[] { 3, 1, 2 }, img.shape);
+        Assert.Equal(new byte[] { 0, 0, 10, 255, 200, 0 }, img.Host<byte>());  // [C, H, W]: R row, G row, B row
     }
 
     [Fact]
-    public void CorruptDataNamesTheFile()
+    public void CorruptTruncatedAndEmptyFilesNameTheFile()
     {
-        using var img = Tensor.From(Pattern(3, 8, 8), 3, 8, 8);
+        using var img = torch.tensor(Pattern(3, 64, 64), [3, 64, 64]);
         byte[] png = ImageCodec.EncodePng(img);
         byte[] jpeg = ImageCodec.EncodeJpeg(img);
         var cases = new (string Name, byte[] Bytes, string Expect)[]
         {
             ("garbage.jpg", "not an image at all"u8.ToArray(), "not a JPEG or PNG"),
-            ("empty.png", [], "empty"),
-            ("truncated.png", png[..(png.Length / 2)], "PNG"),
-            ("truncated.jpg", jpeg[..(jpeg.Length / 2)], "JPEG"),
-            ("badheader.jpg", [0xFF, 0xD8, 0xFF, 0, 1, 2, 3, 4, 5], "JPEG"),
+            ("empty.png", [], "empty file (0 bytes)"),
+            ("empty.jpg", [], "empty file (0 bytes)"),
+            ("truncated.png", png[..(png.Length / 2)], "truncated PNG"),
+            ("truncated.jpg", jpeg[..(jpeg.Length / 2)], "truncated JPEG"),
+            ("signature-only.png", png[..8], "corrupt PNG header"),
+            ("badheader.jpg", [0xFF, 0xD8, 0xFF, 0, 1, 2, 3, 4, 5], "corrupt JPEG header"),
         };
         foreach (var (name, bytes, expect) in cases)
         {
@@ -90,15 +93,71 @@ public sealed class CodecTests : IDisposable
             Assert.Contains(path, e.Message);
             Assert.Contains(expect, e.Message);
         }
+        Assert.Throws<FileNotFoundException>(() => ImageCodec.DecodeFile(Path.Combine(_dir, "missing.png")));
+    }
+
+    // A real JPEG whose frame header (SOF) is rewritten to declare width × height: a few hundred bytes that
+    // would need gigabytes if decoded.
+    private static byte[] JpegDeclaring(int width, int height)
+    {
+        using var img = torch.tensor(Pattern(3, 16, 16), [3, 16, 16]);
+        byte[] jpeg = ImageCodec.EncodeJpeg(img);
+        for (int i = 2; i + 9 < jpeg.Length; )
+        {
+            Assert.Equal(0xFF, jpeg[i]);
+            byte marker = jpeg[i + 1];
+            int length = jpeg[i + 2] << 8 | jpeg[i + 3];
+            if (marker is 0xC0 or 0xC1 or 0xC2)   // SOF0/1/2: length, precision, height, width
+            {
+                jpeg[i + 5] = (byte)(height >> 8); jpeg[i + 6] = (byte)height;
+                jpeg[i + 7] = (byte)(width >> 8); jpeg[i + 8] = (byte)width;
+                return jpeg;
+            }
+            i += 2 + length;
+        }
+        throw new InvalidOperationException("no SOF marker in the encoded JPEG");
+    }
+
+    [Fact]
+    public void HugeDeclaredDimensionsAreRefusedBeforeDecoding()
+    {
+        byte[] bomb = JpegDeclaring(16000, 16000);
+        Assert.InRange(bomb.Length, 100, 2000);
+        string jpgPath = Path.Combine(_dir, "bomb.jpg");
+        File.WriteAllBytes(jpgPath, bomb);
+        // A PNG whose IHDR declares 20000 × 20000 RGB (1.6 GB decoded as RGBA) with a one-row IDAT.
+        string pngPath = Path.Combine(_dir, "bomb.png");
+        File.WriteAllBytes(pngPath, TinyPng(20000, 20000, colourType: 2, row: new byte[3 * 20000], rows: 1));
+
+        foreach (var (path, dims) in new[] { (jpgPath, "16000×16000"), (pngPath, "20000×20000") })
+        {
+            long managedBefore = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.Throws<InvalidDataException>(() => ImageCodec.DecodeFile(path));
+            long managed = GC.GetAllocatedBytesForCurrentThread() - managedBefore;
+            Assert.Contains(path, e.Message);
+            Assert.Contains(dims, e.Message);
+            Assert.Contains($"over the {ImageCodec.DefaultMaxPixels}-pixel limit", e.Message);
+            // The decoded image would be ≥ 1 GB (RGBA); reading the header costs the file and a few small objects.
+            Assert.True(managed < 4 << 20, $"{managed} managed bytes allocated while refusing {path}");
+        }
+
+        // The limit is the caller's to lower: a 64×64 image (4096 pixels) against 4095.
+        using var img = torch.tensor(Pattern(1, 64, 64), [1, 64, 64]);
+        byte[] png = ImageCodec.EncodePng(img);
+        Assert.Contains("4096 pixels", Assert.Throws<InvalidDataException>(() => ImageCodec.Decode(png, "small.png", maxPixels: 4095)).Message);
+        using (var ok = ImageCodec.Decode(png, "small.png", maxPixels: 4096)) Assert.Equal(new long[] { 1, 64, 64 }, ok.shape);
     }
 
     [Fact]
     public void EncodeRejectsBadShapes()
     {
-        using var four = Tensor.Zeros([4, 2, 2], DType.UInt8);
-        using var f = Tensor.Zeros([3, 2, 2]);
-        Assert.Contains("1 or 3 channels", Assert.Throws<TorchException>(() => ImageCodec.EncodePng(four)).Message);
-        Assert.Contains("uint8", Assert.Throws<TorchException>(() => ImageCodec.EncodePng(f)).Message);
+        using var four = torch.zeros([4, 2, 2], ScalarType.Byte);
+        using var f = torch.zeros([3, 2, 2]);
+        using var flat = torch.zeros([4], ScalarType.Byte);
+        Assert.Contains("1 or 3 channels", Assert.Throws<ArgumentException>(() => ImageCodec.EncodePng(four)).Message);
+        Assert.Contains("uint8", Assert.Throws<ArgumentException>(() => ImageCodec.EncodePng(f)).Message);
+        Assert.Contains("[C, H, W]", Assert.Throws<ArgumentException>(() => ImageCodec.EncodeJpeg(flat)).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImageCodec.EncodeJpeg(four, quality: 0));
     }
 
     [Fact]
@@ -106,24 +165,24 @@ public sealed class CodecTests : IDisposable
     {
         // [1, 4, 8]: shorter side already 4 → no resampling, the centred 4×4 is columns 2..5.
         var px = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
-        using var img = Tensor.From(px, 1, 4, 8);
+        using var img = torch.tensor(px, [1, 4, 8]);
         using var crop = ImageCodec.ResizeCenterCrop(img, 4);
-        Assert.Equal(new long[] { 1, 4, 4 }, crop.Shape);
-        Assert.Equal(new byte[] { 2, 3, 4, 5, 10, 11, 12, 13, 18, 19, 20, 21, 26, 27, 28, 29 }, crop.ToArray<byte>());
+        Assert.Equal(new long[] { 1, 4, 4 }, crop.shape);
+        Assert.Equal(new byte[] { 2, 3, 4, 5, 10, 11, 12, 13, 18, 19, 20, 21, 26, 27, 28, 29 }, crop.Host<byte>());
 
         // A constant image stays constant at any scale.
-        using var flat = Tensor.Full([3, 30, 50], 77, DType.UInt8);
+        using var flat = torch.full([3, 30, 50], 77, ScalarType.Byte);
         using var small = ImageCodec.ResizeCenterCrop(flat, 12);
-        Assert.Equal(new long[] { 3, 12, 12 }, small.Shape);
-        Assert.All(small.ToArray<byte>(), v => Assert.Equal(77, v));
+        Assert.Equal(new long[] { 3, 12, 12 }, small.shape);
+        Assert.All(small.Host<byte>(), v => Assert.Equal(77, v));
 
         // A horizontal ramp 10·x shrunk 2×: the (symmetric, antialiasing) filter keeps interior samples on the
         // ramp at the output pixel centres, source x = 2j + 0.5 → 20j + 5; every row is the same.
         var ramp = new byte[16 * 16];
         for (int y = 0; y < 16; y++) for (int x = 0; x < 16; x++) ramp[y * 16 + x] = (byte)(10 * x);
-        using var r = Tensor.From(ramp, 1, 16, 16);
+        using var r = torch.tensor(ramp, [1, 16, 16]);
         using var half = ImageCodec.ResizeCenterCrop(r, 8);
-        var h = half.ToArray<byte>();
+        var h = half.Host<byte>();
         for (int y = 0; y < 8; y++)
         {
             Assert.Equal(h[..8], h[(y * 8)..(y * 8 + 8)]);
@@ -136,10 +195,10 @@ public sealed class CodecTests : IDisposable
     {
         // Five 1×2×2 float images in a 2×3 grid with padding 1 (pad value 9).
         var px = Enumerable.Range(0, 20).Select(i => i / 4 / 4f).ToArray();   // image i is constant i/4 → byte round(i·63.75)
-        using var batch = Tensor.From(px, 5, 1, 2, 2);
+        using var batch = torch.tensor(px, [5, 1, 2, 2]);
         using var grid = ImageGrid.Tile(batch, cols: 3, padding: 1, padValue: 9);
-        Assert.Equal(new long[] { 1, 2 * 3 + 1, 3 * 3 + 1 }, grid.Shape);
-        var g = grid.ToArray<byte>();
+        Assert.Equal(new long[] { 1, 2 * 3 + 1, 3 * 3 + 1 }, grid.shape);
+        var g = grid.Host<byte>();
         byte At(int y, int x) => g[y * 10 + x];
         Assert.Equal(9, At(0, 0));
         Assert.Equal(0, At(1, 1));
@@ -151,12 +210,14 @@ public sealed class CodecTests : IDisposable
         string path = Path.Combine(_dir, "grid.png");
         ImageGrid.SavePng(path, batch, cols: 3, padding: 1, padValue: 9);
         using var back = ImageCodec.DecodeFile(path);
-        Assert.Equal(g, back.ToArray<byte>());
+        Assert.Equal(g, back.Host<byte>());
+        Assert.Throws<ArgumentException>(() => ImageGrid.Tile(batch, cols: 2, rows: 2));
     }
 
     // A minimal PNG: 8-bit, no interlace, one uncompressed (stored) zlib block.
-    internal static byte[] TinyPng(int w, int h, byte colourType, byte[] row)
+    internal static byte[] TinyPng(int w, int h, byte colourType, byte[] row, int? rows = null)
     {
+        int stored = rows ?? h;   // fewer rows than h makes a PNG whose data ends early
         var ms = new MemoryStream();
         ms.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10]);
         var ihdr = new MemoryStream();
@@ -164,7 +225,7 @@ public sealed class CodecTests : IDisposable
         ihdr.Write([8, colourType, 0, 0, 0]);
         Chunk(ms, "IHDR", ihdr.ToArray());
         var raw = new MemoryStream();
-        for (int y = 0; y < h; y++) { raw.WriteByte(0); raw.Write(row, y * row.Length / h, row.Length / h); }
+        for (int y = 0; y < stored; y++) { raw.WriteByte(0); raw.Write(row, y * row.Length / stored, row.Length / stored); }
         byte[] data = raw.ToArray();
         var z = new MemoryStream();
         z.Write([0x78, 0x01, 1, (byte)data.Length, (byte)(data.Length >> 8), (byte)~data.Length, (byte)(~data.Length >> 8)]);

@@ -100,8 +100,10 @@ public sealed class DataTests : IDisposable
         var (img, lab) = test.RawBatch([1]);
         using (img) using (lab)
         {
-            byte[] px = img.ToArray<byte>();
-            Assert.Equal(new long[] { 1, 3, 32, 32 }, img.Shape);
+            byte[] px = img.Host<byte>();
+            Assert.Equal(new long[] { 1, 3, 32, 32 }, img.shape);
+            Assert.Equal(ScalarType.Byte, img.dtype);
+            Assert.Equal(new long[] { 8 }, lab.Host<long>());
             Assert.Equal((byte)7, px[0]);
             Assert.Equal((byte)((7 + 1024) % 251), px[1024]);
         }
@@ -130,14 +132,43 @@ public sealed class DataTests : IDisposable
     [Fact]
     public void NormalizeRoundTrips()
     {
-        using var raw = Tensor.From(new byte[] { 0, 51, 255, 128, 1, 2 }, 1, 3, 1, 2);
+        byte[] px = [0, 51, 255, 128, 1, 2];
+        using var raw = torch.tensor(px, [1, 3, 1, 2]);
         var norm = Normalization.Cifar10;
         using var x = ImageSet.Normalize(raw, norm);
-        float[] v = x.ToArray<float>();
-        Assert.Equal((0 / 255f - norm.Mean[0]) / norm.Std[0], v[0], 6);
-        Assert.Equal((255 / 255f - norm.Mean[1]) / norm.Std[1], v[2], 6);
+        Assert.Equal(ScalarType.Float32, x.dtype);
+        float[] v = x.Host<float>();
+        // Two float32 roundings (x/255, −mean) and a division: a few ulps of values ≤ ~2.
+        Assert.Equal((0 / 255f - norm.Mean[0]) / norm.Std[0], v[0], 1e-6);
+        Assert.Equal((255 / 255f - norm.Mean[1]) / norm.Std[1], v[2], 1e-6);
         using var back = ImageSet.Denormalize(x, norm);
-        float[] b = back.ToArray<float>();
-        for (int i = 0; i < 6; i++) Assert.Equal(raw.ToArray<byte>()[i] / 255f, b[i], 5);
+        float[] b = back.Host<float>();
+        for (int i = 0; i < 6; i++) Assert.Equal(px[i] / 255f, b[i], 1e-6);
+        Assert.Throws<ArgumentException>(() => ImageSet.Normalize(raw, Normalization.FashionMnist));   // 3 channels vs 1
+    }
+
+    [Fact]
+    public void FashionMnistBatchesScaledPixelsAndLabels()
+    {
+        // Two 28×28 images: image i has pixel j = (i·7 + j) % 256, labels 3 and 9.
+        var images = Enumerable.Range(0, 2 * 28 * 28).Select(k => (byte)((k / 784 * 7 + k % 784) % 256)).ToArray();
+        Write("train-images-idx3-ubyte", Idx(0x08, [2, 28, 28], images));
+        Write("train-labels-idx1-ubyte.gz", Idx(0x08, [2], [3, 9]), gzip: true);
+        var set = FashionMnist.Load(true, _dir);
+        Assert.Equal(2, set.Count);
+        var (x, y) = set.Batch([1, 0]);
+        using (x) using (y)
+        {
+            Assert.Equal(new long[] { 2, 1, 28, 28 }, x.shape);
+            Assert.Equal(new long[] { 9, 3 }, y.Host<long>());
+            float[] v = x.Host<float>();
+            Assert.Equal(7 / 255f, v[0]);
+            Assert.Equal(0f, v[784]);
+            Assert.Equal(255 / 255f, v[784 + 255]);
+        }
+        var batch = set.ToImageSet().Batch([0]);
+        using (batch.Images) using (batch.Labels)
+            Assert.Equal((0 - 0.2860f) / 0.3530f, batch.Images.Host<float>()[0], 1e-6);
+        Assert.Throws<ArgumentOutOfRangeException>(() => set.Batch([2]));
     }
 }

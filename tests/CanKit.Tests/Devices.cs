@@ -2,14 +2,14 @@ using Xunit;
 
 namespace CanKit.Tests;
 
-/// <summary>Test data sources shared by the test classes.</summary>
+/// <summary>Test data sources shared by the test classes: tests run on every available device.</summary>
 public static class Devices
 {
-    /// <summary>Every available device by name (CPU; CUDA devices when present).</summary>
+    /// <summary>Every available device by name (<c>cpu</c>; <c>cuda:0</c>, … when present).</summary>
     public static TheoryData<string> All()
     {
         var data = new TheoryData<string>();
-        foreach (var d in Torch.AvailableDevices()) data.Add(d.ToString());
+        foreach (var d in CanKit.Engine.Devices.Available()) data.Add(d.ToString());
         return data;
     }
 
@@ -17,7 +17,7 @@ public static class Devices
     public static TheoryData<string, string> Cross(IEnumerable<string> cases)
     {
         var data = new TheoryData<string, string>();
-        foreach (var d in Torch.AvailableDevices())
+        foreach (var d in CanKit.Engine.Devices.Available())
             foreach (var c in cases) data.Add(d.ToString(), c);
         return data;
     }

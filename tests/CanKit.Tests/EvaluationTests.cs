@@ -12,10 +12,11 @@ public sealed class EvaluationTests : IDisposable
     private static (Tensor X, Tensor Y) Blobs(int n, int classes, int d, double spread, ulong seed)
     {
         using var g = new Generator(seed);
-        using var centres = Tensor.Randn([classes, d], new Generator(99));
-        var y = Tensor.RandInt(0, classes, [n], g);
-        using var c = centres.IndexSelect(0, y);
-        using var noise = Tensor.Randn([n, d], g);
+        using var fixedCentres = new Generator(99);
+        using var centres = randn([classes, d], generator: fixedCentres);                    // [C, D]
+        var y = randint(0, classes, [n], generator: g);                                     // [N] int64
+        using var c = centres.index_select(0, y);                                           // [N, D]
+        using var noise = randn([n, d], generator: g);
         return (c + noise * spread, y);
     }
 
@@ -28,8 +29,8 @@ public sealed class EvaluationTests : IDisposable
         {
             const int k = 7, classes = 3;
             const double t = 0.1;
-            float[] a = xtr.ToArray<float>(), b = xte.ToArray<float>();
-            long[] la = ytr.ToArray<long>(), lb = yte.ToArray<long>();
+            float[] a = xtr.data<float>().ToArray(), b = xte.data<float>().ToArray();
+            long[] la = ytr.data<long>().ToArray(), lb = yte.data<long>().ToArray();
             int correct = 0;
             for (int i = 0; i < 25; i++)
             {
@@ -58,7 +59,8 @@ public sealed class EvaluationTests : IDisposable
         {
             var r = LinearProbe.Run(xtr, ytr, xte, yte, classes: 4, epochs: 10, batchSize: 256, lr: 1e-2);
             Assert.True(r.TestAccuracy > 0.98, $"separable blobs: {r.TestAccuracy:P1}");
-            using var noise = Tensor.Randn([500, 16], new Generator(5));
+            using var g5 = new Generator(5);
+            using var noise = randn([500, 16], generator: g5);
             var chance = LinearProbe.Run(xtr, ytr, noise, yte, classes: 4, epochs: 10, batchSize: 256, lr: 1e-2);
             Assert.InRange(chance.TestAccuracy, 0.1, 0.45);
         }
@@ -79,7 +81,7 @@ public sealed class EvaluationTests : IDisposable
         }
         using var g = new Generator(1);
         using var enc = new CanKit.Vision.VisionTransformer(new CanKit.Vision.VitConfig { ImageSize = 16, PatchSize = 4, Width = 32, Depth = 1, Heads = 2 }, g);
-        var r = FineTune.Run(enc, Make(256, 1), Make(64, 2), Device.Cpu, epochs: 2, batchSize: 32, lr: 1e-3);
+        var r = FineTune.Run(enc, Make(256, 1), Make(64, 2), CPU, epochs: 2, batchSize: 32, lr: 1e-3);
         Assert.True(r.TestAccuracy > 0.95, $"fine-tuned top-1 {r.TestAccuracy:P1}");
     }
 
@@ -88,12 +90,14 @@ public sealed class EvaluationTests : IDisposable
     {
         string file = Path.Combine(_dir, "features.safetensors");
         int calls = 0;
-        (Tensor, Tensor) Make() { calls++; return (Tensor.Ones([3, 2]), Tensor.Zeros([3], DType.Int64)); }
+        (Tensor, Tensor) Make() { calls++; return (full([3, 2], calls, ScalarType.Float32), zeros([3], ScalarType.Int64)); }
         var (f1, l1) = Features.Cached(file, "step-10/train", Make);
         var (f2, l2) = Features.Cached(file, "step-10/train", Make);
         var (f3, l3) = Features.Cached(file, "step-20/train", Make);
         Assert.Equal(2, calls);
-        Assert.Equal(f1.ToArray<float>(), f2.ToArray<float>());
+        Assert.Equal(f1.data<float>().ToArray(), f2.data<float>().ToArray());
+        Assert.Equal(Enumerable.Repeat(1f, 6), f2.data<float>().ToArray());
+        Assert.Equal(Enumerable.Repeat(2f, 6), f3.data<float>().ToArray());
         foreach (var t in new[] { f1, l1, f2, l2, f3, l3 }) t.Dispose();
     }
 }

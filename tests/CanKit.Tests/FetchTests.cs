@@ -141,7 +141,7 @@ public sealed class FetchTests : IDisposable
             for (int c = 0; c < wnids.Length; c++)
                 for (int i = 0; i < (split == "train" ? 2 : 1); i++)
                 {
-                    using var img = Tensor.Full([3, 20 + i, 24], 40 * c + 10, DType.UInt8);
+                    using var img = torch.full([3, 20 + i, 24], 40 * c + 10, ScalarType.Byte);
                     files.Add(($"imagenette2-160/{split}/{wnids[c]}/{wnids[c]}_{i}.JPEG", ImageCodec.EncodeJpeg(img)));
                 }
         byte[] archive = TarGz(files);

@@ -52,7 +52,7 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
             new PlotlyFigure("bars").Axes("method", "acc").Add(Trace.Bar("probe", ["mae", "can"], [0.7, 0.8])),
             new PlotlyFigure("scatter").Axes("x", "y").Add(Trace.Scatter("pts", [1, 2, 3], [3.0, 1, 2])),
             new PlotlyFigure("heat").Add(Trace.Heatmap("z", [[1.0, 2], [3, 4]])),
-            new PlotlyFigure("image").Add(Trace.Image("grid", "data:image/png;base64," + Convert.ToBase64String(CanKit.Data.ImageCodec.EncodePng(Tensor.Full([3, 8, 8], 128, DType.UInt8))))),
+            new PlotlyFigure("image").Add(Trace.Image("grid", "data:image/png;base64," + Convert.ToBase64String(CanKit.Data.ImageCodec.EncodePng(full([3, 8, 8], 128, ScalarType.Byte))))),
         };
         string path = Path.Combine(_dir, "report.html");
         File.WriteAllText(path, PlotlyFigure.Page("report", "<p>test</p>", figs));

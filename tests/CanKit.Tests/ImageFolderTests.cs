@@ -19,7 +19,7 @@ public sealed class ImageFolderTests : IDisposable
             Directory.CreateDirectory(Path.Combine(_root, cls));
             var px = new byte[c * h * w];
             for (int ch = 0; ch < c; ch++) Array.Fill(px, rgb[ch], ch * h * w, h * w);
-            using var t = Tensor.From(px, c, h, w);
+            using var t = torch.tensor(px, [c, h, w]);
             File.WriteAllBytes(Path.Combine(_root, cls, file), jpeg ? ImageCodec.EncodeJpeg(t, 95) : ImageCodec.EncodePng(t));
         }
         Save("b_cat", "1.png", [10, 20, 30]);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using CanKit.Notebooks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using TorchSharp;
 using Xunit;
 
 namespace CanKit.Tests;
@@ -93,6 +94,36 @@ public sealed class NotebookRunnerTests : IDisposable
         again.Save(copy);
         Assert.Equal(File.ReadAllText(r.OutputNotebook), File.ReadAllText(copy));
         Assert.Contains("<b>bold</b>", File.ReadAllText(r.OutputHtml));
+    }
+
+    /// <summary>The runner imports what the .NET Interactive kernel imports and no more, so a notebook that runs here
+    /// runs there: System.IO must be imported by the cell that uses it.</summary>
+    [Fact]
+    public void OnlyTheKernelsDefaultNamespacesAreImported()
+    {
+        var bare = Run(Write("io.ipynb", "var sb = new StringBuilder(\"a\"); var l = new List<int>(); sb.Length + l.Count", "File.Exists(\"x\")"));
+        var f = Assert.Single(bare.Failures);
+        Assert.Equal(2, f.Cell);
+        Assert.Contains("CS0103", f.Message);                              // 'File' does not exist in the current context
+        var r = Run(Write("io2.ipynb", "using System.IO;\nFile.Exists(\"/nonexistent-cankit\")"));
+        Assert.True(r.Succeeded, string.Join("; ", r.Failures));
+        Assert.Equal("False", (string?)Outputs(r.OutputNotebook, 0)[0]!["data"]!["text/plain"]);
+    }
+
+    /// <summary>A tensor shows its metadata and its values (TorchSharp's own ToString() gives the metadata only), from a
+    /// notebook that references TorchSharp by path as the course does.</summary>
+    [Fact]
+    public void TensorsShowTheirValues()
+    {
+        string torchSharp = typeof(torch).Assembly.Location;
+        var r = Run(Write("tensor.ipynb", $"#r \"{torchSharp}\"\nusing TorchSharp;", "torch.tensor(new long[] { 1, -20, 3, 4, 5, 6 }).reshape(2, 3)",
+                          "torch.tensor(new float[] { 1.5f, -2f }).requires_grad_()"));
+        Assert.True(r.Succeeded, string.Join("; ", r.Failures));
+        Assert.Equal("[2x3], type = Int64, device = cpu\n[[1, -20, 3]\n [4, 5, 6]]", (string?)Outputs(r.OutputNotebook, 1)[0]!["data"]!["text/plain"]);
+        Assert.Equal("[2], type = Float32, device = cpu, requires_grad\n[1.5, -2]", (string?)Outputs(r.OutputNotebook, 2)[0]!["data"]!["text/plain"]);
+        var disposed = torch.ones(2);
+        disposed.Dispose();
+        Assert.Equal("tensor(<disposed>)", Formatter.TensorText(disposed));
     }
 
     private static string RepoRoot()

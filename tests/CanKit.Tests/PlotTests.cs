@@ -13,18 +13,18 @@ public class PlotTests
     public void PerfectPredictionsReconstructTheOriginals()
     {
         using var g = new Generator(2);
-        using var clean = Tensor.Randn([3, 1, 8, 8], g);
-        using var noise = Tensor.Randn([3, 1, 8, 8], g) * 0.05;
+        using var clean = randn([3, 1, 8, 8], generator: g);
+        using var noise = randn([3, 1, 8, 8], generator: g) * 0.05;
         using var input = clean + noise;
         using var patches = Patches.Patchify(clean, 4);                         // [3, 4, 16]
-        using var mask = Tensor.From(new float[] { 1, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0, 0 }, 3, 4);
-        using var sigma = Tensor.Zeros([3]);
-        var p = new Predictions(patches.Alias(), mask.Alias(), input.Alias(), noise.Alias(), sigma.Alias());
+        using var mask = tensor(new float[] { 1, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0, 0 }, [3, 4]);
+        using var sigma = zeros([3]);
+        var p = new Predictions(patches.alias(), mask.alias(), input.alias(), noise.alias(), sigma.alias());
         using (p)
         using (var rows = ReconstructionGrid.Build(p, 4, Normalization.FashionMnist, normPix: false, count: 3))
         {
-            Assert.Equal(new long[] { 12, 1, 8, 8 }, rows.Shape);
-            float[] v = rows.ToArray<float>();
+            Assert.Equal(new long[] { 12, 1, 8, 8 }, rows.shape);
+            float[] v = rows.data<float>().ToArray();
             int img = 64;
             // Row 3 (reconstruction) equals row 1 (originals) on the masked patches: patch 0 of image 0 is masked.
             for (int y = 0; y < 4; y++)

@@ -1,6 +1,6 @@
 using CanKit.Data;
 using CanKit.Methods;
-using CanKit.Nn;
+using CanKit.Optim;
 using CanKit.Training;
 using CanKit.Vision;
 using Xunit;
@@ -30,7 +30,7 @@ public sealed class TrainerTests : IDisposable
 
     private static TrainConfig Config(long steps) => new() { BatchSize = 16, Accumulation = 2, Steps = steps, LearningRate = 1e-3, CheckpointEvery = 2, LogEvery = 1, Seed = 42, ClipNorm = 1.0 };
 
-    private Dictionary<string, float[]> Train(MethodKind kind, string dir, long steps, Func<int, bool>? cancelAfter = null, TrainOutcome expect = TrainOutcome.Completed)
+    private Dictionary<string, byte[]> Train(MethodKind kind, string dir, long steps, Func<int, bool>? cancelAfter = null, TrainOutcome expect = TrainOutcome.Completed)
     {
         using var g = new Generator(7);
         using var method = Spec(kind).Create(Enc, g);
@@ -39,8 +39,17 @@ public sealed class TrainerTests : IDisposable
         int reports = 0;
         var progress = new SyncProgress(m => { reports++; if (cancelAfter?.Invoke(reports) == true) cts.Cancel(); });
         Assert.Equal(expect, trainer.Run(progress, cts.Token));
-        return method.Module.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.To(DType.Float32).ToArray<float>());
+        return method.Module.state_dict().ToDictionary(kv => kv.Key, kv => Bytes(kv.Value));
     }
+
+    // The exact bits, whatever the dtype: "identical" means byte for byte.
+    private static byte[] Bytes(Tensor t)
+    {
+        using var c = t.detach().cpu().contiguous();
+        return c.bytes.ToArray();
+    }
+
+    private static AdamW Optimizer(nn.Module module) => new(WeightDecayGroups.Split(module, 0.05));
 
     private sealed class SyncProgress(Action<StepMetrics> a) : IProgress<StepMetrics>
     {
@@ -74,9 +83,10 @@ public sealed class TrainerTests : IDisposable
         Assert.Contains("another configuration", Assert.Throws<InvalidDataException>(() => other.Run()).Message);
 
         using var wider = Spec(MethodKind.Can).Create(Enc with { Width = 48, Heads = 2 }, g);
-        using var opt = new Optim.AdamW(wider.Module.Parameters());
+        using var opt = Optimizer(wider.Module);
         var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(Path.Combine(dir, Trainer.CheckpointFile), wider.Module, opt, g, "can", "fingerprint-1"));
-        Assert.Contains("encoder.patch_embed.proj.weight", e.Message);
+        // The first tensor whose shape differs is named, with both shapes.
+        Assert.Matches(@"tensor '[\w.]+' is Float32 \[[\d, ]*32[\d, ]*\], the model needs Float32 \[[\d, ]*48", e.Message);
     }
 
     [Fact]
@@ -90,9 +100,12 @@ public sealed class TrainerTests : IDisposable
         File.WriteAllBytes(Path.Combine(dir, ".checkpoint.safetensors.0123.tmp"), before[..(before.Length / 2)]);
         using var g = new Generator(7);
         using var method = Spec(MethodKind.Can).Create(Enc, g);
-        using var opt = new Optim.AdamW(Optim.AdamW.DecayGroups(method.Module, 0.05));
+        using var opt = Optimizer(method.Module);
         var info = Checkpoint.Load(path, method.Module, opt, g, "can", "fingerprint-1");
         Assert.Equal(2, info.Step);
+        // AdamW's moments and step counts came back: two steps of two micro-batches each.
+        Assert.All(opt.state_dict().State, st => Assert.Equal(2, ((AdamW.State)st).step));
+        Assert.Contains(opt.state_dict().State, st => ((AdamW.State)st).exp_avg_sq.abs().sum().item<float>() > 0);
         // A checkpoint cut short (e.g. copied while being written elsewhere) is a clear error, not a crash.
         string cut = Path.Combine(dir, "cut.safetensors");
         File.WriteAllBytes(cut, before[..(before.Length - 100)]);
@@ -103,7 +116,7 @@ public sealed class TrainerTests : IDisposable
     {
         private long _calls;
         public string Name => inner.Name;
-        public Module Module => inner.Module;
+        public nn.Module Module => inner.Module;
         public VisionTransformer Encoder => inner.Encoder;
         public void AfterOptimizerStep(long step, long totalSteps) => inner.AfterOptimizerStep(step, totalSteps);
         public void Dispose() => inner.Dispose();
@@ -127,7 +140,7 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(4, e.Step);
         Assert.Equal("reconstruction", e.Term);
         Assert.Contains("step 4: the reconstruction loss is NaN", e.Message);
-        using var opt = new Optim.AdamW(Optim.AdamW.DecayGroups(method.Module, 0.05));
+        using var opt = Optimizer(method.Module);
         Assert.Equal(2, Checkpoint.Load(trainer.CheckpointPath, method.Module, opt, g, "can", "fingerprint-1").Step);
     }
 
@@ -140,10 +153,37 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 100), a.OrderBy(i => i));
         using var loader = new BatchLoader(Synthetic(48), 16, 5, new DataPosition(0, 1));
         var (img, next) = loader.Next();
-        using (img) Assert.Equal(new long[] { 16, 3, 16, 16 }, img.Shape);
+        using (img) Assert.Equal(new long[] { 16, 3, 16, 16 }, img.shape);
         Assert.Equal(new DataPosition(0, 2), next);
         var (img2, next2) = loader.Next();
         img2.Dispose();
         Assert.Equal(new DataPosition(1, 0), next2);
+    }
+
+    [Fact]
+    public void ShardsOfAGlobalBatchTileIt()
+    {
+        var set = Synthetic(48);
+        using var whole = new BatchLoader(set, 16, 5, new DataPosition(0, 0));
+        using var first = new BatchLoader(set, 16, 5, new DataPosition(0, 0), rank: 0, worldSize: 2);
+        using var second = new BatchLoader(set, 16, 5, new DataPosition(0, 0), rank: 1, worldSize: 2);
+        var (all, _) = whole.Next();
+        var (a, _) = first.Next();
+        var (b, _) = second.Next();
+        using (all) using (a) using (b)
+        using (var joined = cat([a, b], 0))
+            Assert.Equal(Bytes(all), Bytes(joined));
+    }
+
+    [Fact]
+    public void MoreThanOneProcessAndBf16AreRefusedClearly()
+    {
+        var e = Assert.Throws<NotSupportedException>(() => DataParallel.EnsureSingleProcess(2));
+        Assert.Contains("data-parallel training is not available in this version; see docs/distributed.md", e.Message);
+        DataParallel.EnsureSingleProcess(1);
+        var spec = new RunSpec("can", "paper", "fashion-mnist", null, 32, 1, 2, 4, 16, 2, 1e-3, 0.05, 1.0, 1, 48);
+        Assert.Contains("data-parallel", Assert.Throws<NotSupportedException>(() => PretrainRun.Pretrain(spec, Path.Combine(_dir, "dp"), CPU, processes: 2)).Message);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "dp")));
+        Assert.Contains(nameof(TrainConfig.MixedPrecision), Assert.Throws<NotSupportedException>(() => (Config(2) with { MixedPrecision = true }).Validate()).Message);
     }
 }

@@ -9,9 +9,10 @@ namespace CanKit.Cli.Bench;
 
 /// <summary>
 /// `cankit bench cuda`: the CAN training step on a GPU (ViT-B/16 at 224 px with MAE's 8 × 512 decoder by default,
-/// bf16 autocast, AdamW) against the same step in PyTorch eager on the same GPU (torch_can_step.py in a child
-/// process), in alternating rounds. Prints ms per step, images/s, achieved TFLOP/s and MFU (model matmul FLOPs ÷ the
-/// device's dense peak). `--device cpu` runs the same code without a GPU (a dry run of the command).
+/// fp32, AdamW) through TorchSharp's CUDA device against the same step in PyTorch eager on the same GPU
+/// (torch_can_step.py in a child process), in alternating rounds. Prints ms per step, images/s, achieved TFLOP/s and
+/// MFU (model matmul FLOPs ÷ the device's dense fp32 peak). fp32 on both sides: TorchSharp has no autocast, and a
+/// comparison is only fair at one precision. `--device cpu` runs the same code without a GPU (a dry run of the command).
 /// </summary>
 internal static class CudaStepBench
 {
@@ -26,16 +27,15 @@ internal static class CudaStepBench
         var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 };
         var steps = new Option<int>("--steps") { Description = "steps per round per contender, run back to back", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps per contender before the rounds", DefaultValueFactory = _ => 3 };
-        var fp32 = new Option<bool>("--fp32") { Description = "no bf16 autocast (the default on CUDA, as in the trainer)" };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
         var python = new Option<string>("--python") { Description = "the python with PyTorch for the eager contender", DefaultValueFactory = _ => "python3" };
-        var peak = new Option<double?>("--peak-tflops") { Description = "the device's dense peak for this precision, for the MFU (default: known GPUs' bf16 dense peak by name)" };
+        var peak = new Option<double?>("--peak-tflops") { Description = "the device's dense fp32 peak, for the MFU (default: known GPUs' peak by name)" };
         var cmd = new Command("cuda", "the CAN step on a GPU vs PyTorch eager on the same GPU: images/s and MFU")
         {
-            device, model, batch, rounds, steps, warmup, fp32, noTorch, python, peak,
+            device, model, batch, rounds, steps, warmup, noTorch, python, peak,
         };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(device)!, r.GetValue(model)!, r.GetValue(batch), r.GetValue(rounds), r.GetValue(steps),
-            r.GetValue(warmup), r.GetValue(fp32), !r.GetValue(noTorch), r.GetValue(python)!, r.GetValue(peak))));
+            r.GetValue(warmup), !r.GetValue(noTorch), r.GetValue(python)!, r.GetValue(peak))));
         return cmd;
     }
 
@@ -48,24 +48,24 @@ internal static class CudaStepBench
     };
 
     /// <summary>
-    /// Dense bf16 tensor-core peak in TFLOP/s of the GPUs this bench knows, by the name CUDA reports (NVIDIA's
-    /// datasheets, without sparsity); null for others.
+    /// Dense fp32 peak (CUDA cores; libtorch runs fp32 matmuls without TF32 by default) in TFLOP/s of the GPUs this
+    /// bench knows, by the name CUDA reports (NVIDIA's datasheets); null for others.
     /// </summary>
-    internal static double? KnownBf16PeakTflops(string deviceName)
+    internal static double? KnownFp32PeakTflops(string deviceName)
     {
         string n = deviceName.ToUpperInvariant();
-        if (n.Contains("H200")) return 989.4;
+        if (n.Contains("H200")) return 67.0;
         if (n.Contains("H100"))
         {
-            if (n.Contains("PCIE")) return 756.0;
-            if (n.Contains("NVL")) return 835.0;
-            return 989.4;   // SXM ("H100 80GB HBM3")
+            if (n.Contains("PCIE")) return 51.0;
+            if (n.Contains("NVL")) return 60.0;
+            return 67.0;   // SXM ("H100 80GB HBM3")
         }
-        if (n.Contains("A100")) return 312.0;
+        if (n.Contains("A100")) return 19.5;
         return null;
     }
 
-    private static int Run(string deviceText, string modelName, int batch, int rounds, int steps, int warmup, bool fp32, bool withTorch,
+    private static int Run(string deviceText, string modelName, int batch, int rounds, int steps, int warmup, bool withTorch,
                            string python, double? peakTflops)
     {
         var (enc, dec, description) = Model(modelName);
@@ -75,52 +75,53 @@ internal static class CudaStepBench
         if (warmup < 0) throw new ArgumentException($"--warmup must be ≥ 0 (got {warmup})");
         if (peakTflops is <= 0) throw new ArgumentException($"--peak-tflops must be > 0 (got {peakTflops})");
         var dev = Cli.ParseDevice(deviceText);
-        bool bf16 = !fp32 && (dev.IsCuda || Torch.CpuHasBf16);
-        string precision = bf16 ? "bf16" : "fp32";
+        const string precision = "fp32";
 
         using var init = new Generator(0);
         using var can = new Can(CanConfig.Paper with { Encoder = enc, Decoder = dec, MaskRatio = Mask }, init);
-        can.To(dev);
-        using var opt = new AdamW(AdamW.DecayGroups(can, 0.05), lr: 1e-4);
+        can.to(dev);
+        using var opt = optim.AdamW(WeightDecayGroups.Split(can, 0.05, "pos_embed", "mask_token"), lr: 1e-4);
         // Views, masks and noise come from a generator on the device.
         using var g = new Generator(1, dev);
-        using var v1 = Tensor.Randn([batch, enc.InChannels, enc.ImageSize, enc.ImageSize], g, device: dev);
-        using var v2 = Tensor.Randn([batch, enc.InChannels, enc.ImageSize, enc.ImageSize], g, device: dev);
+        using var v1 = torch.randn([batch, enc.InChannels, enc.ImageSize, enc.ImageSize], generator: g, device: dev);
+        using var v2 = torch.randn([batch, enc.InChannels, enc.ImageSize, enc.ImageSize], generator: g, device: dev);
         void Step()
         {
-            using var scope = Torch.NewDisposeScope();
-            opt.ZeroGrad();
-            StepResult r;
-            using (bf16 ? Torch.Autocast(dev) : null) r = can.Forward(v1, v2, g);
-            using (r) r.Loss.Backward();
-            opt.Step();
+            using var scope = torch.NewDisposeScope();
+            opt.zero_grad();
+            can.Forward(v1, v2, g).Loss.backward();
+            opt.step();
+        }
+        void Wait()
+        {
+            if (dev.type == DeviceType.CUDA) torch.cuda.synchronize(dev);
         }
         double CanKitSteps(int n)
         {
-            Torch.CudaSynchronize();
+            Wait();
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < n; i++) Step();
-            Torch.CudaSynchronize();
+            Wait();
             return sw.Elapsed.TotalMilliseconds / n;
         }
 
-        using var torch = withTorch
-            ? TorchStepWorker.Start(python, enc, dec, batch, Mask, Torch.NumThreads, dev.ToString(), precision)
+        using var pytorch = withTorch
+            ? TorchStepWorker.Start(python, enc, dec, batch, Mask, torch.get_num_threads(), Cli.DeviceName(dev), precision)
             : null;
         string deviceName = "cpu";
         string torchVersion = "";
-        if (torch is not null) (torchVersion, deviceName) = torch.Info();
-        else if (dev.IsCuda) deviceName = NvidiaSmiName(Math.Max(0, dev.Index)) ?? dev.ToString();
-        peakTflops ??= dev.IsCuda && bf16 ? KnownBf16PeakTflops(deviceName) : null;
+        if (pytorch is not null) (torchVersion, deviceName) = pytorch.Info();
+        else if (dev.type == DeviceType.CUDA) deviceName = NvidiaSmiName(Math.Max(0, dev.index)) ?? Cli.DeviceName(dev);
+        peakTflops ??= dev.type == DeviceType.CUDA ? KnownFp32PeakTflops(deviceName) : null;
 
         int lv = (int)(enc.NumPatches * (1 - Mask));
-        Console.WriteLine($"CAN step on {deviceName} ({dev}): {description}, {batch} images/view, {enc.NumPatches} patches ({lv} visible), mask {Mask}, " +
-                          $"{(bf16 ? "bf16 autocast" : "fp32")}, AdamW; CanKit on libtorch {Torch.LibTorchVersion}" +
-                          (torch is not null ? $", PyTorch {torchVersion} eager ({python})" : ""));
+        Console.WriteLine($"CAN step on {deviceName} ({Cli.DeviceName(dev)}): {description}, {batch} images/view, {enc.NumPatches} patches ({lv} visible), mask {Mask}, " +
+                          $"fp32, AdamW; CanKit on {Cli.EngineVersion}" +
+                          (pytorch is not null ? $", PyTorch {torchVersion} eager ({python})" : ""));
         if (warmup > 0)
         {
             CanKitSteps(warmup);
-            torch?.Run(warmup);
+            pytorch?.Run(warmup);
         }
         var ck = new List<double>();
         var pt = new List<double>();
@@ -129,9 +130,9 @@ internal static class CudaStepBench
         {
             ck.Add(CanKitSteps(steps));
             string line = $"round {r + 1}/{rounds}: CanKit {ck[^1]:F2} ms/step";
-            if (torch is not null)
+            if (pytorch is not null)
             {
-                var (ms, mb) = torch.Run(steps);
+                var (ms, mb) = pytorch.Run(steps);
                 pt.Add(ms);
                 torchPeakMb = mb;
                 line += $"  PyTorch {ms:F2} ms/step";
@@ -150,21 +151,17 @@ internal static class CudaStepBench
             table.Add(name, $"{ms:F2}", $"{batch * 1000.0 / ms:F1}", $"{tflops:F2}", peakTflops is double p ? $"{tflops / p:P1}" : "—");
         }
         Row("CanKit", ck);
-        if (torch is not null) Row("PyTorch eager", pt);
+        if (pytorch is not null) Row("PyTorch eager", pt);
         Console.Write(table);
         Console.WriteLine(peakTflops is double pk
-            ? $"MFU against a {pk:F1} TFLOP/s dense {precision} peak" + (dev.IsCuda ? "" : " (given)")
+            ? $"MFU against a {pk:F1} TFLOP/s dense {precision} peak" + (dev.type == DeviceType.CUDA ? "" : " (given)")
             : $"MFU: no peak known for '{deviceName}' in {precision}; --peak-tflops gives one");
-        if (torch is not null)
+        if (pytorch is not null)
         {
             double ratio = SideBySide.MedianOf(ck.Zip(pt, (c, t) => t / c));
             Console.WriteLine($"CanKit / PyTorch throughput = {ratio:F3}× (median of per-round ratios; > 1: CanKit faster)");
-            Console.WriteLine($"PyTorch peak memory {torchPeakMb:F0} MB ({(dev.IsCuda ? "CUDA tensors, torch.cuda.max_memory_allocated" : "process RSS")})");
+            Console.WriteLine($"PyTorch peak memory {torchPeakMb:F0} MB ({(dev.type == DeviceType.CUDA ? "CUDA tensors, torch.cuda.max_memory_allocated" : "process RSS")})");
         }
-        if (dev.IsCuda)
-            Console.WriteLine(Torch.CudaPeakMemory(Math.Max(0, dev.Index)) is var (allocated, reserved)
-                ? $"CanKit peak memory {allocated / 1e6:F0} MB (CUDA tensors; {reserved / 1e6:F0} MB reserved by the caching allocator)"
-                : "CanKit peak CUDA memory: not available (native layer built without the CUDA allocator statistics)");
         return 0;
     }
 

@@ -26,13 +26,15 @@ internal static class LoaderBench
 
     private static int Run(int rounds, int batch)
     {
+        if (rounds < 1) throw new ArgumentException($"--rounds must be ≥ 1 (got {rounds})");
+        if (batch < 2) throw new ArgumentException($"--batch must be ≥ 2 (got {batch})");
         // CIFAR-sized uint8 images (the reference step's input); synthetic so the benchmark needs no download.
         var px = new byte[4096 * 3 * 32 * 32];
         new Random(0).NextBytes(px);
         var data = new ImageSet("cifar-sized", px, new int[4096], 3, 32, 32, ["x"], Normalization.Cifar10);
         using var g = new Generator(0);
         using var can = new Can(CanConfig.Paper, g);
-        using var opt = new AdamW(AdamW.DecayGroups(can, 0.05), lr: 1e-4);
+        using var opt = optim.AdamW(WeightDecayGroups.Split(can, 0.05, "pos_embed", "mask_token"), lr: 1e-4);
         using var loader = new BatchLoader(data, batch, 0, new DataPosition(0, 0));
         using (var first = loader.Next().Images)
         {
@@ -49,9 +51,9 @@ internal static class LoaderBench
             int batches = 20;
             for (int i = 0; i < batches; i++)
             {
-                using var scope = Torch.NewDisposeScope();
+                using var scope = torch.NewDisposeScope();
                 var (raw, _) = loader.Next();
-                using (raw) TwoViewPipeline.Can.Apply(raw, data.Normalization, 32, g);
+                TwoViewPipeline.Can.Apply(raw, data.Normalization, 32, g);
             }
             pipe.Add(batches * batch / sw.Elapsed.TotalSeconds);
 
@@ -62,17 +64,16 @@ internal static class LoaderBench
                 sw.Restart();
                 for (int i = 0; i < 2; i++)
                 {
-                    using var scope = Torch.NewDisposeScope();
-                    opt.ZeroGrad();
-                    using var res = can.Forward(v1, v2, g);
-                    res.Loss.Backward();
-                    opt.Step();
+                    using var scope = torch.NewDisposeScope();
+                    opt.zero_grad();
+                    can.Forward(v1, v2, g).Loss.backward();
+                    opt.step();
                 }
             }
             step.Add(2 * batch / sw.Elapsed.TotalSeconds);
             Console.WriteLine($"round {r + 1}/{rounds}: pipeline {pipe[^1]:F0} images/s, CAN step consumes {step[^1]:F0} images/s");
         }
-        double p = pipe.OrderBy(v => v).ElementAt(pipe.Count / 2), s = step.OrderBy(v => v).ElementAt(step.Count / 2);
+        double p = SideBySide.MedianOf(pipe), s = SideBySide.MedianOf(step);
         Console.WriteLine($"pipeline / consumption = {p / s:F1}× (goal ≥ 5×)");
         return 0;
     }

@@ -1,6 +1,6 @@
 namespace CanKit.Cli.Bench;
 
-/// <summary>Facts about the machine and process that a benchmark table must carry to be read later.</summary>
+/// <summary>Facts about the machine that a benchmark table must carry to be read later.</summary>
 internal static class MachineInfo
 {
     public static int Cores => Environment.ProcessorCount;
@@ -17,34 +17,22 @@ internal static class MachineInfo
                         return line[(line.IndexOf(':') + 1)..].Trim();
             }
             catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
             return "unknown";
         }
     }
 
-    /// <summary>
-    /// The BLAS / LAPACK / OpenMP shared objects mapped into this process: what libtorch really calls, which
-    /// matters 20× for GEMM (reference BLAS vs OpenBLAS, see DESIGN.md). torch_worker.py reports the same.
-    /// </summary>
-    public static IReadOnlyList<string> LoadedBlas()
+    /// <summary>Peak resident memory of this process in bytes (VmHWM), or 0 where /proc is not there.</summary>
+    public static long PeakRss()
     {
-        var libs = new SortedSet<string>(StringComparer.Ordinal);
         try
         {
-            foreach (string line in File.ReadLines("/proc/self/maps"))
-            {
-                int slash = line.IndexOf('/');
-                if (slash < 0) continue;
-                string path = line[slash..].Trim();
-                string name = Path.GetFileName(path);
-                if (name.Contains("blas") || name.Contains("gomp") || name.Contains("lapack")) libs.Add(path);
-            }
+            foreach (string line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         }
         catch (IOException) { }
-        return libs.ToList();
+        catch (UnauthorizedAccessException) { }
+        return 0;
     }
-
-    /// <summary>The thread-related environment variables as this process sees them.</summary>
-    public static string ThreadEnv() => string.Join(", ",
-        new[] { "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CANKIT_NUM_THREADS" }
-            .Select(v => $"{v}={Environment.GetEnvironmentVariable(v) ?? "unset"}"));
 }

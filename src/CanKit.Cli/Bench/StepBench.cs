@@ -8,22 +8,23 @@ namespace CanKit.Cli.Bench;
 
 /// <summary>
 /// `cankit bench step`: the reference CAN training step (32×32×3, patch 4, encoder 6 × 192 × 3 heads, decoder
-/// 2 × 128 × 4 heads, 64 images per view, mask 0.5, AdamW), the SimCLR step with the same encoder, and the same CAN
-/// step in PyTorch eager on the same libtorch (a child process), in alternating rounds within one run. Prints medians,
-/// the ratios, achieved GFLOP/s as a share of this machine's measured GEMM peak, and peak memory.
+/// 2 × 128 × 4 heads, 64 images per view, mask 0.5, AdamW) timed in alternating rounds three ways: with CanKit's
+/// <see cref="Can"/>, written plainly in TorchSharp without CanKit (<see cref="PlainTorchSharpCanStep"/>), and in
+/// PyTorch eager (torch_can_step.py in a child process, when a python with torch is there). Beside them: the SimCLR
+/// step with the same encoder and a 1024³ GEMM (this machine's peak at that moment). Prints medians and the ratios,
+/// each the median of per-round ratios.
 /// </summary>
 internal static class StepBench
 {
     public static Command Create()
     {
         var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 };
-        var steps = new Option<int>("--steps") { Description = "steps per round per contender", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int>("--steps") { Description = "steps per round per contender (their median is the round's figure)", DefaultValueFactory = _ => 3 };
         var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
-        var cankitThreads = new Option<bool>("--pytorch-cankit-threads") { Description = $"give PyTorch CanKit's thread settings too (GOMP_SPINCOUNT={Torch.OpenMpSpinCount}, OPENBLAS_THREAD_TIMEOUT=4, CanKit's BLAS)" };
-        var bf16 = new Option<bool>("--bf16") { Description = "time the CPU bf16-autocast step even without avx512_bf16" };
-        var cmd = new Command("step", "CAN vs SimCLR vs PyTorch-eager CAN training steps, side by side") { rounds, steps, batch, noTorch, cankitThreads, bf16 };
-        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(cankitThreads), r.GetValue(bf16))));
+        var python = new Option<string>("--python") { Description = "the python with PyTorch for the eager contender", DefaultValueFactory = _ => TorchStepWorker.DebianPython };
+        var cmd = new Command("step", "CanKit's CAN step vs the same step in plain TorchSharp and in PyTorch eager, side by side") { rounds, steps, batch, noTorch, python };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(python)!)));
         return cmd;
     }
 
@@ -31,103 +32,87 @@ internal static class StepBench
     internal static readonly DecoderConfig Decoder = DecoderConfig.Small32;
     internal const double Mask = 0.5;
 
-    private static int Run(int rounds, int steps, int batch, bool withTorch, bool torchCanKitThreads, bool forceBf16)
+    // Contender names: the table's rows and the keys of the ratios.
+    internal const string CanKitCan = "CanKit CAN", PlainCan = "TorchSharp CAN", TorchCan = "PyTorch CAN", CanKitSimClr = "CanKit SimCLR", Gemm = "GEMM 1024³";
+
+    private static int Run(int rounds, int steps, int batch, bool withTorch, string python)
     {
-        int threads = Torch.NumThreads;
-        Console.WriteLine($"reference step: {batch} images/view, 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {Mask}; {Environment.ProcessorCount} cores, {threads} threads, libtorch {Torch.LibTorchVersion}, BLAS {Torch.BlasLibrary ?? "unknown"}");
+        if (rounds < 1) throw new ArgumentException($"--rounds must be ≥ 1 (got {rounds})");
+        if (steps < 1) throw new ArgumentException($"--steps must be ≥ 1 (got {steps})");
+        if (batch < 2) throw new ArgumentException($"--batch must be ≥ 2 (got {batch})");
+        int threads = torch.get_num_threads();
+        Console.WriteLine($"reference step: {batch} images/view, 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {Mask}, AdamW; " +
+                          $"{MachineInfo.CpuModel}, {MachineInfo.Cores} cores, {threads} threads, {Cli.EngineVersion}");
+
         using var g = new Generator(0);
         using var can = new Can(CanConfig.Paper with { Encoder = Encoder, Decoder = Decoder, MaskRatio = Mask }, g);
-        using var canOpt = new AdamW(AdamW.DecayGroups(can, 0.05), lr: 1e-4);
+        using var canOpt = optim.AdamW(WeightDecayGroups.Split(can, 0.05, "pos_embed", "mask_token"), lr: 1e-4);
         using var simclr = new SimClr(new SimClrConfig { Encoder = Encoder }, g);
-        using var simOpt = new AdamW(AdamW.DecayGroups(simclr, 0.05), lr: 1e-4);
-        using var v1 = Tensor.Randn([batch, 3, 32, 32], g);
-        using var v2 = Tensor.Randn([batch, 3, 32, 32], g);
-        void CanStep() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); using var r = can.Forward(v1, v2, g); r.Loss.Backward(); canOpt.Step(); }
-        Action CanStepWithout(EngineSetting setting) => () => { using (Torch.Override(setting, false)) CanStep(); };
-        // Every CanKit kernel off at once: the same process on libtorch's own kernels (allocator and threads unchanged).
-        var kernels = new List<EngineSetting> { EngineSetting.FusedAttention };
-        if (Torch.DnnlLinearAvailable) kernels.Add(EngineSetting.DnnlLinear);
-        if (Torch.FusedLinearGeluAvailable) kernels.AddRange([EngineSetting.FusedLinearGelu, EngineSetting.FusedLayerNorm]);
-        void CanStepLibTorchKernels()
+        using var simOpt = optim.AdamW(WeightDecayGroups.Split(simclr, 0.05, "pos_embed"), lr: 1e-4);
+        using var v1 = torch.randn([batch, 3, 32, 32], generator: g);
+        using var v2 = torch.randn([batch, 3, 32, 32], generator: g);
+        void CanStep()
         {
-            var scopes = kernels.Select(k => Torch.Override(k, false)).ToList();
-            try { CanStep(); }
-            finally { scopes.ForEach(sc => sc.Dispose()); }
+            using var scope = torch.NewDisposeScope();
+            canOpt.zero_grad();
+            can.Forward(v1, v2, g).Loss.backward();
+            canOpt.step();
         }
-        void CanStepBf16() { using var s = Torch.NewDisposeScope(); canOpt.ZeroGrad(); StepResult r; using (Torch.Autocast(Device.Cpu)) r = can.Forward(v1, v2, g); using (r) { r.Loss.Backward(); } canOpt.Step(); }
-        void SimStep() { using var s = Torch.NewDisposeScope(); simOpt.ZeroGrad(); using var r = simclr.Forward(v1, v2); r.Loss.Backward(); simOpt.Step(); }
+        void SimStep()
+        {
+            using var scope = torch.NewDisposeScope();
+            simOpt.zero_grad();
+            simclr.Forward(v1, v2).Loss.backward();
+            simOpt.step();
+        }
+        using var plain = new PlainTorchSharpCanStep(batch, Encoder.ImageSize, Encoder.PatchSize, Encoder.Width, Encoder.Depth, Encoder.Heads,
+                                                     Decoder.Width, Decoder.Depth, Decoder.Heads, Mask, torch.CPU);
+        // One untimed step each: first calls allocate and pick kernels.
         CanStep();
         SimStep();
-        long rssCan = PeakRss();
+        plain.Run();
 
-        // Contenders in the order each round runs them; the PyTorch one is appended when present.
-        // The GEMM peak is one of the contenders: on a shared machine it moves with the load, like the steps.
-        var contenders = new List<(string Name, Func<double> Run)>
+        var contenders = new List<(string Name, Func<double> Measure)>
         {
-            ("GEMM 1024³", () => GemmPeak()),
-            ("CAN", () => Median(steps, CanStep)),
-            ("SimCLR", () => Median(steps, SimStep)),
-            ("CAN libtorch-kernels", () => Median(steps, CanStepLibTorchKernels)),
+            (Gemm, GemmPeak),   // measured beside the steps: on a shared machine the peak moves with the load too
+            (CanKitCan, () => Median(steps, CanStep)),
+            (PlainCan, () => Median(steps, () => plain.Run())),
+            (CanKitSimClr, () => Median(steps, SimStep)),
         };
-        if (Torch.CpuAllocator.Caching) contenders.Add(("CAN uncached-allocator", () => Median(steps, CanStepWithout(EngineSetting.CpuCaching))));
-        // Without avx512_bf16, libtorch 1.13 emulates bf16 GEMMs at a small fraction of fp32 speed: not worth timing.
-        if (Torch.CpuHasBf16 || forceBf16) contenders.Add(("CAN bf16-autocast", () => Median(steps, CanStepBf16)));
-        else Console.WriteLine("CPU bf16 autocast: skipped (this CPU has no avx512_bf16; --bf16 times it anyway)");
-        using var torch = withTorch ? StartTorch(batch, threads, torchCanKitThreads) : null;
-        double torchRss = 0;
-        if (torch is not null)
-            contenders.Add(("PyTorch CAN", () => { var (ms, rss) = torch.Steps(steps); torchRss = rss; return ms; }));
-        var times = contenders.ToDictionary(c => c.Name, _ => new List<double>());
-        var faults = contenders.ToDictionary(c => c.Name, _ => 0L);
-        for (int r = 0; r < rounds; r++)
-        {
-            foreach (var (name, run) in contenders)
-            {
-                long before = MinorFaults();
-                times[name].Add(run());
-                faults[name] += MinorFaults() - before;
-            }
-            Console.WriteLine($"round {r + 1}/{rounds}: " + string.Join("  ", contenders.Select(c => $"{c.Name} {times[c.Name][^1]:F1}" + (c.Name.StartsWith("GEMM") ? " GFLOP/s" : " ms"))));
-        }
-        double peak = SideBySide.MedianOf(times["GEMM 1024³"]);
-        double can_ = SideBySide.MedianOf(times["CAN"]), sim = SideBySide.MedianOf(times["SimCLR"]);
+        using var pytorch = withTorch ? StartTorch(python, batch, threads) : null;
+        double torchRssMb = 0;
+        if (pytorch is not null)
+            contenders.Add((TorchCan, () => { var (ms, mb) = pytorch.Steps(steps); torchRssMb = mb; return ms; }));
+
+        var res = SideBySide.Run(contenders, rounds, (round, so) =>
+            Console.WriteLine($"round {round + 1}/{rounds}: " + string.Join("  ", contenders.Select(c =>
+                $"{c.Name} {so.Values(c.Name)[^1]:F1}{(c.Name == Gemm ? " GFLOP/s" : " ms")}"))));
+
         double canFlops = Flops(batch, Mask, withDecoder: true), simFlops = Flops(batch, 0, withDecoder: false);
+        double peak = res.Median(Gemm);
         Console.WriteLine();
-        Console.WriteLine($"GEMM peak (1024³ fp32, median of the rounds' best of 5): {peak:F1} GFLOP/s");
-        var alloc = Torch.CpuAllocator;
-        Console.WriteLine($"CPU allocator: {(alloc.Caching ? $"caching, {alloc.Hits} reuses / {alloc.Misses} new blocks, {alloc.CachedBytes / 1e6:F0} MB held free" : "libtorch's default (CANKIT_CPU_ALLOCATOR=system)")}");
-        // Share of peak per round (the step against the GEMM measured beside it), then the median over rounds.
-        // The peak drifts within a run (a busy neighbour slows one GEMM and not the next step), so the spread of the
-        // rounds and the plainer "median step ÷ median peak" are printed beside it.
-        List<double> Shares(string name, double flops) => times[name].Zip(times["GEMM 1024³"], (ms, gemm) => flops / ms / 1e6 / gemm).ToList();
-        string Share(string name, double flops, double median)
+        var table = new MarkdownTable("contender", "ms/step (median)", "GFLOP/s", "share of GEMM peak");
+        table.RightAligned.UnionWith([1, 2, 3]);
+        void Row(string name, double flops)
         {
-            var sh = Shares(name, flops);
-            return $"{SideBySide.MedianOf(sh):P0} of peak, median of per-round shares; rounds {sh.Min() * 100:F0}–{sh.Max() * 100:F0} %; median step ÷ median peak {flops / median / 1e6 / peak:P0}";
+            double ms = res.Median(name);
+            // Share per round (the step against the GEMM measured beside it), then the median over rounds.
+            double share = SideBySide.MedianOf(res.Values(name).Zip(res.Values(Gemm), (t, gemm) => flops / t / 1e6 / gemm));
+            table.Add(name, $"{ms:F1}", $"{flops / ms / 1e6:F1}", $"{share * 100:F0} %");
         }
-        Console.WriteLine($"CanKit CAN step     median {can_,8:F1} ms  {canFlops / can_ / 1e6,6:F1} GFLOP/s ({Share("CAN", canFlops, can_)})  peak RSS {rssCan / 1e6:F0} MB (whole process)");
-        Console.WriteLine($"CanKit SimCLR step  median {sim,8:F1} ms  {simFlops / sim / 1e6,6:F1} GFLOP/s ({Share("SimCLR", simFlops, sim)})");
-        // Each fast path against its fallback: the median over rounds of the two steps' ratio within the round.
-        double Paired(string name) => SideBySide.MedianOf(times[name].Zip(times["CAN"], (other, can) => other / can).ToList());
-        void Compare(string name, string what, string gain, string extra = "")
+        Row(CanKitCan, canFlops);
+        Row(PlainCan, canFlops);
+        if (pytorch is not null) Row(TorchCan, canFlops);
+        Row(CanKitSimClr, simFlops);
+        Console.Write(table);
+        Console.WriteLine($"GEMM peak (1024³ fp32, median of the rounds' best of 5): {peak:F1} GFLOP/s; CanKit process peak RSS {MachineInfo.PeakRss() / 1e6:F0} MB");
+        Console.WriteLine($"CanKit / plain TorchSharp (CAN step time) = {res.MedianRatio(CanKitCan, PlainCan):F3}  (median of per-round ratios; < 1: CanKit faster)");
+        if (pytorch is not null)
         {
-            if (times.TryGetValue(name, out var t))
-                Console.WriteLine($"CanKit CAN step, {what}  median {SideBySide.MedianOf(t),8:F1} ms  ({gain}: {Paired(name):F2}× faster, median of per-round ratios{extra})");
+            Console.WriteLine($"CanKit / PyTorch eager (CAN step time) = {res.MedianRatio(CanKitCan, TorchCan):F3}  (median of per-round ratios; PyTorch peak RSS {torchRssMb:F0} MB)");
+            Console.WriteLine($"plain TorchSharp / PyTorch eager (CAN step time) = {res.MedianRatio(PlainCan, TorchCan):F3}");
         }
-        Compare("CAN libtorch-kernels", $"on libtorch's own kernels ({string.Join(", ", kernels)} off)", "CanKit's kernels");
-        Compare("CAN uncached-allocator", "CPU allocator not caching", "caching allocator",
-                times.ContainsKey("CAN uncached-allocator")
-                    ? $"; minor page faults per step {faults["CAN uncached-allocator"] / (rounds * steps):N0} vs {faults["CAN"] / (rounds * steps):N0} caching"
-                    : "");
-        if (times.TryGetValue("CAN bf16-autocast", out var bf16))
-            Console.WriteLine($"CanKit CAN step, CPU bf16 autocast  median {SideBySide.MedianOf(bf16),8:F1} ms  ({can_ / SideBySide.MedianOf(bf16):F2}× the fp32 step's speed)");
-        Console.WriteLine($"CAN / SimCLR = {can_ / sim:F3}, median of per-round ratios {SideBySide.MedianOf(times["CAN"].Zip(times["SimCLR"], (c, si) => c / si).ToList()):F3}   (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
-        if (torch is not null)
-        {
-            double t = SideBySide.MedianOf(times["PyTorch CAN"]);
-            Console.WriteLine($"PyTorch CAN step    median {t,8:F1} ms  peak RSS {torchRss:F0} MB  (thread settings: {(torchCanKitThreads ? "CanKit's" : "PyTorch's defaults")})");
-            Console.WriteLine($"CanKit / PyTorch (CAN step) = {can_ / t:F3}");
-        }
+        Console.WriteLine($"CAN / SimCLR (step time) = {res.MedianRatio(CanKitCan, CanKitSimClr):F3}  (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
         return 0;
     }
 
@@ -154,37 +139,32 @@ internal static class StepBench
         return 3 * f;
     }
 
-    // The PyTorch contender on this machine's python3-torch: as users run it (libgomp's and OpenBLAS's defaults)
-    // unless asked to match CanKit's thread settings.
-    private static TorchStepWorker StartTorch(int batch, int threads, bool cankitThreads) =>
-        TorchStepWorker.Start(TorchStepWorker.DebianPython, Encoder, Decoder, batch, Mask, threads, "cpu", "fp32", psi =>
+    // The PyTorch contender as users run it (its own thread defaults, the same intra-op count); skipped with the
+    // reason when the python or its torch is not there, so the TorchSharp comparison still runs.
+    private static TorchStepWorker? StartTorch(string python, int batch, int threads)
+    {
+        try
         {
-            psi.Environment.Remove("OMP_WAIT_POLICY");
-            if (cankitThreads)
-            {
-                psi.Environment["GOMP_SPINCOUNT"] = Torch.OpenMpSpinCount;
-                psi.Environment["OPENBLAS_THREAD_TIMEOUT"] = "4";
-                // The BLAS CanKit loaded (Debian's OpenMP OpenBLAS, when installed) comes first on PyTorch's library path.
-                if (Torch.BlasLibrary is string blas && blas.Contains("/openblas-openmp/", StringComparison.Ordinal))
-                    psi.Environment["LD_LIBRARY_PATH"] = Path.GetDirectoryName(blas);
-            }
-            else
-            {
-                psi.Environment.Remove("GOMP_SPINCOUNT");
-                psi.Environment.Remove("OPENBLAS_THREAD_TIMEOUT");
-            }
-        });
+            return TorchStepWorker.Start(python, Encoder, Decoder, batch, Mask, threads, "cpu", "fp32");
+        }
+        catch (Exception e) when (e is FileNotFoundException or InvalidDataException)
+        {
+            Console.WriteLine($"PyTorch contender skipped: {e.Message}");
+            return null;
+        }
+    }
 
     private static double GemmPeak()
     {
-        using var a = Tensor.Randn([1024, 1024]);
-        using var b = Tensor.Randn([1024, 1024]);
-        for (int i = 0; i < 3; i++) a.MatMul(b).Dispose();
+        using var scope = torch.NewDisposeScope();
+        var a = torch.randn(1024, 1024);
+        var b = torch.randn(1024, 1024);
+        for (int i = 0; i < 3; i++) a.matmul(b).Dispose();
         var times = new List<double>();
         for (int r = 0; r < 5; r++)
         {
             var sw = Stopwatch.StartNew();
-            for (int i = 0; i < 5; i++) a.MatMul(b).Dispose();
+            for (int i = 0; i < 5; i++) a.matmul(b).Dispose();
             times.Add(sw.Elapsed.TotalSeconds / 5);
         }
         return 2.0 * 1024 * 1024 * 1024 / times.Min() / 1e9;
@@ -200,20 +180,5 @@ internal static class StepBench
             t.Add(sw.Elapsed.TotalMilliseconds);
         }
         return SideBySide.MedianOf(t);
-    }
-
-    /// <summary>Minor page faults of this process so far (/proc/self/stat field 10).</summary>
-    private static long MinorFaults()
-    {
-        string stat = File.ReadAllText("/proc/self/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return long.Parse(fields[7]);
-    }
-
-    private static long PeakRss()
-    {
-        foreach (string line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return 0;
     }
 }

@@ -10,7 +10,7 @@ namespace CanKit.Cli.Bench;
 /// </summary>
 internal sealed class TorchStepWorker : IDisposable
 {
-    /// <summary>Debian's python3 with python3-torch (the libtorch CanKit binds on this machine).</summary>
+    /// <summary>Debian's python3, with python3-torch 1.13 where it is installed.</summary>
     public const string DebianPython = "/usr/bin/python3";
 
     private readonly Process _p;
@@ -80,7 +80,8 @@ internal sealed class TorchStepWorker : IDisposable
         string? ready = p.StandardOutput.ReadLine();
         if (ready != "ready")
         {
-            p.WaitForExit(5000);
+            // The timed wait does not wait for the standard-error reader; the untimed one, after an exit, does.
+            if (p.WaitForExit(5000)) p.WaitForExit();
             string err = stderr.Last();
             p.Dispose();
             throw new InvalidDataException($"the PyTorch worker ({python}) did not start ({ready ?? "no output"}): {err} — on this machine ./build.sh bench installs python3-torch");
@@ -120,7 +121,7 @@ internal sealed class TorchStepWorker : IDisposable
         _p.StandardInput.WriteLine(command);
         string? line = _p.StandardOutput.ReadLine();
         if (line is not null) return line;
-        _p.WaitForExit(5000);
+        if (_p.WaitForExit(5000)) _p.WaitForExit();
         throw new InvalidDataException($"the PyTorch worker ({_python}) stopped: {_stderr.Last()}");
     }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch eager reference of CanKit's CAN step, for side-by-side timing on the same libtorch.
+"""PyTorch eager reference of CanKit's CAN step, for side-by-side timing (Bench/PlainTorchSharpCanStep.cs is its TorchSharp twin).
 
 The same model as CanKit's reference config (ViT encoder without [CLS], MAE decoder with the σ embedding,
 projection head, InfoNCE + norm-pix reconstruction + denoising, AdamW) written plainly in PyTorch. It serves a line

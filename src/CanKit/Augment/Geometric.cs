@@ -1,11 +1,9 @@
-using CanKit.Nn;
-
 namespace CanKit.Augment;
 
 /// <summary>
 /// Per-sample crop boxes as affine maps, drawn on the device from a seeded generator. Coordinates are in
 /// grid units ([−1, 1] spans the image): a box has centre (cx, cy) and half-extent (w, h) as fractions of the
-/// image; a negative w flips horizontally.
+/// image; a negative w flips horizontally. Each tensor is [N].
 /// </summary>
 public sealed record CropBoxes(Tensor Cx, Tensor Cy, Tensor W, Tensor H) : IDisposable
 {
@@ -25,20 +23,20 @@ public static class Geometric
     /// positions that keep the box inside the image; flipped with probability <paramref name="flipP"/>.
     /// (torchvision re-draws boxes that do not fit; here the sides are clamped to the image instead.)
     /// </summary>
-    public static CropBoxes RandomResizedCrop(long n, Generator? g, Device device, (double Min, double Max) scale, (double Min, double Max) ratio, double flipP)
+    public static CropBoxes RandomResizedCrop(long n, torch.Generator? g, Device device, (double Min, double Max) scale, (double Min, double Max) ratio, double flipP)
     {
         if (scale.Min <= 0 || scale.Max > 1 || scale.Min > scale.Max) throw new ArgumentOutOfRangeException(nameof(scale), scale, "scale must satisfy 0 < min ≤ max ≤ 1");
         if (ratio.Min <= 0 || ratio.Min > ratio.Max) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "ratio must satisfy 0 < min ≤ max");
-        using var scope = Torch.NewDisposeScope();
-        var u = Tensor.Rand([5, n], g, DType.Float32, device);                                 // [5, N]
-        var area = u.Select(0, 0) * (scale.Max - scale.Min) + scale.Min;                      // [N]
-        var logR = u.Select(0, 1) * (Math.Log(ratio.Max) - Math.Log(ratio.Min)) + Math.Log(ratio.Min);
-        var r = logR.Exp();
-        var w = (area * r).Sqrt().ClampMax(1);                                                // width share
-        var h = (area / r).Sqrt().ClampMax(1);                                                // height share
-        var cx = (u.Select(0, 2) * 2 - 1) * (1.0 - w);                                        // keeps the box inside
-        var cy = (u.Select(0, 3) * 2 - 1) * (1.0 - h);
-        var sign = Tensor.Where(u.Select(0, 4).Lt(flipP), Tensor.Full([1], -1, DType.Float32, device), Tensor.Full([1], 1, DType.Float32, device));
+        using var scope = torch.NewDisposeScope();
+        var u = torch.rand([5, n], ScalarType.Float32, device, generator: g);                 // [5, N]
+        var area = u[0] * (scale.Max - scale.Min) + scale.Min;                                 // [N]
+        var logR = u[1] * (Math.Log(ratio.Max) - Math.Log(ratio.Min)) + Math.Log(ratio.Min);
+        var r = logR.exp();
+        var w = (area * r).sqrt().clamp_max(1);                                                // width share
+        var h = (area / r).sqrt().clamp_max(1);                                                // height share
+        var cx = (u[2] * 2 - 1) * (1.0 - w);                                                   // keeps the box inside
+        var cy = (u[3] * 2 - 1) * (1.0 - h);
+        var sign = torch.where(u[4].lt(flipP), torch.full([1], -1, ScalarType.Float32, device), torch.full([1], 1, ScalarType.Float32, device));
         var boxes = new CropBoxes(cx, cy, w * sign, h);
         scope.MoveToOuter(boxes.Cx, boxes.Cy, boxes.W, boxes.H);
         return boxes;
@@ -48,16 +46,16 @@ public static class Geometric
     /// The same boxes moved by up to <paramref name="maxShift"/> of the image side in x and y (CMAE's pixel shift:
     /// official 0–31 px on a 256-px image, i.e. 31/256), drawn uniformly per sample.
     /// </summary>
-    public static CropBoxes Shift(CropBoxes b, double maxShift, Generator? g)
+    public static CropBoxes Shift(CropBoxes b, double maxShift, torch.Generator? g)
     {
         if (maxShift < 0 || maxShift > 1) throw new ArgumentOutOfRangeException(nameof(maxShift), maxShift, "must be in [0, 1]");
-        using var scope = Torch.NewDisposeScope();
-        long n = b.Cx.Size(0);
-        var u = Tensor.Rand([2, n], g, DType.Float32, b.Cx.Device);
+        using var scope = torch.NewDisposeScope();
+        long n = b.Cx.shape[0];
+        var u = torch.rand([2, n], b.Cx.dtype, b.Cx.device, generator: g);                  // [2, N]
         // A shift of s image widths is 2s in grid units.
-        var cx = b.Cx + u.Select(0, 0) * (2 * maxShift);
-        var cy = b.Cy + u.Select(0, 1) * (2 * maxShift);
-        var shifted = new CropBoxes(cx, cy, b.W.Clone(), b.H.Clone());
+        var cx = b.Cx + u[0] * (2 * maxShift);
+        var cy = b.Cy + u[1] * (2 * maxShift);
+        var shifted = new CropBoxes(cx, cy, b.W.clone(), b.H.clone());
         scope.MoveToOuter(shifted.Cx, shifted.Cy, shifted.W, shifted.H);
         return shifted;
     }
@@ -65,15 +63,18 @@ public static class Geometric
     /// <summary>Resamples images [N, C, H, W] inside the boxes to [N, C, outSize, outSize] (bilinear, border padding).</summary>
     public static Tensor Crop(Tensor images, CropBoxes b, int outSize)
     {
-        using var scope = Torch.NewDisposeScope();
-        long n = images.Size(0), c = images.Size(1);
-        var zero = Tensor.Zeros([n], images.DType, images.Device);
-        var row0 = Tensor.Stack([b.W, zero, b.Cx], 1);                                         // [N, 3]
-        var row1 = Tensor.Stack([zero, b.H, b.Cy], 1);                                         // [N, 3]
-        var theta = Tensor.Stack([row0, row1], 1);                                             // [N, 2, 3]
-        var grid = Functional.AffineGrid(theta, [n, c, outSize, outSize]);                     // [N, out, out, 2]
-        var result = Functional.GridSample(images, grid, Functional.GridSampleMode.Bilinear, Functional.GridPadding.Border);
-        scope.MoveToOuter(result);
-        return result;
+        if (images.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got [{string.Join(", ", images.shape)}]", nameof(images));
+        ArgumentOutOfRangeException.ThrowIfLessThan(outSize, 1);
+        using var scope = torch.NewDisposeScope();
+        long n = images.shape[0], c = images.shape[1];
+        if (b.Cx.shape[0] != n) throw new ArgumentException($"{b.Cx.shape[0]} boxes for {n} images", nameof(b));
+        // θ maps output grid coordinates to input ones: x_in = w·x_out + cx, y_in = h·y_out + cy.
+        var zero = torch.zeros([n], images.dtype, images.device);
+        var row0 = torch.stack([b.W.to(images.dtype), zero, b.Cx.to(images.dtype)], 1);         // [N, 3]
+        var row1 = torch.stack([zero, b.H.to(images.dtype), b.Cy.to(images.dtype)], 1);         // [N, 3]
+        var theta = torch.stack([row0, row1], 1);                                                 // [N, 2, 3]
+        var grid = nn.functional.affine_grid(theta, [n, c, outSize, outSize], align_corners: false); // [N, out, out, 2]
+        var result = nn.functional.grid_sample(images, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
+        return result.MoveToOuterDisposeScope();
     }
 }

@@ -1,5 +1,3 @@
-using CanKit.Nn;
-
 namespace CanKit.Augment;
 
 /// <summary>
@@ -13,18 +11,18 @@ public static class Photometric
 
     private static Tensor Gray(Tensor x)
     {
-        using var w = Tensor.From(Luma, 1, 3, 1, 1).To(x.Device);
+        using var w = torch.tensor(Luma, [1, 3, 1, 1], x.dtype, x.device);
         using var weighted = x * w;
-        return weighted.Sum(1, keepDim: true);                                                     // [N, 1, H, W]
+        return weighted.sum(1, keepdim: true);                                                     // [N, 1, H, W]
     }
 
-    private static Tensor PerSample(Tensor u, long n) => u.View(n, 1, 1, 1);
+    private static Tensor PerSample(Tensor u, long n) => u.view(n, 1, 1, 1);
 
     /// <summary>x where the coin says no, f(x) where it says yes (probability p per sample).</summary>
     private static Tensor Maybe(Tensor x, Tensor transformed, double p, Tensor coin)
     {
-        using var apply = coin.Lt(p).View(x.Size(0), 1, 1, 1);
-        return Tensor.Where(apply, transformed, x);
+        using var apply = coin.lt(p).view(x.shape[0], 1, 1, 1);
+        return torch.where(apply, transformed, x);
     }
 
     /// <summary>
@@ -33,82 +31,94 @@ public static class Photometric
     /// to [0, 1] after each. Hue is rotated in YIQ space, a linear approximation of torchvision's HSV shift.
     /// Grayscale images get brightness and contrast only.
     /// </summary>
-    public static Tensor ColorJitter(Tensor x, Generator? g, double brightness, double contrast, double saturation, double hue, double p)
+    public static Tensor ColorJitter(Tensor x, torch.Generator? g, double brightness, double contrast, double saturation, double hue, double p)
     {
-        using var scope = Torch.NewDisposeScope();
-        long n = x.Size(0), c = x.Size(1);
-        var u = Tensor.Rand([5, n], g, DType.Float32, x.Device);
-        Tensor Factor(int i, double s) => PerSample(u.Select(0, i) * (2 * s) + (1 - s), n);
-        var y = (x * Factor(0, brightness)).Clamp(0, 1);
-        var mean = (c == 3 ? Gray(y) : y).Mean([1, 2, 3], keepDim: true);                          // [N, 1, 1, 1]
-        y = ((y - mean) * Factor(1, contrast) + mean).Clamp(0, 1);
+        CheckImages(x);
+        using var scope = torch.NewDisposeScope();
+        long n = x.shape[0], c = x.shape[1];
+        var u = torch.rand([5, n], x.dtype, x.device, generator: g);                                // [5, N]
+        Tensor Factor(int i, double s) => PerSample(u[i] * (2 * s) + (1 - s), n);                  // [N, 1, 1, 1]
+        var y = (x * Factor(0, brightness)).clamp(0, 1);
+        var mean = (c == 3 ? Gray(y) : y).mean([1, 2, 3], keepdim: true);                          // [N, 1, 1, 1]
+        y = ((y - mean) * Factor(1, contrast) + mean).clamp(0, 1);
         if (c == 3)
         {
             var gray = Gray(y);
-            y = ((y - gray) * Factor(2, saturation) + gray).Clamp(0, 1);
-            y = HueRotate(y, PerSample(u.Select(0, 3) * (2 * hue) - hue, n)).Clamp(0, 1);
+            y = ((y - gray) * Factor(2, saturation) + gray).clamp(0, 1);
+            y = HueRotate(y, PerSample(u[3] * (2 * hue) - hue, n)).clamp(0, 1);
         }
-        var result = Maybe(x, y, p, u.Select(0, 4));
-        scope.MoveToOuter(result);
-        return result;
+        return Maybe(x, y, p, u[4]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>RGB → YIQ (NTSC), rows Y, I, Q.</summary>
+    private static readonly double[] ToYiq = [0.299, 0.587, 0.114, 0.596, -0.274, -0.322, 0.211, -0.523, 0.312];
+
+    /// <summary>YIQ → RGB as the exact inverse of <see cref="ToYiq"/> (the usual 3-digit table is off by ~2e-4,
+    /// which would tint images even at zero hue shift).</summary>
+    private static readonly double[] FromYiq = Invert3(ToYiq);
+
+    private static double[] Invert3(double[] m)
+    {
+        double a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5], g = m[6], h = m[7], i = m[8];
+        double det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+        return [(e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det,
+                (f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det,
+                (d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det];
     }
 
     /// <summary>Rotates chroma by 2π·turns [N, 1, 1, 1] around the luma axis (YIQ).</summary>
     private static Tensor HueRotate(Tensor x, Tensor turns)
     {
-        using var scope = Torch.NewDisposeScope();
-        long n = x.Size(0), h = x.Size(2), w = x.Size(3);
-        var toYiq = Tensor.From(new float[] { 0.299f, 0.587f, 0.114f, 0.596f, -0.274f, -0.322f, 0.211f, -0.523f, 0.312f }, 3, 3).To(x.Device);
-        var fromYiq = Tensor.From(new float[] { 1f, 0.956f, 0.621f, 1f, -0.272f, -0.647f, 1f, -1.106f, 1.703f }, 3, 3).To(x.Device);
-        var angle = turns.View(n) * (2 * Math.PI);
-        var cos = angle.Cos();
-        var sin = angle.Sin();
-        var one = Tensor.Ones([n], x.DType, x.Device);
-        var zero = Tensor.Zeros([n], x.DType, x.Device);
-        var rot = Tensor.Stack([
-            Tensor.Stack([one, zero, zero], 1),
-            Tensor.Stack([zero, cos, -sin], 1),
-            Tensor.Stack([zero, sin, cos], 1)], 1);                                                 // [N, 3, 3]
-        var m = fromYiq.MatMul(rot).MatMul(toYiq);                                                  // [N, 3, 3]
-        var flat = x.Reshape(n, 3, h * w);                                                          // [N, 3, HW]
-        var result = m.Bmm(flat).Reshape(n, 3, h, w);
-        scope.MoveToOuter(result);
-        return result;
+        using var scope = torch.NewDisposeScope();
+        long n = x.shape[0], h = x.shape[2], w = x.shape[3];
+        var toYiq = torch.tensor(ToYiq, [3, 3], x.dtype, x.device);
+        var fromYiq = torch.tensor(FromYiq, [3, 3], x.dtype, x.device);
+        var angle = turns.view(n) * (2 * Math.PI);
+        var cos = angle.cos();
+        var sin = angle.sin();
+        var one = torch.ones([n], x.dtype, x.device);
+        var zero = torch.zeros([n], x.dtype, x.device);
+        var rot = torch.stack([
+            torch.stack([one, zero, zero], 1),
+            torch.stack([zero, cos, -sin], 1),
+            torch.stack([zero, sin, cos], 1)], 1);                                                  // [N, 3, 3]
+        var m = fromYiq.matmul(rot).matmul(toYiq);                                                  // [N, 3, 3]
+        var flat = x.reshape(n, 3, h * w);                                                          // [N, 3, HW]
+        return m.bmm(flat).reshape(n, 3, h, w).MoveToOuterDisposeScope();                           // [N, 3, H, W]
     }
 
     /// <summary>Grayscale (luma replicated over channels) with probability <paramref name="p"/>.</summary>
-    public static Tensor RandomGrayscale(Tensor x, Generator? g, double p)
+    public static Tensor RandomGrayscale(Tensor x, torch.Generator? g, double p)
     {
-        if (x.Size(1) != 3) return x.Alias();
-        using var scope = Torch.NewDisposeScope();
-        var coin = Tensor.Rand([x.Size(0)], g, DType.Float32, x.Device);
-        var gray = Gray(x).Expand(-1, 3, -1, -1);
-        var result = Maybe(x, gray, p, coin);
-        scope.MoveToOuter(result);
-        return result;
+        CheckImages(x);
+        if (x.shape[1] != 3) return x.alias();
+        using var scope = torch.NewDisposeScope();
+        var coin = torch.rand([x.shape[0]], x.dtype, x.device, generator: g);                      // [N]
+        var gray = Gray(x).expand(-1, 3, -1, -1);                                                   // [N, 3, H, W]
+        return Maybe(x, gray, p, coin).MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// Gaussian blur with probability <paramref name="p"/>, σ ~ U[σmin, σmax] per sample, an odd kernel of about
     /// a tenth of the image side (SimCLR), separable, reflect padding.
     /// </summary>
-    public static Tensor RandomGaussianBlur(Tensor x, Generator? g, double p, double sigmaMin = 0.1, double sigmaMax = 2.0)
+    public static Tensor RandomGaussianBlur(Tensor x, torch.Generator? g, double p, double sigmaMin = 0.1, double sigmaMax = 2.0)
     {
-        using var scope = Torch.NewDisposeScope();
-        long n = x.Size(0), c = x.Size(1), h = x.Size(2), w = x.Size(3);
+        CheckImages(x);
+        if (sigmaMin <= 0 || sigmaMin > sigmaMax) throw new ArgumentOutOfRangeException(nameof(sigmaMin), sigmaMin, "σ range must satisfy 0 < sigmaMin ≤ sigmaMax");
+        using var scope = torch.NewDisposeScope();
+        long n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
         int k = Math.Max(3, (int)(0.1 * Math.Min(h, w)) | 1), r = k / 2;
-        var u = Tensor.Rand([2, n], g, DType.Float32, x.Device);
-        var sigma = (u.Select(0, 0) * (sigmaMax - sigmaMin) + sigmaMin).View(n, 1);                 // [N, 1]
-        var offsets = Tensor.Arange(-r, r + 1, 1, DType.Float32, x.Device).View(1, k);              // [1, k]
-        var kernel = (offsets * offsets / (sigma * sigma * -2.0)).Exp();                            // [N, k]
-        kernel = kernel / kernel.Sum(1, keepDim: true);
-        var perChannel = kernel.Unsqueeze(1).Expand(n, c, k).Reshape(n * c, 1, k);                  // [N·C, 1, k]
-        var padded = ReflectPad(x, r).Reshape(1, n * c, h + 2 * r, w + 2 * r);                      // [1, N·C, H+2r, W+2r]
-        var blurredW = Functional.Conv2d(padded, perChannel.Unsqueeze(2), groups: n * c);          // kernel [N·C, 1, 1, k]
-        var blurred = Functional.Conv2d(blurredW, perChannel.Unsqueeze(3), groups: n * c);         // kernel [N·C, 1, k, 1]
-        var result = Maybe(x, blurred.Reshape(n, c, h, w), p, u.Select(0, 1));
-        scope.MoveToOuter(result);
-        return result;
+        var u = torch.rand([2, n], x.dtype, x.device, generator: g);                                // [2, N]
+        var sigma = (u[0] * (sigmaMax - sigmaMin) + sigmaMin).view(n, 1);                           // [N, 1]
+        var offsets = torch.arange(-r, r + 1, 1, x.dtype, x.device).view(1, k);                     // [1, k]
+        var kernel = (offsets * offsets / (sigma * sigma * -2.0)).exp();                            // [N, k]
+        kernel = kernel / kernel.sum(1, keepdim: true);
+        var perChannel = kernel.unsqueeze(1).expand(n, c, k).reshape(n * c, 1, k);                  // [N·C, 1, k]
+        var padded = ReflectPad(x, r).reshape(1, n * c, h + 2 * r, w + 2 * r);                      // [1, N·C, H+2r, W+2r]
+        var blurredW = nn.functional.conv2d(padded, perChannel.unsqueeze(2), groups: n * c);       // kernel [N·C, 1, 1, k]
+        var blurred = nn.functional.conv2d(blurredW, perChannel.unsqueeze(3), groups: n * c);      // kernel [N·C, 1, k, 1]
+        return Maybe(x, blurred.reshape(n, c, h, w), p, u[1]).MoveToOuterDisposeScope();
     }
 
     /// <summary>Reflect-pads the last two dims by <paramref name="r"/> (no edge repeat, as PyTorch's 'reflect').</summary>
@@ -122,12 +132,17 @@ public static class Photometric
                 long j = i < 0 ? -i : i >= size ? 2 * (size - 1) - i : i;
                 idx[i + r] = Math.Clamp(j, 0, size - 1);
             }
-            using var t = Tensor.From(idx);
-            return t.To(d);
+            return torch.tensor(idx, ScalarType.Int64, d);
         }
-        using var rows = Index(x.Size(2), r, x.Device);
-        using var cols = Index(x.Size(3), r, x.Device);
-        using var tall = x.IndexSelect(2, rows);
-        return tall.IndexSelect(3, cols);
+        using var rows = Index(x.shape[2], r, x.device);
+        using var cols = Index(x.shape[3], r, x.device);
+        using var tall = x.index_select(2, rows);
+        return tall.index_select(3, cols);
+    }
+
+    private static void CheckImages(Tensor x)
+    {
+        if (x.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got [{string.Join(", ", x.shape)}]", nameof(x));
+        if (!torch.is_floating_point(x)) throw new ArgumentException($"expected float images in [0, 1], got {x.dtype}", nameof(x));
     }
 }

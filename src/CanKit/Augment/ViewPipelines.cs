@@ -26,16 +26,15 @@ public sealed record ViewAugmentation
     public static ViewAugmentation CropFlip => new() { JitterP = 0, GrayscaleP = 0, BlurP = 0 };
 
     /// <summary>Colour, grayscale and blur on an already cropped view.</summary>
-    internal Tensor Photometrics(Tensor x01, Generator? g)
+    internal Tensor Photometrics(Tensor x01, torch.Generator? g)
     {
-        using var scope = Torch.NewDisposeScope();
+        using var scope = torch.NewDisposeScope();
         var y = x01;
         if (JitterP > 0) y = Photometric.ColorJitter(y, g, Brightness, Contrast, Saturation, Hue, JitterP);
         if (GrayscaleP > 0) y = Photometric.RandomGrayscale(y, g, GrayscaleP);
         if (BlurP > 0) y = Photometric.RandomGaussianBlur(y, g, BlurP);
-        var result = ReferenceEquals(y, x01) ? x01.Alias() : y;
-        scope.MoveToOuter(result);
-        return result;
+        var result = ReferenceEquals(y, x01) ? x01.alias() : y;
+        return result.MoveToOuterDisposeScope();
     }
 }
 
@@ -53,14 +52,19 @@ public sealed record TwoViewPipeline(ViewAugmentation First, ViewAugmentation Se
     /// <summary>CMAE: online view crop + flip; target view = the same crop shifted by ≤ 31/256 of the side, plus colour.</summary>
     public static TwoViewPipeline Cmae => new(ViewAugmentation.CropFlip, ViewAugmentation.SimClr with { Scale = (1, 1) }, PixelShift: 31.0 / 256);
 
-    /// <summary>uint8 images [N, C, H, W] (on the training device) → two normalised float views [N, C, S, S].</summary>
-    public (Tensor View1, Tensor View2) Apply(Tensor raw, Normalization norm, int outSize, Generator? g)
+    /// <summary>
+    /// uint8 images [N, C, H, W] (on the training device) → two normalised float32 views [N, C, S, S]. Every random
+    /// draw comes from <paramref name="g"/> in a fixed order, so the same seed gives the same views; the generator
+    /// must live on the images' device (TorchSharp's rule), or be null for the global one.
+    /// </summary>
+    public (Tensor View1, Tensor View2) Apply(Tensor raw, Normalization norm, int outSize, torch.Generator? g)
     {
-        using var scope = Torch.NewDisposeScope();
-        long n = raw.Size(0);
-        var x = raw.To(DType.Float32) / 255.0;
-        var box1 = Geometric.RandomResizedCrop(n, g, raw.Device, First.Scale, First.Ratio, First.FlipP);
-        var box2 = PixelShift > 0 ? Geometric.Shift(box1, PixelShift, g) : Geometric.RandomResizedCrop(n, g, raw.Device, Second.Scale, Second.Ratio, Second.FlipP);
+        if (raw.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got [{string.Join(", ", raw.shape)}]", nameof(raw));
+        using var scope = torch.NewDisposeScope();
+        long n = raw.shape[0];
+        var x = raw.to(ScalarType.Float32) / 255.0;                                                 // [N, C, H, W] in [0, 1]
+        var box1 = Geometric.RandomResizedCrop(n, g, raw.device, First.Scale, First.Ratio, First.FlipP);
+        var box2 = PixelShift > 0 ? Geometric.Shift(box1, PixelShift, g) : Geometric.RandomResizedCrop(n, g, raw.device, Second.Scale, Second.Ratio, Second.FlipP);
         var v1 = First.Photometrics(Geometric.Crop(x, box1, outSize), g);
         var v2 = Second.Photometrics(Geometric.Crop(x, box2, outSize), g);
         var n1 = ImageSet.NormalizeUnit(v1, norm);

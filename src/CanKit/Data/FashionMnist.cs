@@ -56,9 +56,10 @@ public sealed class FashionMnist
         for (int i = 0; i < indices.Length; i++)
         {
             int k = indices[i];
+            if ((uint)k >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(indices), k, $"Fashion-MNIST has {Count} images");
             for (int j = 0; j < px; j++) x[i * px + j] = Images[k * px + j] / 255f;
             y[i] = Labels[k];
         }
-        return (Tensor.From(x, indices.Length, 1, Height, Width), Tensor.From(y));
+        return (torch.tensor(x, [indices.Length, 1, Height, Width], ScalarType.Float32), torch.tensor(y, [indices.Length], ScalarType.Int64));
     }
 }

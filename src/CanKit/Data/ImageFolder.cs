@@ -105,7 +105,7 @@ public static class ImageFolder
                     {
                         errors[i] = null;
                         try { DecodeInto(files[start + i].Path, side, buffer.AsSpan(i * imageBytes, imageBytes)); }
-                        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or TorchException)
+                        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
                         {
                             errors[i] = e.Message;
                         }
@@ -157,9 +157,9 @@ public static class ImageFolder
     // One file → RGB uint8 [3, side, side] written into dst.
     private static void DecodeInto(string path, int side, Span<byte> dst)
     {
-        using var chw = ImageCodec.Decode(File.ReadAllBytes(path), path);                       // [C, H, W]
+        using var chw = ImageCodec.DecodeFile(path);                                            // [C, H, W]
         using var square = ImageCodec.ResizeCenterCrop(chw, side);                              // [C, side, side]
-        byte[] px = square.ToArray<byte>();
+        byte[] px = square.data<byte>().ToArray();
         int plane = side * side;
         if (px.Length == Channels * plane) { px.CopyTo(dst); return; }
         for (int c = 0; c < Channels; c++) px.AsSpan(0, plane).CopyTo(dst.Slice(c * plane, plane));  // gray → RGB

@@ -17,9 +17,10 @@ public static class ImageGrid
     public static Tensor Tile(Tensor images, int? cols = null, int? rows = null, int padding = 2, byte padValue = 255)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
-        using var batch = images.Dim == 3 ? images.Unsqueeze(0) : images.Alias();                   // [N, C, H, W]
-        if (batch.Dim != 4) throw new ArgumentException($"expected images [N, C, H, W] or [C, H, W], got {batch.Dim} dims", nameof(images));
-        int n = (int)batch.Size(0), c = (int)batch.Size(1), h = (int)batch.Size(2), w = (int)batch.Size(3);
+        if (images.Dimensions is not (3 or 4))
+            throw new ArgumentException($"expected images [N, C, H, W] or [C, H, W], got [{string.Join(", ", images.shape)}]", nameof(images));
+        using var batch = images.Dimensions == 3 ? images.unsqueeze(0) : images.alias();         // [N, C, H, W]
+        int n = (int)batch.shape[0], c = (int)batch.shape[1], h = (int)batch.shape[2], w = (int)batch.shape[3];
         if (n == 0) throw new ArgumentException("no images to tile", nameof(images));
         if (c != 1 && c != 3) throw new ArgumentException($"expected 1 or 3 channels, got {c}", nameof(images));
         int nc = cols ?? (rows is int r0 ? (n + r0 - 1) / r0 : (int)Math.Ceiling(Math.Sqrt(n)));
@@ -29,7 +30,7 @@ public static class ImageGrid
 
         byte[] px = ToBytes(batch);                                                               // [N, C, H, W] row-major
         int gh = nr * (h + padding) + padding, gw = nc * (w + padding) + padding;
-        var grid = new byte[c * gh * gw];                                                         // [C, gh, gw]
+        var grid = new byte[(long)c * gh * gw];                                                   // [C, gh, gw]
         Array.Fill(grid, padValue);
         for (int i = 0; i < n; i++)
         {
@@ -38,7 +39,7 @@ public static class ImageGrid
                 for (int y = 0; y < h; y++)
                     px.AsSpan(((i * c + ch) * h + y) * w, w).CopyTo(grid.AsSpan((ch * gh + top + y) * gw + left, w));
         }
-        return Tensor.From(grid, c, gh, gw);
+        return torch.tensor(grid, [c, gh, gw], ScalarType.Byte);
     }
 
     /// <summary>Tiles <paramref name="images"/> (see <see cref="Tile"/>) and writes the grid to a PNG file.</summary>
@@ -48,20 +49,13 @@ public static class ImageGrid
         ImageCodec.SavePng(path, grid);
     }
 
-    // Any dtype/device → uint8 CPU bytes; floats are taken as [0, 1].
+    // Any dtype/device → uint8 CPU bytes; floats are taken as [0, 1] and rounded half to even, as torch.round.
     private static byte[] ToBytes(Tensor batch)
     {
-        if (batch.DType == DType.UInt8)
-        {
-            using var cpu = batch.To(Device.Cpu);
-            using var contiguous = cpu.Contiguous();
-            return contiguous.ToArray<byte>();
-        }
-        using var f = batch.To(Device.Cpu, DType.Float32);
-        using var clamped = f.Clamp(0, 1);
-        using var scaled = clamped * 255.0;
-        using var rounded = scaled.Round();
-        using var bytes = rounded.To(DType.UInt8);
-        return bytes.ToArray<byte>();
+        using var scope = torch.NewDisposeScope();
+        Tensor bytes = batch.dtype == ScalarType.Byte
+            ? batch.cpu()
+            : batch.detach().to(ScalarType.Float32, torch.CPU).clamp(0, 1).mul(255.0).round().to(ScalarType.Byte);
+        return bytes.contiguous().data<byte>().ToArray();
     }
 }

@@ -56,48 +56,58 @@ public sealed class ImageSet
             Pixels.AsSpan(k * b, b).CopyTo(x.AsSpan(i * b, b));
             y[i] = Labels[k];
         }
-        return (Tensor.From(x, indices.Length, Channels, Height, Width), Tensor.From(y));
+        return (torch.tensor(x, [indices.Length, Channels, Height, Width], ScalarType.Byte), torch.tensor(y, [indices.Length], ScalarType.Int64));
     }
 
-    /// <summary>Normalised float32 images [n, C, H, W] on <paramref name="device"/> and labels [n].</summary>
-    public (Tensor Images, Tensor Labels) Batch(ReadOnlySpan<int> indices, Device device = default)
+    /// <summary>Normalised float32 images [n, C, H, W] and int64 labels [n] on <paramref name="device"/> (CPU when null).</summary>
+    public (Tensor Images, Tensor Labels) Batch(ReadOnlySpan<int> indices, Device? device = null)
     {
+        device ??= torch.CPU;
         var (raw, labels) = RawBatch(indices);
         using (raw)
         {
-            using var onDevice = raw.To(device);
+            using var onDevice = raw.to(device);
             var images = Normalize(onDevice, Normalization);
-            if (device == Device.Cpu) return (images, labels);
-            using (labels) return (images, labels.To(device));
+            if (device.type == DeviceType.CPU) return (images, labels);
+            using (labels) return (images, labels.to(device));
         }
     }
 
     /// <summary>uint8 [n, C, H, W] → float32 (x/255 − mean)/std on the same device.</summary>
     public static Tensor Normalize(Tensor raw, Normalization norm)
     {
-        using var f = raw.To(DType.Float32);
+        using var f = raw.to(ScalarType.Float32);
         using var scaled = f / 255.0;
         return NormalizeUnit(scaled, norm);
     }
 
-    /// <summary>Images in [0, 1] [n, C, H, W] → (x − mean)/std.</summary>
+    /// <summary>Images in [0, 1] [n, C, H, W] → (x − mean)/std, in the images' dtype and on their device.</summary>
     public static Tensor NormalizeUnit(Tensor x01, Normalization norm)
     {
-        long c = x01.Size(1);
-        using var mean = Tensor.From(norm.Mean, 1, c, 1, 1).To(x01.Device);
-        using var std = Tensor.From(norm.Std, 1, c, 1, 1).To(x01.Device);
-        using var centred = x01 - mean;
-        return centred / std;
+        var (mean, std) = Constants(x01, norm);
+        using (mean) using (std)
+        using (var centred = x01 - mean)
+            return centred / std;
     }
 
     /// <summary>Inverse of <see cref="Normalize"/> clamped to [0, 1] (for image grids).</summary>
     public static Tensor Denormalize(Tensor x, Normalization norm)
     {
-        long c = x.Size(1);
-        using var mean = Tensor.From(norm.Mean, 1, c, 1, 1).To(x.Device);
-        using var std = Tensor.From(norm.Std, 1, c, 1, 1).To(x.Device);
-        using var scaled = x * std;
-        using var shifted = scaled + mean;
-        return shifted.Clamp(0, 1);
+        var (mean, std) = Constants(x, norm);
+        using (mean) using (std)
+        using (var scaled = x * std)
+        using (var shifted = scaled + mean)
+            return shifted.clamp(0, 1);
+    }
+
+    // mean, std as [1, C, 1, 1] in x's dtype on x's device.
+    private static (Tensor Mean, Tensor Std) Constants(Tensor x, Normalization norm)
+    {
+        if (x.Dimensions != 4) throw new ArgumentException($"expected images [n, C, H, W], got [{string.Join(", ", x.shape)}]", nameof(x));
+        long c = x.shape[1];
+        if (c != norm.Mean.Length)
+            throw new ArgumentException($"images have {c} channels, the normalisation {norm.Mean.Length}", nameof(x));
+        ScalarType dtype = torch.is_floating_point(x) ? x.dtype : ScalarType.Float32;
+        return (torch.tensor(norm.Mean, [1, c, 1, 1], dtype, x.device), torch.tensor(norm.Std, [1, c, 1, 1], dtype, x.device));
     }
 }

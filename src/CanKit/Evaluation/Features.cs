@@ -11,28 +11,29 @@ public static class Features
     /// <summary>[N, D] float32 features and [N] int64 labels of every image of <paramref name="data"/> (on CPU).</summary>
     public static (Tensor Features, Tensor Labels) Extract(VisionTransformer encoder, ImageSet data, Device device, int batchSize = 256, IProgress<(int Done, int Total)>? progress = null)
     {
-        using var noGrad = Torch.NoGrad();
-        bool wasTraining = encoder.Training;
-        encoder.Eval();
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be > 0");
+        using var noGrad = no_grad();
+        bool wasTraining = encoder.training;
+        encoder.eval();
         var parts = new List<Tensor>();
         try
         {
             int[] all = Enumerable.Range(0, data.Count).ToArray();
             for (int i = 0; i < data.Count; i += batchSize)
             {
-                using var scope = Torch.NewDisposeScope();
-                var (x, _) = data.Batch(all.AsSpan(i, Math.Min(batchSize, data.Count - i)), device);
-                var f = ProjectionHead.MeanPool(encoder.Forward(x), encoder.HasClsToken).Cpu();
-                parts.Add(scope.MoveToOuter(f));
+                using var scope = NewDisposeScope();
+                var (x, _) = data.Batch(all.AsSpan(i, Math.Min(batchSize, data.Count - i)), device);   // [b, C, H, W]
+                var f = ProjectionHead.MeanPool(encoder.forward(x), encoder.HasClsToken).cpu();          // [b, D]
+                parts.Add(f.MoveToOuterDisposeScope());
                 progress?.Report((Math.Min(i + batchSize, data.Count), data.Count));
             }
-            var labels = Tensor.From(data.Labels.Select(l => (long)l).ToArray());
-            return (Tensor.Cat(parts, 0), labels);
+            var labels = tensor(data.Labels.Select(l => (long)l).ToArray());                              // [N]
+            return (cat(parts, 0), labels);
         }
         finally
         {
             foreach (var p in parts) p.Dispose();
-            encoder.Train(wasTraining);
+            encoder.train(wasTraining);
         }
     }
 

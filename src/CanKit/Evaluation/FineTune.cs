@@ -1,7 +1,6 @@
 using CanKit.Augment;
 using CanKit.Data;
 using CanKit.Methods;
-using CanKit.Nn;
 using CanKit.Optim;
 using CanKit.Vision;
 
@@ -20,12 +19,15 @@ public static class FineTune
                              double lr = 5e-4, double weightDecay = 0.05, ulong seed = 0, IProgress<string>? log = null)
     {
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "must be > 0");
+        if (batchSize <= 0 || batchSize > train.Count) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"must be in [1, {train.Count}] ({train.Name} has {train.Count} images)");
+        using var init = new Generator(seed);
+        using var head = ClassifierHead.Create(encoder.Width, train.ClassNames.Count, init);
+        head.to(device);
+        encoder.to(device);
+        encoder.train();
         using var g = new Generator(seed, device);
-        using var head = new Linear(encoder.Width, train.ClassNames.Count, generator: g);
-        head.To(device);
-        encoder.Train();
-        var groups = AdamW.DecayGroups(encoder, weightDecay).Concat(AdamW.DecayGroups(head, weightDecay)).ToList();
-        using var opt = new AdamW(groups, lr: lr, weightDecay: weightDecay);
+        var groups = WeightDecayGroups.Split(encoder, weightDecay).Concat(WeightDecayGroups.Split(head, weightDecay)).ToList();
+        using var opt = new AdamW(groups, lr: lr, weight_decay: weightDecay);
         long perEpoch = Math.Max(1, train.Count / batchSize), total = perEpoch * epochs, step = 0;
         var schedule = new WarmupCosineSchedule(lr, Math.Min(total / 10, perEpoch), total, lr * 1e-2);
         var crop = new TwoViewPipeline(ViewAugmentation.CropFlip with { Scale = (0.5, 1.0) }, ViewAugmentation.CropFlip);
@@ -35,16 +37,16 @@ public static class FineTune
             int[] order = Training.BatchLoader.Order(train.Count, seed, e);
             for (long b = 0; b < perEpoch; b++)
             {
-                using var scope = Torch.NewDisposeScope();
-                var (raw, y) = train.RawBatch(order.AsSpan((int)(b * batchSize), batchSize));
-                var (x, _) = crop.Apply(raw.To(device), train.Normalization, encoder.Config.ImageSize, g);
+                using var scope = NewDisposeScope();
+                var (raw, y) = train.RawBatch(order.AsSpan((int)(b * batchSize), batchSize));       // [B, C, H, W] uint8, [B]
+                var (x, _) = crop.Apply(raw.to(device), train.Normalization, encoder.Config.ImageSize, g);
                 schedule.Apply(opt, step++);
-                opt.ZeroGrad();
-                var logits = head.Forward(ProjectionHead.MeanPool(encoder.Forward(x), encoder.HasClsToken));
-                var loss = Functional.CrossEntropy(logits, y.To(device), labelSmoothing: 0.1);
-                loss.Backward();
-                opt.Step();
-                last = loss.Item<float>();
+                opt.zero_grad();
+                var logits = head.forward(ProjectionHead.MeanPool(encoder.forward(x), encoder.HasClsToken));   // [B, classes]
+                var loss = nn.functional.cross_entropy(logits, y.to(device), label_smoothing: 0.1);
+                loss.backward();
+                opt.step();
+                last = loss.item<float>();
             }
             log?.Report($"fine-tune epoch {e + 1}/{epochs}: loss {last:F4}");
         }
@@ -53,17 +55,17 @@ public static class FineTune
 
     private static double Accuracy(VisionTransformer encoder, Linear head, ImageSet test, Device device)
     {
-        using var noGrad = Torch.NoGrad();
-        encoder.Eval();
+        using var noGrad = no_grad();
+        encoder.eval();
         long correct = 0;
         int[] all = Enumerable.Range(0, test.Count).ToArray();
         for (int i = 0; i < test.Count; i += 256)
         {
-            using var scope = Torch.NewDisposeScope();
+            using var scope = NewDisposeScope();
             var (x, y) = test.Batch(all.AsSpan(i, Math.Min(256, test.Count - i)), device);
-            correct += head.Forward(ProjectionHead.MeanPool(encoder.Forward(x), encoder.HasClsToken)).ArgMax(1).Eq(y).Sum().Item<long>();
+            correct += head.forward(ProjectionHead.MeanPool(encoder.forward(x), encoder.HasClsToken)).argmax(1).eq(y).sum().item<long>();
         }
-        encoder.Train();
+        encoder.train();
         return (double)correct / test.Count;
     }
 }

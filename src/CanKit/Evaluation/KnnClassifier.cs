@@ -1,5 +1,3 @@
-using CanKit.Nn;
-
 namespace CanKit.Evaluation;
 
 /// <summary>
@@ -8,28 +6,32 @@ namespace CanKit.Evaluation;
 /// </summary>
 public static class KnnClassifier
 {
+    /// <summary>Top-1 of <paramref name="testX"/> [Nte, D] against <paramref name="trainX"/> [Ntr, D] with int64 labels [N].</summary>
     public static double Accuracy(Tensor trainX, Tensor trainY, Tensor testX, Tensor testY, int classes, int k = 20, double temperature = 0.07, int chunk = 512)
     {
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "must be > 0");
         if (temperature <= 0) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be > 0");
-        using var noGrad = Torch.NoGrad();
-        using var outer = Torch.NewDisposeScope();
-        var train = Functional.Normalize(trainX, 2, 1);                                 // [Ntr, D]
-        var trainT = train.T();                                                        // [D, Ntr]
-        var test = Functional.Normalize(testX, 2, 1);                                  // [Nte, D]
-        long n = test.Size(0), kk = Math.Min(k, train.Size(0)), correct = 0;
+        if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "must be > 0");
+        if (trainX.dim() != 2 || testX.dim() != 2 || trainX.size(1) != testX.size(1))
+            throw new ArgumentException($"features must be [N, D] with the same D; got train [{string.Join(", ", trainX.shape)}], test [{string.Join(", ", testX.shape)}]", nameof(testX));
+        using var noGrad = no_grad();
+        using var outer = NewDisposeScope();
+        var train = nn.functional.normalize(trainX, 2, 1);                                    // [Ntr, D]
+        var trainT = train.t();                                                               // [D, Ntr]
+        var test = nn.functional.normalize(testX, 2, 1);                                      // [Nte, D]
+        long n = test.size(0), kk = Math.Min(k, train.size(0)), correct = 0;
         for (long i = 0; i < n; i += chunk)
         {
-            using var scope = Torch.NewDisposeScope();
+            using var scope = NewDisposeScope();
             long b = Math.Min(chunk, n - i);
-            var sim = test.Narrow(0, i, b).MatMul(trainT);                            // [b, Ntr]
-            var (top, idx) = sim.TopK(kk, 1);                                          // [b, k]
-            var neighbourLabels = trainY.IndexSelect(0, idx.Reshape(-1)).Reshape(b, kk);  // [b, k]
-            var weights = (top / temperature).Exp();                                   // [b, k]
-            var votes = Tensor.Zeros([b, kk, classes], weights.DType)
-                .Scatter(2, neighbourLabels.Unsqueeze(2), weights.Unsqueeze(2))         // [b, k, C] one-hot · weight
-                .Sum(1);                                                               // [b, C]
-            correct += votes.ArgMax(1).Eq(testY.Narrow(0, i, b)).Sum().Item<long>();
+            var sim = test.narrow(0, i, b).matmul(trainT);                                    // [b, Ntr]
+            var (top, idx) = sim.topk((int)kk, 1);                                            // [b, k]
+            var neighbourLabels = trainY.index_select(0, idx.reshape(-1)).reshape(b, kk);     // [b, k]
+            var weights = (top / temperature).exp();                                          // [b, k]
+            var votes = zeros([b, kk, classes], weights.dtype)
+                .scatter(2, neighbourLabels.unsqueeze(2), weights.unsqueeze(2))               // [b, k, C] one-hot · weight
+                .sum(1);                                                                      // [b, C]
+            correct += votes.argmax(1).eq(testY.narrow(0, i, b)).sum().item<long>();
         }
         return (double)correct / n;
     }

@@ -22,9 +22,21 @@ public static class SafeTensors
     /// deleted and an existing file at <paramref name="path"/> is left as it was.
     /// </summary>
     /// <exception cref="ArgumentException">A name is empty or <c>__metadata__</c>, or a tensor or metadata value is null.</exception>
+    /// <exception cref="ObjectDisposedException">A tensor has been disposed.</exception>
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors,
                             IReadOnlyDictionary<string, string>? metadata = null) =>
         Save(path, tensors, metadata, afterTensor: null);
+
+    /// <summary>
+    /// Writes a module's <c>state_dict()</c> (parameters and persistent buffers) under the names it registered,
+    /// e.g. <c>blocks.0.attn.qkv.weight</c>: a ViT built with timm's layout exports under timm's names, so
+    /// <c>timm.create_model(...).load_state_dict(safetensors.torch.load_file(path))</c> reads it.
+    /// </summary>
+    public static void Save(string path, nn.Module module, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        Save(path, module.state_dict(), metadata, afterTensor: null);
+    }
 
     // afterTensor runs after each tensor's bytes are written; tests use it to fail a save part-way.
     internal static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors,
@@ -38,6 +50,8 @@ public static class SafeTensors
             if (name == SafeTensorsHeader.MetadataKey)
                 throw new ArgumentException($"'{name}' is reserved for metadata and cannot name a tensor", nameof(tensors));
             if (t is null) throw new ArgumentException($"tensor '{name}' is null", nameof(tensors));
+            if (t.IsInvalid) throw new ObjectDisposedException($"tensor '{name}'", $"tensor '{name}' has been disposed and cannot be saved");
+            SafeTensorsDTypes.Code(t.dtype); // rejects dtypes the format cannot hold, before any file is touched
         }
         if (metadata != null)
             foreach (var (key, value) in metadata)
@@ -76,56 +90,55 @@ public static class SafeTensors
     {
         var plan = new List<(SafeTensorsEntry, Tensor)>(tensors.Count);
         long offset = 0;
-        foreach (var (name, t) in tensors.OrderByDescending(kv => SafeTensorsDTypes.WriterRank(kv.Value.DType))
+        foreach (var (name, t) in tensors.OrderByDescending(kv => SafeTensorsDTypes.WriterRank(kv.Value.dtype))
                                          .ThenBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            DType dtype = t.DType;
-            long bytes = checked(t.NumEl * dtype.ElementSize());
-            plan.Add((new SafeTensorsEntry(name, dtype, t.Shape, offset, offset + bytes), t));
+            ScalarType dtype = t.dtype;
+            long bytes = checked(t.NumberOfElements * SafeTensorsDTypes.ElementSize(dtype));
+            plan.Add((new SafeTensorsEntry(name, dtype, t.shape, offset, offset + bytes), t));
             offset += bytes;
         }
         return plan;
     }
 
+    // Row-major bytes of t, in pieces of at most ChunkBytes (a Span cannot exceed 2 GiB, and a non-contiguous or
+    // device tensor is copied to the CPU one piece at a time rather than whole).
     private static void WriteData(Stream fs, Tensor t, SafeTensorsEntry entry)
     {
-        if (entry.ByteLength <= ChunkBytes)
+        if (entry.ByteLength == 0) return;
+        int step = ChunkBytes / SafeTensorsDTypes.ElementSize(entry.DType);
+        using var scope = torch.NewDisposeScope();
+        Tensor flat = t.detach().reshape(-1);                                          // [NumEl], a copy only if strided
+        for (long i = 0, n = entry.NumEl; i < n; i += step)
         {
-            fs.Write(t.ToBytes());
-            return;
-        }
-        int step = ChunkBytes / entry.DType.ElementSize();
-        using Tensor flat = t.Flatten(); // [NumEl]
-        for (long i = 0, n = flat.NumEl; i < n; i += step)
-        {
-            using Tensor piece = flat.Narrow(0, i, Math.Min(step, n - i));
-            fs.Write(piece.ToBytes());
+            using var outer = torch.NewDisposeScope();
+            Tensor piece = flat.narrow(0, i, Math.Min(step, n - i)).cpu().contiguous();
+            fs.Write(piece.bytes);
         }
     }
 
     /// <summary>
-    /// Loads every tensor in <paramref name="path"/> onto <paramref name="device"/> (CPU by default). The result
+    /// Loads every tensor in <paramref name="path"/> onto <paramref name="device"/> (CPU when null). The result
     /// owns the tensors: dispose it (<c>using var ckpt = SafeTensors.Load(path);</c>) or <see cref="SafeTensorsCheckpoint.Take"/>
-    /// the ones to keep. Tensors created inside a <see cref="DisposeScope"/> are also registered with it, as usual.
+    /// the ones to keep. The whole header is validated before any tensor memory is allocated. Tensors created
+    /// inside a <see cref="DisposeScope"/> are also registered with it, as usual.
     /// </summary>
     /// <exception cref="InvalidDataException">The file is malformed; the message names the file and the problem.</exception>
-    public static SafeTensorsCheckpoint Load(string path, Device device = default)
+    public static SafeTensorsCheckpoint Load(string path, Device? device = null)
     {
         using var fs = OpenRead(path);
         SafeTensorsHeader header = SafeTensorsHeader.Read(fs, path);
-        long largest = header.Entries.Select(e => e.ByteLength).DefaultIfEmpty(0).Max();
-        var buffer = new byte[Math.Min(largest, ChunkBytes)];
         var tensors = new Dictionary<string, Tensor>(header.Entries.Count, StringComparer.Ordinal);
         try
         {
             foreach (SafeTensorsEntry e in header.Entries)
             {
                 fs.Position = header.DataStart + e.Begin;
-                Tensor t = ReadData(fs, e, buffer);
-                if (device.Type != DeviceType.Cpu)
+                Tensor t = ReadData(fs, e);
+                if (device is not null && device.type != DeviceType.CPU)
                 {
                     using Tensor cpu = t;
-                    t = cpu.To(device);
+                    t = cpu.to(device);
                 }
                 tensors.Add(e.Name, t);
             }
@@ -138,27 +151,19 @@ public static class SafeTensors
         return new SafeTensorsCheckpoint(tensors, header.Metadata);
     }
 
-    private static Tensor ReadData(Stream fs, SafeTensorsEntry e, byte[] buffer)
+    // Reads straight into the tensor's own memory, a chunk at a time; no managed copy of the data is made.
+    private static Tensor ReadData(Stream fs, SafeTensorsEntry e)
     {
-        if (e.ByteLength <= buffer.Length)
-        {
-            Span<byte> bytes = buffer.AsSpan(0, (int)e.ByteLength);
-            fs.ReadExactly(bytes);
-            return Tensor.FromBytes(bytes, e.DType, e.Shape);
-        }
-        Tensor t = Tensor.Empty(e.Shape, e.DType);
+        Tensor t = torch.empty(e.Shape, e.DType);
+        if (e.ByteLength == 0) return t;
         try
         {
-            int step = buffer.Length / e.DType.ElementSize();
-            using Tensor flat = t.View(-1); // [NumEl], shares t's storage
+            int step = ChunkBytes / SafeTensorsDTypes.ElementSize(e.DType);
+            using Tensor flat = t.view(-1);                                            // [NumEl], shares t's storage
             for (long i = 0, n = e.NumEl; i < n; i += step)
             {
-                int count = (int)Math.Min(step, n - i);
-                Span<byte> bytes = buffer.AsSpan(0, count * e.DType.ElementSize());
-                fs.ReadExactly(bytes);
-                using Tensor src = Tensor.FromBytes(bytes, e.DType, [count]);
-                using Tensor dst = flat.Narrow(0, i, count);
-                dst.CopyFrom(src);
+                using Tensor piece = flat.narrow(0, i, Math.Min(step, n - i));
+                fs.ReadExactly(piece.bytes);
             }
             return t;
         }
@@ -167,6 +172,38 @@ public static class SafeTensors
             t.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Copies the tensors of <paramref name="path"/> into <paramref name="module"/>'s <c>state_dict()</c> by name
+    /// (converting dtype and device as needed). With <paramref name="strict"/>, a name the module has and the file
+    /// lacks, or the other way round, is an error; a shape mismatch always is. Errors name the file and tensor.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The file is malformed or does not fit the module.</exception>
+    public static void LoadInto(nn.Module module, string path, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        using var ckpt = Load(path);
+        Dictionary<string, Tensor> state = module.state_dict();
+        if (strict)
+        {
+            var missing = state.Keys.Where(k => !ckpt.ContainsKey(k)).ToList();
+            var unexpected = ckpt.Keys.Where(k => !state.ContainsKey(k)).ToList();
+            if (missing.Count > 0 || unexpected.Count > 0)
+                throw new InvalidDataException($"safetensors file '{path}' does not match the module: " +
+                    (missing.Count > 0 ? $"missing {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? $" (+{missing.Count - 5} more)" : "")}" : "") +
+                    (missing.Count > 0 && unexpected.Count > 0 ? "; " : "") +
+                    (unexpected.Count > 0 ? $"unexpected {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? $" (+{unexpected.Count - 5} more)" : "")}" : ""));
+        }
+        foreach (var (name, target) in state)
+        {
+            if (!ckpt.TryGetValue(name, out Tensor? source)) continue;
+            if (!source.shape.SequenceEqual(target.shape))
+                throw new InvalidDataException($"safetensors file '{path}': tensor '{name}' has shape [{string.Join(", ", source.shape)}], the module expects [{string.Join(", ", target.shape)}]");
+        }
+        using (torch.no_grad())
+            foreach (var (name, target) in state)
+                if (ckpt.TryGetValue(name, out Tensor? source)) target.copy_(source);
     }
 
     /// <summary>

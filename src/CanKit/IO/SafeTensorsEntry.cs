@@ -10,7 +10,7 @@ namespace CanKit.IO;
 /// <param name="Shape">The sizes, outermost first; empty for a 0-dim scalar.</param>
 /// <param name="Begin">First byte of the tensor in the data buffer.</param>
 /// <param name="End">One past the last byte; <c>End − Begin = NumEl × element size</c>.</param>
-public sealed record SafeTensorsEntry(string Name, DType DType, long[] Shape, long Begin, long End)
+public sealed record SafeTensorsEntry(string Name, ScalarType DType, long[] Shape, long Begin, long End)
 {
     /// <summary>Bytes the tensor occupies in the file.</summary>
     public long ByteLength => End - Begin;
@@ -30,64 +30,75 @@ public sealed record SafeTensorsEntry(string Name, DType DType, long[] Shape, lo
     public string DTypeCode => SafeTensorsDTypes.Code(DType);
 }
 
-/// <summary>The mapping between CanKit dtypes and safetensors dtype codes.</summary>
+/// <summary>The mapping between TorchSharp dtypes and safetensors dtype codes.</summary>
 public static class SafeTensorsDTypes
 {
     /// <summary>The safetensors code for <paramref name="dtype"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The dtype has no safetensors code.</exception>
-    public static string Code(DType dtype) => dtype switch
+    public static string Code(ScalarType dtype) => dtype switch
     {
-        DType.Float64 => "F64",
-        DType.Float32 => "F32",
-        DType.Float16 => "F16",
-        DType.BFloat16 => "BF16",
-        DType.Int64 => "I64",
-        DType.Int32 => "I32",
-        DType.Int16 => "I16",
-        DType.Int8 => "I8",
-        DType.UInt8 => "U8",
-        DType.Bool => "BOOL",
+        ScalarType.Float64 => "F64",
+        ScalarType.Float32 => "F32",
+        ScalarType.Float16 => "F16",
+        ScalarType.BFloat16 => "BF16",
+        ScalarType.Int64 => "I64",
+        ScalarType.Int32 => "I32",
+        ScalarType.Int16 => "I16",
+        ScalarType.Int8 => "I8",
+        ScalarType.Byte => "U8",
+        ScalarType.Bool => "BOOL",
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "this dtype has no safetensors code"),
     };
 
     /// <summary>The dtype for a safetensors code, or false for a code CanKit does not know or support.</summary>
-    public static bool TryParse(string code, out DType dtype)
+    public static bool TryParse(string code, out ScalarType dtype)
     {
         switch (code)
         {
-            case "F64": dtype = DType.Float64; return true;
-            case "F32": dtype = DType.Float32; return true;
-            case "F16": dtype = DType.Float16; return true;
-            case "BF16": dtype = DType.BFloat16; return true;
-            case "I64": dtype = DType.Int64; return true;
-            case "I32": dtype = DType.Int32; return true;
-            case "I16": dtype = DType.Int16; return true;
-            case "I8": dtype = DType.Int8; return true;
-            case "U8": dtype = DType.UInt8; return true;
-            case "BOOL": dtype = DType.Bool; return true;
+            case "F64": dtype = ScalarType.Float64; return true;
+            case "F32": dtype = ScalarType.Float32; return true;
+            case "F16": dtype = ScalarType.Float16; return true;
+            case "BF16": dtype = ScalarType.BFloat16; return true;
+            case "I64": dtype = ScalarType.Int64; return true;
+            case "I32": dtype = ScalarType.Int32; return true;
+            case "I16": dtype = ScalarType.Int16; return true;
+            case "I8": dtype = ScalarType.Int8; return true;
+            case "U8": dtype = ScalarType.Byte; return true;
+            case "BOOL": dtype = ScalarType.Bool; return true;
             default: dtype = default; return false;
         }
     }
 
-    // The official writer orders tensors by its Dtype enum, declared "in increasing alignment order" (BOOL, U8,
-    // I8, I16, F16, BF16, I32, F32, F64, I64 for the dtypes here), descending. Sorting by the same rank makes our
-    // files byte-identical to safetensors.torch.save_file's for the same tensors.
-    internal static int WriterRank(DType dtype) => dtype switch
+    /// <summary>Bytes per element of a dtype that has a safetensors code.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The dtype has no safetensors code.</exception>
+    public static int ElementSize(ScalarType dtype) => dtype switch
     {
-        DType.Bool => 0,
-        DType.UInt8 => 1,
-        DType.Int8 => 2,
-        DType.Int16 => 3,
-        DType.Float16 => 4,
-        DType.BFloat16 => 5,
-        DType.Int32 => 6,
-        DType.Float32 => 7,
-        DType.Float64 => 8,
-        DType.Int64 => 9,
+        ScalarType.Float64 or ScalarType.Int64 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
+        ScalarType.Int8 or ScalarType.Byte or ScalarType.Bool => 1,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "this dtype has no safetensors code"),
     };
 
-    // Codes the format defines that libtorch 1.13 has no dtype for; named in the error so the user knows the file
+    // The official writer orders tensors by its Dtype enum, declared "in increasing alignment order" (BOOL, U8,
+    // I8, I16, F16, BF16, I32, F32, F64, I64 for the dtypes here), descending. Sorting by the same rank makes our
+    // files byte-identical to safetensors.torch.save_file's for the same tensors.
+    internal static int WriterRank(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Bool => 0,
+        ScalarType.Byte => 1,
+        ScalarType.Int8 => 2,
+        ScalarType.Int16 => 3,
+        ScalarType.Float16 => 4,
+        ScalarType.BFloat16 => 5,
+        ScalarType.Int32 => 6,
+        ScalarType.Float32 => 7,
+        ScalarType.Float64 => 8,
+        ScalarType.Int64 => 9,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "this dtype has no safetensors code"),
+    };
+
+    // Codes the format defines that TorchSharp has no dtype for (or that CanKit does not read); named in the error so the user knows the file
     // is well-formed but unsupported here.
     internal static bool IsKnownUnsupported(string code) =>
         code is "U16" or "U32" or "U64" or "F8_E4M3" or "F8_E5M2" or "F8_E8M0" or "F4" or "F6_E2M3" or "F6_E3M2"

@@ -114,7 +114,7 @@ public sealed class SafeTensorsHeader
         if (!v.TryGetProperty("dtype", out JsonElement dt)) throw Bad(path, $"{where}: missing 'dtype'");
         if (dt.ValueKind != JsonValueKind.String) throw Bad(path, $"{where}: 'dtype' must be a string but is a {dt.ValueKind}");
         string code = dt.GetString()!;
-        if (!SafeTensorsDTypes.TryParse(code, out DType dtype))
+        if (!SafeTensorsDTypes.TryParse(code, out ScalarType dtype))
             throw Bad(path, SafeTensorsDTypes.IsKnownUnsupported(code)
                 ? $"{where}: dtype '{code}' is not supported by CanKit"
                 : $"{where}: unknown dtype '{code}'");
@@ -127,7 +127,7 @@ public sealed class SafeTensorsHeader
             catch (OverflowException) { throw Bad(path, $"{where}: the element count of shape [{string.Join(", ", shape)}] overflows"); }
         }
         long byteLength;
-        try { byteLength = checked(numel * dtype.ElementSize()); }
+        try { byteLength = checked(numel * SafeTensorsDTypes.ElementSize(dtype)); }
         catch (OverflowException) { throw Bad(path, $"{where}: the byte size of shape [{string.Join(", ", shape)}] overflows"); }
 
         long[] off = ReadIntArray(v, "data_offsets", 2, where, path);

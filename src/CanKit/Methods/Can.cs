@@ -1,5 +1,3 @@
-using CanKit.Distributed;
-using CanKit.Nn;
 using CanKit.Objectives;
 using CanKit.Vision;
 
@@ -12,33 +10,33 @@ namespace CanKit.Methods;
 /// <see cref="SigmaEmbedding"/>. Both views run as one stacked batch [2N, …] (view 1 first).
 /// Submodules: <c>encoder</c>, <c>decoder</c>, <c>sigma_embed</c> (when denoising with the σ embedding), <c>head</c>.
 /// </summary>
-public sealed class Can : Module
+public sealed class Can : nn.Module
 {
-    public CanConfig Config { get; }
-    public IEncoder Encoder { get; }
-    public MaeDecoder? Decoder { get; }
-    public SigmaEmbedding? SigmaEmbed { get; }
-    public Sequential Head { get; }
+    // Fields carry the state-dict names: RegisterComponents() registers them by field name.
+    private readonly IEncoder encoder;
+    private readonly MaeDecoder? decoder;
+    private readonly SigmaEmbedding? sigma_embed;
+    private readonly Sequential head;
 
-    /// <summary>
-    /// Data-parallel training: when set, InfoNCE takes its negatives from every rank's batch (2·W·N − 2 per anchor,
-    /// as one process with the whole global batch would); null: this process's 2N − 2 only.
-    /// </summary>
-    public ProcessGroup? NegativesGroup { get; set; }
+    public CanConfig Config { get; }
+    public IEncoder Encoder => encoder;
+    public MaeDecoder? Decoder => decoder;
+    public SigmaEmbedding? SigmaEmbed => sigma_embed;
+    public Sequential Head => head;
 
     public Can(CanConfig config, Generator? generator = null)
-        : this(config, new VisionTransformer(config.Encoder, generator), generator) { }
+        : this(config, new VisionTransformer(config.Validate().Encoder, generator), generator) { }
 
     /// <summary>Builds CAN around <paramref name="encoder"/> (registered as <c>encoder</c> if it is a module).</summary>
-    public Can(CanConfig config, IEncoder encoder, Generator? generator = null)
+    public Can(CanConfig config, IEncoder encoder, Generator? generator = null) : base(nameof(Can))
     {
         Config = config.Validate();
-        Encoder = encoder;
-        if (encoder is Module m) RegisterModule("encoder", m);
-        if (config.RunsDecoder) Decoder = RegisterModule("decoder", new MaeDecoder(config.Encoder, config.Decoder, pixelHead: true, generator));
-        if (config.Denoises && config.SigmaEmbedding && Decoder is not null)
-            SigmaEmbed = RegisterModule("sigma_embed", new SigmaEmbedding(config.Decoder.Width, config.SigmaScale, generator));
-        Head = RegisterModule("head", ProjectionHead.Create(encoder.Width, config.HeadHidden, config.ProjectionDim, generator));
+        this.encoder = encoder;
+        if (config.RunsDecoder) decoder = new MaeDecoder(config.Encoder, config.Decoder, pixelHead: true, generator);
+        if (config.Denoises && config.SigmaEmbedding && decoder is not null)
+            sigma_embed = new SigmaEmbedding(config.Decoder.Width, config.SigmaScale, generator);
+        head = ProjectionHead.Create(encoder.Width, config.HeadHidden, config.ProjectionDim, generator);
+        RegisterComponents();
     }
 
     /// <summary>
@@ -48,42 +46,42 @@ public sealed class Can : Module
     /// </summary>
     public StepResult Forward(Tensor view1, Tensor view2, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
     {
+        if (!view1.shape.SequenceEqual(view2.shape))
+            throw new ArgumentException($"the views differ in shape: [{string.Join(", ", view1.shape)}] vs [{string.Join(", ", view2.shape)}]", nameof(view2));
         var c = Config;
         int p = c.Encoder.PatchSize;
         Tensor loss;
         LossBreakdown terms;
         Predictions? predictions = null;
-        using (var scope = Torch.NewDisposeScope())
+        using (var scope = torch.NewDisposeScope())
         {
-            var x = Tensor.Cat([view1, view2], 0);                                          // [2N, C, H, W]
+            var x = torch.cat([view1, view2], 0);                                          // [2N, C, H, W]
             NoisedImages? noised = c.AddsNoise ? GaussianNoise.Apply(x, c.SigmaMax, generator, given?.Sigma, given?.Eps) : null;
             var input = noised?.Noisy ?? x;
-            var tokens = Encoder.Embed(input);                                               // [2N, L, D]
+            var tokens = encoder.Embed(input);                                               // [2N, L, D]
             var masked = RandomMasking.Apply(tokens, c.MaskRatio, generator, given?.MaskNoise);
-            var latent = Encoder.Encode(masked.Visible);                                     // [2N, (1+)Lv, D]
+            var latent = encoder.Encode(masked.Visible);                                     // [2N, (1+)Lv, D]
 
-            var z = Head.Forward(ProjectionHead.MeanPool(latent, Encoder.HasClsToken));      // [2N, P]
-            long n = view1.Size(0);
-            var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), c.Temperature, NegativesGroup);
+            var z = head.call(ProjectionHead.MeanPool(latent, encoder.HasClsToken));          // [2N, P]
+            long n = view1.size(0);
+            var con = InfoNceLoss.Compute(z.narrow(0, 0, n), z.narrow(0, n, n), c.Temperature);
             loss = con.Loss * c.ContrastiveWeight;
             Tensor? recon = null, denoise = null;
-            if (Decoder is not null)
+            if (decoder is not null)
             {
-                var bias = SigmaEmbed is not null && noised is not null ? SigmaEmbed.Forward(noised.Sigma) : null;   // [2N, Dd]
-                var pred = Decoder.Forward(latent, masked.IdsRestore, bias);                // [2N, L, P]
-                var r = PatchLosses.Reconstruction(pred, x, masked.Mask, p, c.NormPixLoss);
-                loss = loss + r * c.ReconstructionWeight;
-                recon = r;
+                var bias = sigma_embed is not null && noised is not null ? sigma_embed.call(noised.Sigma) : null;   // [2N, Dd]
+                var pred = decoder.forward(latent, masked.IdsRestore, bias);                // [2N, L, P]
+                recon = PatchLosses.Reconstruction(pred, x, masked.Mask, p, c.NormPixLoss);
+                loss = loss + recon * c.ReconstructionWeight;
                 if (c.Denoises && noised is not null)
                 {
-                    var d = PatchLosses.Denoise(pred, noised.Noise, masked.Mask, p);
-                    loss = loss + d * c.DenoiseWeight;
-                    denoise = d;
+                    denoise = PatchLosses.Denoise(pred, noised.Noise, masked.Mask, p);
+                    loss = loss + denoise * c.DenoiseWeight;
                 }
                 if (keepPredictions) predictions = Predictions.Keep(scope, pred, masked.Mask, input, noised?.Noise, noised?.Sigma);
             }
             terms = LossBreakdown.Read(loss, con.Loss, recon, denoise, con.Top1);
-            scope.MoveToOuter(loss);
+            loss.MoveToOuterDisposeScope();
         }
         return new StepResult(loss, terms, predictions);
     }

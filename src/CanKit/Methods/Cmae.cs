@@ -1,5 +1,3 @@
-using CanKit.Distributed;
-using CanKit.Nn;
 using CanKit.Objectives;
 using CanKit.Vision;
 
@@ -59,39 +57,46 @@ public sealed record CmaeConfig
 /// Submodules: <c>encoder</c>, <c>pixel_decoder</c>, <c>feature_decoder</c>, <c>projector</c>, <c>predictor</c>,
 /// <c>target_encoder</c>, <c>target_projector</c>.
 /// </summary>
-public sealed class Cmae : Module
+public sealed class Cmae : nn.Module
 {
+    // Fields carry the state-dict names: RegisterComponents() registers them by field name.
+    private readonly VisionTransformer encoder;
+    private readonly MaeDecoder pixel_decoder;
+    private readonly MaeDecoder feature_decoder;
+    private readonly Sequential projector;
+    private readonly Sequential predictor;
+    private readonly VisionTransformer target_encoder;
+    private readonly Sequential target_projector;
+
     public CmaeConfig Config { get; }
-    public VisionTransformer Encoder { get; }
-    public MaeDecoder PixelDecoder { get; }
-    public MaeDecoder FeatureDecoder { get; }
-    public Sequential Projector { get; }
-    public Sequential Predictor { get; }
-    public VisionTransformer TargetEncoder { get; }
-    public Sequential TargetProjector { get; }
+    public VisionTransformer Encoder => encoder;
+    public MaeDecoder PixelDecoder => pixel_decoder;
+    public MaeDecoder FeatureDecoder => feature_decoder;
+    public Sequential Projector => projector;
+    public Sequential Predictor => predictor;
+    public VisionTransformer TargetEncoder => target_encoder;
+    public Sequential TargetProjector => target_projector;
 
-    /// <summary>Data-parallel training: when set, the target keys of every rank are InfoNCE negatives (W·N keys); null: this process's N.</summary>
-    public ProcessGroup? NegativesGroup { get; set; }
-
-    public Cmae(CmaeConfig config, Generator? generator = null)
+    public Cmae(CmaeConfig config, Generator? generator = null) : base(nameof(Cmae))
     {
         Config = config.Validate();
         int d = config.Encoder.Width, fd = config.FeatureDecoder.Width;
         if (fd != d)
             throw new ArgumentOutOfRangeException(nameof(CmaeConfig.FeatureDecoder), fd, $"FeatureDecoder.Width must equal the encoder width {d}: the target projector is the online projector's EMA copy");
-        Encoder = RegisterModule("encoder", new VisionTransformer(config.Encoder, generator));
-        PixelDecoder = RegisterModule("pixel_decoder", new MaeDecoder(config.Encoder, config.PixelDecoder, pixelHead: true, generator));
-        FeatureDecoder = RegisterModule("feature_decoder", new MaeDecoder(config.Encoder, config.FeatureDecoder, pixelHead: false, generator));
-        Projector = RegisterModule("projector", ProjectionHead.Create(fd, config.ProjectionHidden, config.ProjectionDim, generator));
-        Predictor = RegisterModule("predictor", ProjectionHead.Create(config.ProjectionDim, config.ProjectionHidden, config.ProjectionDim, generator));
-        TargetEncoder = RegisterModule("target_encoder", new VisionTransformer(config.Encoder, generator));
-        TargetProjector = RegisterModule("target_projector", ProjectionHead.Create(d, config.ProjectionHidden, config.ProjectionDim, generator));
-        Ema.InitialiseTarget(TargetEncoder, Encoder);
-        Ema.InitialiseTarget(TargetProjector, Projector);
+        encoder = new VisionTransformer(config.Encoder, generator);
+        pixel_decoder = new MaeDecoder(config.Encoder, config.PixelDecoder, pixelHead: true, generator);
+        feature_decoder = new MaeDecoder(config.Encoder, config.FeatureDecoder, pixelHead: false, generator);
+        projector = ProjectionHead.Create(fd, config.ProjectionHidden, config.ProjectionDim, generator);
+        predictor = ProjectionHead.Create(config.ProjectionDim, config.ProjectionHidden, config.ProjectionDim, generator);
+        target_encoder = new VisionTransformer(config.Encoder, generator);
+        target_projector = ProjectionHead.Create(d, config.ProjectionHidden, config.ProjectionDim, generator);
+        RegisterComponents();
+        Ema.InitialiseTarget(target_encoder, encoder);
+        Ema.InitialiseTarget(target_projector, projector);
     }
 
     /// <summary>The online parameters (the ones an optimiser should update).</summary>
-    public IEnumerable<KeyValuePair<string, Tensor>> TrainableParameters() => NamedParameters().Where(p => p.Value.RequiresGrad);
+    public IEnumerable<(string name, Parameter parameter)> TrainableParameters() => named_parameters().Where(p => p.parameter.requires_grad);
 
     /// <summary>
     /// One CMAE step: <paramref name="online"/> [N, C, H, W] is masked and reconstructed; <paramref name="target"/>
@@ -99,29 +104,31 @@ public sealed class Cmae : Module
     /// </summary>
     public StepResult Forward(Tensor online, Tensor target, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
     {
+        if (!online.shape.SequenceEqual(target.shape))
+            throw new ArgumentException($"the views differ in shape: [{string.Join(", ", online.shape)}] vs [{string.Join(", ", target.shape)}]", nameof(target));
         Tensor loss;
         LossBreakdown terms;
         Predictions? predictions = null;
-        using (var scope = Torch.NewDisposeScope())
+        using (var scope = torch.NewDisposeScope())
         {
-            var tokens = Encoder.Embed(online);                                       // [N, L, D]
+            var tokens = encoder.Embed(online);                                       // [N, L, D]
             var masked = RandomMasking.Apply(tokens, Config.MaskRatio, generator, given?.MaskNoise);
-            var latent = Encoder.Encode(masked.Visible);                              // [N, (1+)Lv, D]
-            var pixels = PixelDecoder.Forward(latent, masked.IdsRestore);             // [N, L, P]
+            var latent = encoder.Encode(masked.Visible);                              // [N, (1+)Lv, D]
+            var pixels = pixel_decoder.forward(latent, masked.IdsRestore, null);      // [N, L, P]
             var recon = PatchLosses.Reconstruction(pixels, online, masked.Mask, Config.Encoder.PatchSize, Config.NormPixLoss);
-            var features = FeatureDecoder.Forward(latent, masked.IdsRestore);         // [N, L, D]
-            var q = Predictor.Forward(Projector.Forward(features.Mean(1)));           // [N, P]
+            var features = feature_decoder.forward(latent, masked.IdsRestore, null);  // [N, L, D]
+            var q = predictor.call(projector.call(features.mean([1])));               // [N, P]
             Tensor k;
-            using (Torch.NoGrad())
+            using (torch.no_grad())
             {
-                var t = TargetEncoder.Forward(target);                                // [N, (1+)L, D]
-                k = TargetProjector.Forward(ProjectionHead.MeanPool(t, TargetEncoder.HasClsToken));   // [N, P]
+                var t = target_encoder.call(target);                                  // [N, (1+)L, D]
+                k = target_projector.call(ProjectionHead.MeanPool(t, target_encoder.HasClsToken));   // [N, P]
             }
-            var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature, NegativesGroup);
+            var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature);
             loss = recon + con.Loss * Config.ContrastiveWeight;
             terms = LossBreakdown.Read(loss, con.Loss, recon, top1: con.Top1);
-            scope.MoveToOuter(loss);
             if (keepPredictions) predictions = Predictions.Keep(scope, pixels, masked.Mask, online);
+            loss.MoveToOuterDisposeScope();
         }
         return new StepResult(loss, terms, predictions);
     }
@@ -134,8 +141,8 @@ public sealed class Cmae : Module
     public double UpdateTarget(long step, long totalSteps)
     {
         double mu = MomentumAt(step, totalSteps);
-        Ema.Update(TargetEncoder, Encoder, mu);
-        Ema.Update(TargetProjector, Projector, mu);
+        Ema.Update(target_encoder, encoder, mu);
+        Ema.Update(target_projector, projector, mu);
         return mu;
     }
 }

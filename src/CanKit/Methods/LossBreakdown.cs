@@ -8,15 +8,16 @@ public sealed record LossBreakdown(double Total, double Contrastive, double Reco
 {
     /// <summary>
     /// Reads a step's scalar tensors (null: 0) in one transfer: on a GPU each separate read would wait for the device,
-    /// one per term; stacked, the step waits once, after its whole forward has been queued.
+    /// one per term; stacked, the step waits once, after its whole forward has been queued. Values are read in
+    /// float64, so a float64 model's terms keep their precision.
     /// </summary>
     internal static LossBreakdown Read(Tensor total, Tensor? contrastive = null, Tensor? reconstruction = null, Tensor? denoise = null,
                                        Tensor? top1 = null)
     {
-        using var scope = Torch.NewDisposeScope();
+        using var scope = torch.NewDisposeScope();
         Tensor?[] terms = [total, contrastive, reconstruction, denoise, top1];
-        var present = terms.Where(t => t is not null).Select(t => t!.Detach().To(DType.Float32).Reshape([1])).ToList();
-        var values = Tensor.Cat(present, 0).ToArray<float>();
+        var present = terms.Where(t => t is not null).Select(t => t!.detach().to(ScalarType.Float64).reshape(1)).ToList();
+        var values = torch.cat(present, 0).cpu().data<double>().ToArray();
         var result = new double[terms.Length];
         for (int i = 0, k = 0; i < terms.Length; i++)
             if (terms[i] is not null) result[i] = values[k++];
@@ -34,9 +35,9 @@ public sealed record Predictions(Tensor Pixels, Tensor Mask, Tensor Input, Tenso
     /// </summary>
     internal static Predictions Keep(DisposeScope scope, Tensor pixels, Tensor mask, Tensor input, Tensor? noise = null, Tensor? sigma = null)
     {
-        var p = new Predictions(pixels.Detach(), mask.Alias(), input.Detach(),
-            noise?.Detach() ?? Tensor.Zeros(input.Shape, input.DType, input.Device),
-            sigma?.Alias() ?? Tensor.Zeros([input.Size(0)], input.DType, input.Device));
+        var p = new Predictions(pixels.detach(), mask.detach(), input.detach(),
+            noise?.detach() ?? torch.zeros(input.shape, input.dtype, input.device),
+            sigma?.detach() ?? torch.zeros([input.size(0)], input.dtype, input.device));
         scope.MoveToOuter(p.Pixels, p.Mask, p.Input, p.Noise, p.Sigma);
         return p;
     }

@@ -1,4 +1,3 @@
-using CanKit.Nn;
 using CanKit.Objectives;
 using CanKit.Vision;
 
@@ -31,38 +30,43 @@ public sealed record MaeConfig
 /// <summary>
 /// MAE: one view, masked; the decoder reconstructs the masked patches. Submodules <c>encoder</c>, <c>decoder</c>.
 /// </summary>
-public sealed class Mae : Module
+public sealed class Mae : nn.Module
 {
+    // Fields carry the state-dict names: RegisterComponents() registers them by field name.
+    private readonly IEncoder encoder;
+    private readonly MaeDecoder decoder;
+
     public MaeConfig Config { get; }
-    public IEncoder Encoder { get; }
-    public MaeDecoder Decoder { get; }
+    public IEncoder Encoder => encoder;
+    public MaeDecoder Decoder => decoder;
 
-    public Mae(MaeConfig config, Generator? generator = null) : this(config, new VisionTransformer(config.Encoder, generator), generator) { }
+    public Mae(MaeConfig config, Generator? generator = null) : this(config, new VisionTransformer(config.Validate().Encoder, generator), generator) { }
 
-    public Mae(MaeConfig config, IEncoder encoder, Generator? generator = null)
+    public Mae(MaeConfig config, IEncoder encoder, Generator? generator = null) : base(nameof(Mae))
     {
         Config = config.Validate();
-        Encoder = encoder;
-        if (encoder is Module m) RegisterModule("encoder", m);
-        Decoder = RegisterModule("decoder", new MaeDecoder(config.Encoder, config.Decoder, pixelHead: true, generator));
+        this.encoder = encoder;
+        decoder = new MaeDecoder(config.Encoder, config.Decoder, pixelHead: true, generator);
+        RegisterComponents();
     }
 
     /// <summary>images [N, C, H, W] → reconstruction loss on masked patches (mask noise [N, L] may be given).</summary>
     public StepResult Forward(Tensor images, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
     {
         Tensor loss;
+        LossBreakdown terms;
         Predictions? predictions = null;
-        using (var scope = Torch.NewDisposeScope())
+        using (var scope = torch.NewDisposeScope())
         {
-            var tokens = Encoder.Embed(images);                                    // [N, L, D]
+            var tokens = encoder.Embed(images);                                    // [N, L, D]
             var masked = RandomMasking.Apply(tokens, Config.MaskRatio, generator, given?.MaskNoise);
-            var latent = Encoder.Encode(masked.Visible);                           // [N, (1+)Lv, D]
-            var pred = Decoder.Forward(latent, masked.IdsRestore);                 // [N, L, P]
+            var latent = encoder.Encode(masked.Visible);                           // [N, (1+)Lv, D]
+            var pred = decoder.forward(latent, masked.IdsRestore, null);           // [N, L, P]
             loss = PatchLosses.Reconstruction(pred, images, masked.Mask, Config.Encoder.PatchSize, Config.NormPixLoss);
-            scope.MoveToOuter(loss);
+            terms = LossBreakdown.Read(loss, reconstruction: loss);
             if (keepPredictions) predictions = Predictions.Keep(scope, pred, masked.Mask, images);
+            loss.MoveToOuterDisposeScope();
         }
-        double l = loss.Item<float>();
-        return new StepResult(loss, new LossBreakdown(l, 0, l, 0, 0), predictions);
+        return new StepResult(loss, terms, predictions);
     }
 }

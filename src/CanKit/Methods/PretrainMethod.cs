@@ -1,7 +1,5 @@
 using CanKit.Augment;
 using CanKit.Data;
-using CanKit.Nn;
-using CanKit.Optim;
 using CanKit.Vision;
 
 namespace CanKit.Methods;
@@ -17,7 +15,7 @@ public enum MethodKind { Can, Cmae, Mae, SimClr }
 public interface IPretrainMethod : IDisposable
 {
     string Name { get; }
-    Module Module { get; }
+    nn.Module Module { get; }
     VisionTransformer Encoder { get; }
     StepResult Step(Tensor rawImages, Normalization norm, Generator generator, bool keepPredictions = false);
     void AfterOptimizerStep(long step, long totalSteps);
@@ -75,11 +73,11 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
 /// The one adapter behind every method: make two views with the method's pipeline, run its forward, then its
 /// post-step hook. MAE's forward uses the first view only.
 /// </summary>
-internal sealed class TwoViewMethod(string name, Module module, VisionTransformer encoder, TwoViewPipeline pipeline, int imageSize,
+internal sealed class TwoViewMethod(string name, nn.Module module, VisionTransformer encoder, TwoViewPipeline pipeline, int imageSize,
                                     Func<Tensor, Tensor, Generator, bool, StepResult> forward, Action<long, long>? afterStep = null) : IPretrainMethod
 {
     public string Name => name;
-    public Module Module => module;
+    public nn.Module Module => module;
     public VisionTransformer Encoder => encoder;
 
     public StepResult Step(Tensor raw, Normalization norm, Generator gen, bool keepPredictions)

@@ -1,4 +1,4 @@
-using CanKit.Nn;
+using CanKit.Vision;
 
 namespace CanKit.Methods;
 
@@ -9,13 +9,14 @@ namespace CanKit.Methods;
 public static class ProjectionHead
 {
     public static Sequential Create(int inDim, int hidden, int outDim, Generator? generator = null) =>
-        new(new Linear(inDim, hidden, generator: generator), new ReLU(), new Linear(hidden, outDim, generator: generator));
+        nn.Sequential(TransformerInit.Linear(inDim, hidden, generator), nn.ReLU(), TransformerInit.Linear(hidden, outDim, generator));
 
     /// <summary>Mean over the patch tokens of encoder output [N, (1+)L, D] (the [CLS] token excluded) → [N, D].</summary>
     public static Tensor MeanPool(Tensor encoded, bool hasCls)
     {
-        if (!hasCls) return encoded.Mean(1);
-        using var patches = encoded.Narrow(1, 1, encoded.Size(1) - 1);
-        return patches.Mean(1);
+        if (encoded.dim() != 3) throw new ArgumentException($"MeanPool expects [N, (1+)L, D], got [{string.Join(", ", encoded.shape)}]", nameof(encoded));
+        if (!hasCls) return encoded.mean([1]);
+        using var patches = encoded.narrow(1, 1, encoded.size(1) - 1);   // [N, L, D]
+        return patches.mean([1]);
     }
 }

@@ -1,5 +1,3 @@
-using CanKit.Distributed;
-using CanKit.Nn;
 using CanKit.Objectives;
 using CanKit.Vision;
 
@@ -31,39 +29,43 @@ public sealed record SimClrConfig
 }
 
 /// <summary>SimCLR: both full views through the encoder, mean-pooled, projected, InfoNCE. Submodules <c>encoder</c>, <c>head</c>.</summary>
-public sealed class SimClr : Module
+public sealed class SimClr : nn.Module
 {
+    // Fields carry the state-dict names: RegisterComponents() registers them by field name.
+    private readonly IEncoder encoder;
+    private readonly Sequential head;
+
     public SimClrConfig Config { get; }
-    public IEncoder Encoder { get; }
-    public Sequential Head { get; }
+    public IEncoder Encoder => encoder;
+    public Sequential Head => head;
 
-    /// <summary>Data-parallel training: when set, every rank's embeddings are negatives (as one process with the global batch).</summary>
-    public ProcessGroup? NegativesGroup { get; set; }
+    public SimClr(SimClrConfig config, Generator? generator = null) : this(config, new VisionTransformer(config.Validate().Encoder, generator), generator) { }
 
-    public SimClr(SimClrConfig config, Generator? generator = null) : this(config, new VisionTransformer(config.Encoder, generator), generator) { }
-
-    public SimClr(SimClrConfig config, IEncoder encoder, Generator? generator = null)
+    public SimClr(SimClrConfig config, IEncoder encoder, Generator? generator = null) : base(nameof(SimClr))
     {
         Config = config.Validate();
-        Encoder = encoder;
-        if (encoder is Module m) RegisterModule("encoder", m);
-        Head = RegisterModule("head", ProjectionHead.Create(encoder.Width, config.HeadHidden, config.ProjectionDim, generator));
+        this.encoder = encoder;
+        head = ProjectionHead.Create(encoder.Width, config.HeadHidden, config.ProjectionDim, generator);
+        RegisterComponents();
     }
 
+    /// <summary>Two full views [N, C, H, W] → InfoNCE loss with top-1.</summary>
     public StepResult Forward(Tensor view1, Tensor view2)
     {
+        if (!view1.shape.SequenceEqual(view2.shape))
+            throw new ArgumentException($"the views differ in shape: [{string.Join(", ", view1.shape)}] vs [{string.Join(", ", view2.shape)}]", nameof(view2));
         Tensor loss;
         LossBreakdown terms;
-        using (var scope = Torch.NewDisposeScope())
+        using (var scope = torch.NewDisposeScope())
         {
-            var x = Tensor.Cat([view1, view2], 0);                                   // [2N, C, H, W]
-            var latent = Encoder.Encode(Encoder.Embed(x));                            // [2N, (1+)L, D]
-            var z = Head.Forward(ProjectionHead.MeanPool(latent, Encoder.HasClsToken));
-            long n = view1.Size(0);
-            var con = InfoNceLoss.Compute(z.Narrow(0, 0, n), z.Narrow(0, n, n), Config.Temperature, NegativesGroup);
+            var x = torch.cat([view1, view2], 0);                                    // [2N, C, H, W]
+            var latent = encoder.Encode(encoder.Embed(x));                            // [2N, (1+)L, D]
+            var z = head.call(ProjectionHead.MeanPool(latent, encoder.HasClsToken));  // [2N, P]
+            long n = view1.size(0);
+            var con = InfoNceLoss.Compute(z.narrow(0, 0, n), z.narrow(0, n, n), Config.Temperature);
             loss = con.Loss;
             terms = LossBreakdown.Read(loss, loss, top1: con.Top1);
-            scope.MoveToOuter(loss);
+            loss.MoveToOuterDisposeScope();
         }
         return new StepResult(loss, terms, null);
     }

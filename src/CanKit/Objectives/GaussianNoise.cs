@@ -19,16 +19,27 @@ public static class GaussianNoise
     /// <summary>
     /// Adds σ·e to <paramref name="images"/> [N, C, H, W]. <paramref name="sigma"/> [N] and <paramref name="eps"/>
     /// [N, C, H, W] may be given (tests, notebooks); otherwise σ ~ U[0, σmax] and e ~ N(0, I) from the generator.
-    /// Returns the noisy images, the added noise σ·e [N, C, H, W] and σ [N].
+    /// Returns the noisy images, the added noise σ·e [N, C, H, W] and σ [N], in the images' dtype and device.
     /// </summary>
     public static NoisedImages Apply(Tensor images, double sigmaMax, Generator? generator = null, Tensor? sigma = null, Tensor? eps = null)
     {
         if (sigmaMax < 0 || double.IsNaN(sigmaMax)) throw new ArgumentOutOfRangeException(nameof(sigmaMax), sigmaMax, "σmax must be ≥ 0");
-        long[] s = images.Shape;
+        long[] s = images.shape;
+        if (s.Length != 4) throw new ArgumentException($"noise expects images [N, C, H, W], got [{string.Join(", ", s)}]", nameof(images));
         long n = s[0];
-        var sig = sigma?.Alias() ?? Tensor.Rand([n], generator, images.DType, images.Device) * sigmaMax;   // [N]
-        using var e = eps?.Alias() ?? Tensor.Randn(s, generator, images.DType, images.Device);              // [N, C, H, W]
-        using var sig4 = sig.View(n, 1, 1, 1);                                                              // [N, 1, 1, 1]
+        if (sigma is not null && (sigma.dim() != 1 || sigma.size(0) != n))
+            throw new ArgumentException($"sigma must be [N] = [{n}], got [{string.Join(", ", sigma.shape)}]", nameof(sigma));
+        if (eps is not null && !eps.shape.SequenceEqual(s))
+            throw new ArgumentException($"eps must be [{string.Join(", ", s)}], got [{string.Join(", ", eps.shape)}]", nameof(eps));
+        Tensor sig;
+        if (sigma is not null) sig = sigma.to(images.dtype, images.device);
+        else
+        {
+            using var u = torch.rand([n], images.dtype, images.device, generator: generator);      // [N]
+            sig = u * sigmaMax;
+        }
+        using var e = eps?.to(images.dtype, images.device) ?? torch.randn(s, images.dtype, images.device, generator: generator);   // [N, C, H, W]
+        using var sig4 = sig.view(n, 1, 1, 1);                                                      // [N, 1, 1, 1]
         var noise = e * sig4;
         return new NoisedImages(images + noise, noise, sig);
     }

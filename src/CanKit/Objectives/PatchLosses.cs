@@ -14,10 +14,11 @@ public static class PatchLosses
     {
         using var target = Patches.Patchify(images, patchSize);                     // [N, L, P]
         if (!normPix) return MaskedMse(prediction, target, mask);
-        using var mean = target.Mean(-1, keepDim: true);                            // [N, L, 1]
-        using var var = target.Var(-1, unbiased: true, keepDim: true);              // [N, L, 1]
+        using var mean = target.mean([-1], keepdim: true);                          // [N, L, 1]
+        using var var = target.var(-1, unbiased: true, keepdim: true);              // [N, L, 1]
         using var centred = target - mean;
-        using var std = (var + 1e-6).Sqrt();
+        using var varEps = var + 1e-6;
+        using var std = varEps.sqrt();
         using var normed = centred / std;
         return MaskedMse(prediction, normed, mask);
     }
@@ -36,12 +37,17 @@ public static class PatchLosses
     /// <summary>Σ(mean_P (pred − target)² · w) / max(Σw, 1) with weights w [N, L].</summary>
     public static Tensor MaskedMse(Tensor prediction, Tensor target, Tensor weights)
     {
+        if (!prediction.shape.SequenceEqual(target.shape))
+            throw new ArgumentException($"prediction [{string.Join(", ", prediction.shape)}] and target [{string.Join(", ", target.shape)}] differ", nameof(prediction));
+        if (weights.dim() != 2 || weights.size(0) != prediction.size(0) || weights.size(1) != prediction.size(1))
+            throw new ArgumentException($"weights must be [N, L] = [{prediction.size(0)}, {prediction.size(1)}], got [{string.Join(", ", weights.shape)}]", nameof(weights));
         using var diff = prediction - target;
         using var sq = diff * diff;
-        using var perPatch = sq.Mean(-1);                                           // [N, L]
+        using var perPatch = sq.mean([-1]);                                         // [N, L]
         using var weighted = perPatch * weights;
-        using var num = weighted.Sum();
-        using var den = weights.Sum().ClampMin(1);
+        using var num = weighted.sum();
+        using var total = weights.sum();
+        using var den = total.clamp_min(1);
         return num / den;
     }
 }

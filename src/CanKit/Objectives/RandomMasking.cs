@@ -29,42 +29,44 @@ public static class RandomMasking
     public static Masked Apply(Tensor tokens, double ratio, Generator? generator = null, Tensor? noise = null)
     {
         if (ratio is < 0 or >= 1 || double.IsNaN(ratio)) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "mask ratio must be in [0, 1)");
-        long[] s = tokens.Shape;
+        long[] s = tokens.shape;
         if (s.Length != 3) throw new ArgumentException($"masking expects tokens [N, L, D], got [{string.Join(", ", s)}]", nameof(tokens));
         long n = s[0], l = s[1];
-        using var u = noise?.Alias() ?? Tensor.Rand([n, l], generator, DType.Float32, tokens.Device);   // [N, L]
-        if (!u.Shape.SequenceEqual(new[] { n, l }))
-            throw new ArgumentException($"noise must be [N, L] = [{n}, {l}], got [{string.Join(", ", u.Shape)}]", nameof(noise));
+        if (noise is not null && !noise.shape.SequenceEqual(new[] { n, l }))
+            throw new ArgumentException($"noise must be [N, L] = [{n}, {l}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
+        using var u = noise?.to(tokens.device) ?? torch.rand([n, l], ScalarType.Float32, tokens.device, generator: generator);   // [N, L]
         return KeepLowest(tokens, u, KeepCount((int)l, ratio));
     }
 
     private static Masked KeepLowest(Tensor tokens, Tensor u, int keep)
     {
-        long n = u.Size(0), l = u.Size(1);
-        using var idsShuffle = u.ArgSort(1);                     // ascending: small noise is kept
-        var idsRestore = idsShuffle.ArgSort(1);                  // [N, L]
-        var idsKeep = idsShuffle.Narrow(1, 0, keep);             // [N, Lv]
+        long n = u.size(0), l = u.size(1);
+        using var idsShuffle = u.argsort(1);                     // ascending: small noise is kept
+        var idsRestore = idsShuffle.argsort(1);                  // [N, L]
+        using var idsKeepView = idsShuffle.narrow(1, 0, keep);   // [N, Lv]
+        var idsKeep = idsKeepView.contiguous();
         var visible = Gather(tokens, idsKeep);                    // [N, Lv, D]
         // Binary mask in the shuffled order (0 for the first `keep`, 1 after), unshuffled to the original order.
-        using var shuffled = Tensor.Ones([n, l], tokens.DType, tokens.Device);
-        using var zeroed = shuffled.Narrow(1, 0, keep);
-        zeroed.Zero_();
-        var mask = shuffled.Gather(1, idsRestore);                // [N, L]
-        return new Masked(visible, mask, idsRestore, idsKeep.Contiguous());
+        using var shuffled = torch.ones([n, l], tokens.dtype, tokens.device);
+        using (var zeroed = shuffled.narrow(1, 0, keep)) zeroed.zero_();
+        var mask = shuffled.gather(1, idsRestore);                // [N, L]
+        return new Masked(visible, mask, idsRestore, idsKeep);
     }
 
     /// <summary>Masking from an explicit mask [N, L] (1 = removed) with the same kept count in every row.</summary>
     public static Masked FromMask(Tensor tokens, Tensor mask)
     {
-        long[] s = tokens.Shape;
-        if (!mask.Shape.SequenceEqual(s.Take(2)))
-            throw new ArgumentException($"mask must be [N, L] = [{s[0]}, {s[1]}], got [{string.Join(", ", mask.Shape)}]", nameof(mask));
-        using var m = mask.To(DType.Float32);
-        using var counts = m.Sum(1);
-        var kept = counts.ToArray<float>().Select(c => s[1] - (long)c).Distinct().ToArray();
+        long[] s = tokens.shape;
+        if (s.Length != 3) throw new ArgumentException($"masking expects tokens [N, L, D], got [{string.Join(", ", s)}]", nameof(tokens));
+        if (!mask.shape.SequenceEqual(s.Take(2)))
+            throw new ArgumentException($"mask must be [N, L] = [{s[0]}, {s[1]}], got [{string.Join(", ", mask.shape)}]", nameof(mask));
+        using var m = mask.to(ScalarType.Float32, tokens.device);
+        using var counts = m.sum(1);
+        using var countsCpu = counts.cpu();
+        var kept = countsCpu.data<float>().ToArray().Select(c => s[1] - (long)c).Distinct().ToArray();
         if (kept.Length != 1) throw new ArgumentException("every row of the mask must remove the same number of tokens", nameof(mask));
-        // Stable sort of the mask puts kept tokens first, in position order; that order is the "noise".
-        using var positions = Tensor.Arange(0, s[1], 1, DType.Float32, tokens.Device);
+        // A stable order that puts kept tokens first, in position order, is the "noise" whose argsort keeps them.
+        using var positions = torch.arange(0, s[1], 1, ScalarType.Float32, tokens.device);
         using var scaled = positions / (double)s[1];             // in [0, 1): keeps position order within each group
         using var noise = m + scaled;                             // kept: [0,1), removed: [1,2)
         return KeepLowest(tokens, noise, (int)kept[0]);
@@ -73,9 +75,9 @@ public static class RandomMasking
     /// <summary>Selects tokens: x [N, L, D], ids [N, K] → [N, K, D].</summary>
     public static Tensor Gather(Tensor x, Tensor ids)
     {
-        long d = x.Size(-1);
-        using var idx = ids.Unsqueeze(-1);                        // [N, K, 1]
-        using var exp = idx.Expand(-1, -1, d);                    // [N, K, D]
-        return x.Gather(1, exp);
+        long d = x.size(-1);
+        using var idx = ids.unsqueeze(-1);                        // [N, K, 1]
+        using var exp = idx.expand(-1, -1, d);                    // [N, K, D]
+        return x.gather(1, exp);
     }
 }

@@ -29,6 +29,11 @@ public sealed record WarmupCosineSchedule
         return MinLr + (BaseLr - MinLr) * 0.5 * (1 + Math.Cos(Math.PI * progress));
     }
 
-    /// <summary>Sets the optimiser's rate for <paramref name="step"/> and returns it.</summary>
-    public double Apply(Optimizer optimizer, long step) => optimizer.LearningRate = At(step);
+    /// <summary>Sets every parameter group of <paramref name="optimizer"/> to the rate for <paramref name="step"/> and returns it.</summary>
+    public double Apply(optim.Optimizer optimizer, long step)
+    {
+        double lr = At(step);
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+        return lr;
+    }
 }

@@ -11,9 +11,8 @@ public readonly record struct DataPosition(long Epoch, long Batch);
 /// per epoch, last partial batch dropped), assembled by a background thread into a bounded queue so the training
 /// thread never waits on data. On CUDA the host batches are pinned for asynchronous copies. Restartable at any
 /// <see cref="DataPosition"/>, which is what makes resumed runs reproduce uninterrupted ones.
-/// Data-parallel: with <c>worldSize</c> W every rank builds the same permutation and takes its slice
-/// [rank·B/W, (rank+1)·B/W) of each global batch of B images; positions count global batches, so a checkpoint
-/// resumes at any W that divides B.
+/// Sharded: with <c>worldSize</c> W, shard <c>rank</c> builds the same permutation and takes its slice
+/// [rank·B/W, (rank+1)·B/W) of each global batch of B images; positions count global batches.
 /// </summary>
 public sealed class BatchLoader : IDisposable
 {
@@ -63,7 +62,7 @@ public sealed class BatchLoader : IDisposable
                     labels.Dispose();
                     if (_pin)
                     {
-                        var pinned = images.PinMemory();
+                        var pinned = images.pin_memory();
                         images.Dispose();
                         images = pinned;
                     }

@@ -1,5 +1,4 @@
 using CanKit.Data;
-using CanKit.Distributed;
 using CanKit.Evaluation;
 using CanKit.IO;
 using CanKit.Methods;
@@ -14,20 +13,22 @@ public sealed record EvalResult(string Encoder, double ProbeTop1, double KnnTop1
 public static class PretrainRun
 {
     /// <summary>
-    /// Pre-trains (or resumes) the run described by <paramref name="spec"/> in <paramref name="runDir"/>; data-parallel
-    /// over <paramref name="group"/> when given (every rank calls this; rank 0 writes the folder).
+    /// Pre-trains (or resumes) the run described by <paramref name="spec"/> in <paramref name="runDir"/>.
+    /// <paramref name="processes"/> above 1 is refused (see <see cref="DataParallel"/>).
     /// </summary>
     public static TrainOutcome Pretrain(RunSpec spec, string runDir, Device device, IProgress<StepMetrics>? progress = null,
-                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, ProcessGroup? group = null)
+                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, int processes = 1)
     {
+        DataParallel.EnsureSingleProcess(processes);
+        var config = spec.TrainConfig(device, checkpointEvery, logEvery).Validate();
         var train = LoadTrain(spec);
         string runJson = Path.Combine(runDir, "run.json");
         if (File.Exists(runJson) && RunSpec.Load(runDir) != spec)
             throw new InvalidDataException($"{runDir} holds a different run ({runJson}); use another --out folder or delete it");
-        if ((group?.Rank ?? 0) == 0) spec.Save(runDir);
+        spec.Save(runDir);
         using var g = new Generator(spec.Seed);
         using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
-        var trainer = new Trainer(method, train, spec.TrainConfig(device, checkpointEvery, logEvery), runDir, spec.ToJson()) { Group = group };
+        var trainer = new Trainer(method, train, config, runDir, spec.ToJson());
         return trainer.Run(progress, cancel);
     }
 
@@ -39,22 +40,23 @@ public static class PretrainRun
     {
         if (minutes <= 0) throw new ArgumentOutOfRangeException(nameof(minutes), minutes, "must be > 0");
         var train = LoadTrain(spec);
+        using var init = new Generator(spec.Seed + 12345);
+        using var method = spec.MethodSpec().Create(spec.Encoder(train), init);
+        method.Module.to(device);
         using var g = new Generator(spec.Seed + 12345, device);
-        using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
-        method.Module.To(device);
-        using var opt = new Optim.AdamW(method.Module.Parameters().Where(p => p.RequiresGrad), lr: 1e-9);
+        using var opt = new AdamW(method.Module.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-9);
         using var loader = new BatchLoader(train, spec.BatchSize, spec.Seed, new DataPosition(0, 0));
         double seconds = 0;
         for (int i = 0; i <= probeSteps; i++)
         {
-            using var scope = Torch.NewDisposeScope();
             var (raw, _) = loader.Next();
+            using var scope = NewDisposeScope();
+            using var _ = raw;
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            opt.ZeroGrad();
-            using var r = method.Step(raw.To(device), train.Normalization, g);
-            r.Loss.Backward();
-            opt.Step();
-            raw.Dispose();
+            opt.zero_grad();
+            var r = method.Step(raw.to(device), train.Normalization, g);
+            r.Loss.backward();
+            opt.step();
             if (i > 0) seconds += clock.Elapsed.TotalSeconds;   // the first step warms up
         }
         return Math.Max(1, (long)(minutes * 60 / (seconds / probeSteps)));
@@ -77,7 +79,7 @@ public static class PretrainRun
         string ckpt = Path.Combine(runDir, Trainer.CheckpointFile);
         if (!File.Exists(ckpt)) throw new FileNotFoundException($"{runDir} has no checkpoint yet; run `cankit pretrain --out {runDir}` first", ckpt);
         using var state = SafeTensors.Load(ckpt);
-        method.Module.LoadStateDict(state.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key[6..], kv => kv.Value));
+        Checkpoint.LoadModel(method.Module, state.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key[6..], kv => kv.Value), ckpt);
         return method;
     }
 
@@ -89,7 +91,7 @@ public static class PretrainRun
         var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
         if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
         var method = LoadMethod(runDir, randomInit);
-        method.Module.To(device);
+        method.Module.to(device);
         return (spec, method, train, test);
     }
 
@@ -110,7 +112,7 @@ public static class PretrainRun
             log?.Report($"linear probe ({probeEpochs} epochs) and {k}-NN on {which} features");
             var probe = LinearProbe.Run(xtr, ytr, xte, yte, classes, epochs: probeEpochs, seed: spec.Seed);
             double knn = KnnClassifier.Accuracy(xtr, ytr, xte, yte, classes, k, temperature);
-            return new EvalResult(which, probe.TestAccuracy, knn, (int)xtr.Size(1));
+            return new EvalResult(which, probe.TestAccuracy, knn, (int)xtr.size(1));
         }
     }
 
@@ -132,11 +134,12 @@ public static class PretrainRun
         var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
         using var method = LoadMethod(runDir);
         if (method.Module is not Can can) throw new ArgumentException($"reconstruction grids are drawn for CAN runs; {runDir} is a {spec.Method} run");
-        using var scope = Torch.NewDisposeScope();
+        using var scope = NewDisposeScope();
         using var g = new Generator(spec.Seed + 1);
         var (x, _) = test.Batch(Enumerable.Range(0, count).ToArray());
-        using var noGrad = Torch.NoGrad();
-        using var result = can.Forward(x, x, g, keepPredictions: true);
+        using var noGrad = no_grad();
+        can.eval();
+        var result = can.Forward(x, x, g, keepPredictions: true);
         Plots.ReconstructionGrid.SavePng(pngPath, result.Predictions!, can.Config.Encoder.PatchSize, test.Normalization, can.Config.NormPixLoss, count);
     }
 
@@ -146,6 +149,6 @@ public static class PretrainRun
         using var method = LoadMethod(runDir);
         var spec = RunSpec.Load(runDir);
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["cankit_run"] = spec.ToJson() };
-        SafeTensors.Save(path, method.Encoder.StateDict(), meta);
+        SafeTensors.Save(path, method.Encoder.state_dict(), meta);
     }
 }

@@ -40,21 +40,22 @@ public sealed record TrainConfig
     /// <summary>Seed of the data order, augmentations, masks and noise.</summary>
     public ulong Seed { get; init; }
 
-    public Device Device { get; init; } = Device.Cpu;
+    /// <summary>Where the model, the views and the optimiser state live (batches are assembled on the CPU).</summary>
+    public Device Device { get; init; } = CPU;
 
     /// <summary>
-    /// Run the forward pass under bf16 autocast: on CUDA by default (Ampere and later run bf16 matmuls several
-    /// times faster, with float32 parameters, optimiser and losses); off on CPU, where it only pays on CPUs with
-    /// native bf16 instructions (see docs/performance.md).
+    /// bf16 autocast for the forward pass. Null or false: float32 throughout. True is rejected by
+    /// <see cref="Validate"/>: TorchSharp has no autocast, and casting by hand would change the numbers the run's
+    /// checkpoints and tests are defined by.
     /// </summary>
     public bool? MixedPrecision { get; init; }
-
-    public bool UsesMixedPrecision => MixedPrecision ?? Device.IsCuda;
 
     public long WarmupSteps => (long)(Steps * WarmupFraction);
 
     public TrainConfig Validate()
     {
+        if (MixedPrecision == true)
+            throw new NotSupportedException($"{nameof(MixedPrecision)}: bf16 autocast is not available (TorchSharp has no autocast); train in float32");
         if (BatchSize % Accumulation != 0)
             throw new ArgumentOutOfRangeException(nameof(Accumulation), Accumulation, $"must divide the batch size {BatchSize}");
         if (MinLearningRate > LearningRate)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using CanKit.Data;
-using CanKit.Distributed;
 using CanKit.Methods;
 using CanKit.Optim;
 
@@ -19,14 +18,15 @@ public sealed class NonFiniteLossException(long step, string term, double value,
 }
 
 /// <summary>
-/// Pre-trains an <see cref="IPretrainMethod"/> on an <see cref="ImageSet"/>: AdamW with warm-up + cosine,
-/// gradient accumulation, optional clipping, the method's post-step hook (CMAE's EMA), NaN/inf detection,
-/// atomic checkpoints every N steps, at the end and on cancellation, metrics to JSONL/CSV, and progress reports.
-/// With the same seed, a run resumed from a checkpoint reproduces the uninterrupted run exactly on CPU.
-/// With a <see cref="Group"/> it trains data-parallel (see Trainer.Distributed.cs): each rank takes its slice of
-/// every global batch of <see cref="TrainConfig.BatchSize"/> images, gradients are averaged over ranks, rank 0 writes.
+/// Pre-trains an <see cref="IPretrainMethod"/> on an <see cref="ImageSet"/>: <c>torch.optim.AdamW</c> (β = 0.9, 0.95,
+/// decay on weight matrices only) with warm-up + cosine, gradient accumulation, optional clipping, the method's
+/// post-step hook (CMAE's EMA), NaN/inf detection, atomic checkpoints every N steps, at the end and on
+/// cancellation, metrics to JSONL/CSV, and progress reports. Each step runs inside one
+/// <c>torch.NewDisposeScope()</c>, so native memory stays flat however long the run.
+/// With the same seed, a run resumed from a checkpoint reproduces the uninterrupted run bit for bit on CPU: the
+/// checkpoint holds the weights, AdamW's moments and step counts, the generator's state and the data position.
 /// </summary>
-public sealed partial class Trainer
+public sealed class Trainer
 {
     public const string CheckpointFile = "checkpoint.safetensors";
 
@@ -36,6 +36,11 @@ public sealed partial class Trainer
     private readonly string _outDir;
     private readonly string _fingerprint;
 
+    /// <param name="method">The method to train (its module, step and after-step hook).</param>
+    /// <param name="data">The training images.</param>
+    /// <param name="config">Steps, batch, optimiser, schedule and device; validated here.</param>
+    /// <param name="outputDirectory">Where the checkpoint and metrics are written.</param>
+    /// <param name="fingerprint">The run's configuration as text; a checkpoint made with another one is not resumed.</param>
     public Trainer(IPretrainMethod method, ImageSet data, TrainConfig config, string outputDirectory, string fingerprint)
     {
         (_method, _data, _config, _outDir, _fingerprint) = (method, data, config.Validate(), outputDirectory, fingerprint);
@@ -43,25 +48,18 @@ public sealed partial class Trainer
 
     public string CheckpointPath => Path.Combine(_outDir, CheckpointFile);
 
-    /// <summary>Data-parallel training over this group (null: one process).</summary>
-    public ProcessGroup? Group { get; init; }
-
-    /// <summary>With a group: contrastive negatives from every rank (the loss of one process holding the global batch).</summary>
-    public bool GlobalNegatives { get; init; } = true;
-
-    private int Rank => Group?.Rank ?? 0;
-    private int WorldSize => Group?.WorldSize ?? 1;
-
     /// <summary>Runs to the configured number of steps, resuming from the checkpoint in the output folder if one exists.</summary>
     public TrainOutcome Run(IProgress<StepMetrics>? progress = null, CancellationToken cancel = default)
     {
         var c = _config;
         var module = _method.Module;
-        if (c.BatchSize % (WorldSize * c.Accumulation) != 0)
-            throw new ArgumentOutOfRangeException(nameof(c.BatchSize), c.BatchSize, $"must be divisible by world size × accumulation = {WorldSize} × {c.Accumulation}");
-        // Each rank draws its own views, masks and noise (seed + rank); rank 0 of a group draws what one process would.
-        using var generator = new Generator(c.Seed + (ulong)Rank, c.Device);
-        using var optimizer = new AdamW(AdamW.DecayGroups(module, c.WeightDecay), lr: c.LearningRate, beta1: 0.9, beta2: 0.95, weightDecay: c.WeightDecay);
+        if (c.Device.type != DeviceType.CPU) module.to(c.Device);      // before the optimiser takes the parameters
+        module.train();
+        var trainable = module.parameters().Where(p => p.requires_grad).ToList();
+        // The step generator draws the views, masks and noise on the training device.
+        using var generator = new Generator(c.Seed, c.Device);
+        using var optimizer = new AdamW(WeightDecayGroups.Split(module, c.WeightDecay), lr: c.LearningRate, beta1: 0.9, beta2: 0.95,
+                                        weight_decay: c.WeightDecay);
         var schedule = new WarmupCosineSchedule(c.LearningRate, c.WarmupSteps, c.Steps, c.MinLearningRate);
 
         long step = 0;
@@ -73,20 +71,19 @@ public sealed partial class Trainer
             if (info.TotalSteps != c.Steps)
                 throw new InvalidDataException($"{CheckpointPath}: checkpoint belongs to a {info.TotalSteps}-step run, this run has {c.Steps} steps");
             (step, position) = (info.Step, info.Data);
-            RestoreRankGenerator(generator, step);
         }
-        AgreeOnStart(module, step, resumed);
         string? lastGood = resumed ? CheckpointPath : null;
-        using var metrics = Rank == 0 ? new MetricsLog(_outDir, append: resumed) : null;
-        using var loader = new BatchLoader(_data, c.BatchSize, c.Seed, position, pinMemory: c.Device.IsCuda, rank: Rank, worldSize: WorldSize);
+        using var metrics = new MetricsLog(_outDir, append: resumed);
+        bool cuda = c.Device.type == DeviceType.CUDA;
+        using var loader = new BatchLoader(_data, c.BatchSize, c.Seed, position, pinMemory: cuda);
         var clock = Stopwatch.StartNew();
         long imagesSinceLog = 0;
         double logStart = 0;
-        int micro = c.BatchSize / WorldSize / c.Accumulation;
+        int micro = c.BatchSize / c.Accumulation;
 
         while (step < c.Steps)
         {
-            if (AnyRankCancelled(cancel.IsCancellationRequested))
+            if (cancel.IsCancellationRequested)
             {
                 Save(module, optimizer, generator, step, position);
                 return TrainOutcome.Interrupted;
@@ -94,31 +91,28 @@ public sealed partial class Trainer
             var (hostImages, next) = loader.Next();
             LossBreakdown terms;
             double lr;
-            using (var scope = Torch.NewDisposeScope())
+            using (hostImages)
+            using (NewDisposeScope())
             {
-                var images = hostImages.To(c.Device, DType.UInt8, nonBlocking: c.Device.IsCuda);
+                var images = hostImages.to(c.Device, non_blocking: cuda);            // [B, C, H, W] uint8
                 lr = schedule.Apply(optimizer, step);
-                optimizer.ZeroGrad();
+                optimizer.zero_grad();
                 var sums = new double[5];
                 for (int m = 0; m < c.Accumulation; m++)
                 {
-                    var part = c.Accumulation == 1 ? images : images.Narrow(0, m * micro, micro);
-                    StepResult result;
-                    using (c.UsesMixedPrecision ? Torch.Autocast(c.Device, DType.BFloat16) : null)
-                        result = _method.Step(part, _data.Normalization, generator);
+                    var part = c.Accumulation == 1 ? images : images.narrow(0, m * micro, micro);
+                    var result = _method.Step(part, _data.Normalization, generator);
                     CheckFinite(result.Terms, step, lastGood);
-                    (c.Accumulation == 1 ? result.Loss : result.Loss / c.Accumulation).Backward();
+                    // Mean over micro-batches: the same gradient as one batch of B images.
+                    (c.Accumulation == 1 ? result.Loss : result.Loss / c.Accumulation).backward();
                     var t = result.Terms;
                     sums[0] += t.Total; sums[1] += t.Contrastive; sums[2] += t.Reconstruction; sums[3] += t.Denoise; sums[4] += t.ContrastiveTop1;
                 }
-                if (Group is not null) DataParallel.AverageGradients(Group, optimizer.AllParameters());
-                if (step + 1 == c.Steps || (step + 1) % c.LogEvery == 0) MeanOverRanks(sums);
                 terms = new LossBreakdown(sums[0] / c.Accumulation, sums[1] / c.Accumulation, sums[2] / c.Accumulation, sums[3] / c.Accumulation, sums[4] / c.Accumulation);
-                if (c.ClipNorm > 0) GradClip.ClipGradNorm(optimizer.AllParameters(), c.ClipNorm);
-                optimizer.Step();
+                if (c.ClipNorm > 0) nn.utils.clip_grad_norm_(trainable, c.ClipNorm);
+                optimizer.step();
                 _method.AfterOptimizerStep(step, c.Steps);
             }
-            hostImages.Dispose();
             step++;
             position = next;
             imagesSinceLog += c.BatchSize;
@@ -128,7 +122,7 @@ public sealed partial class Trainer
                 double now = clock.Elapsed.TotalSeconds;
                 var m = new StepMetrics(step, position.Epoch, lr, terms.Total, terms.Contrastive, terms.Reconstruction, terms.Denoise,
                     terms.ContrastiveTop1, imagesSinceLog / Math.Max(1e-9, now - logStart), now);
-                metrics?.Write(m);
+                metrics.Write(m);
                 progress?.Report(m);
                 imagesSinceLog = 0;
                 logStart = now;
@@ -142,20 +136,8 @@ public sealed partial class Trainer
         return TrainOutcome.Completed;
     }
 
-    // Every rank takes part (the generators are gathered); rank 0 writes.
-    private void Save(Nn.Module module, Optimizer optimizer, Generator generator, long step, DataPosition position)
-    {
-        var ranks = GatherRankGenerators(generator);
-        try
-        {
-            if (Rank == 0)
-                Checkpoint.Save(CheckpointPath, module, optimizer, generator, new CheckpointInfo(step, _config.Steps, position, _method.Name, _fingerprint), ranks);
-        }
-        finally
-        {
-            foreach (var t in ranks.Values) t.Dispose();
-        }
-    }
+    private void Save(nn.Module module, AdamW optimizer, Generator generator, long step, DataPosition position) =>
+        Checkpoint.Save(CheckpointPath, module, optimizer, generator, new CheckpointInfo(step, _config.Steps, position, _method.Name, _fingerprint));
 
     private static void CheckFinite(LossBreakdown t, long step, string? lastGood)
     {

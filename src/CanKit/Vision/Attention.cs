@@ -1,76 +1,99 @@
-using CanKit.Nn;
-
 namespace CanKit.Vision;
 
-/// <summary>Multi-head self-attention, timm layout: <c>qkv</c> Linear(D, 3D) and <c>proj</c> Linear(D, D).</summary>
-public sealed class Attention : Module<Tensor, Tensor>
+/// <summary>
+/// Multi-head self-attention, timm layout: <c>qkv</c> Linear(D, 3D) and <c>proj</c> Linear(D, D). The product
+/// softmax(q·kᵀ/√hd)·v runs in <c>scaled_dot_product_attention</c> (libtorch picks the fused kernel per device).
+/// </summary>
+public sealed class Attention : nn.Module<Tensor, Tensor>
 {
     private readonly int _heads;
-    public Linear Qkv { get; }
-    public Linear Proj { get; }
+    private readonly Linear qkv;
+    private readonly Linear proj;
 
-    public Attention(int width, int heads, Generator? generator = null)
+    public Linear Qkv => qkv;
+    public Linear Proj => proj;
+
+    public Attention(int width, int heads, Generator? generator = null) : base(nameof(Attention))
     {
-        if (width % heads != 0) throw new ArgumentOutOfRangeException(nameof(heads), heads, $"heads must divide the width {width}");
+        if (heads <= 0 || width % heads != 0) throw new ArgumentOutOfRangeException(nameof(heads), heads, $"heads must divide the width {width}");
         _heads = heads;
-        Qkv = RegisterModule("qkv", new Linear(width, 3L * width, generator: generator));
-        Proj = RegisterModule("proj", new Linear(width, width, generator: generator));
+        qkv = TransformerInit.Linear(width, 3L * width, generator);
+        proj = TransformerInit.Linear(width, width, generator);
+        RegisterComponents();
     }
 
     /// <summary>[N, L, D] → [N, L, D].</summary>
-    public override Tensor Forward(Tensor x)
+    public override Tensor forward(Tensor x)
     {
-        using var qkv = Qkv.Forward(x);                                  // [N, L, 3·D] = [N, L, 3, H, hd]
-        using var o = Functional.SelfAttention(qkv, _heads);              // [N, L, D], heads merged
-        return Proj.Forward(o);
+        long n = x.size(0), l = x.size(1), d = x.size(2), hd = d / _heads;
+        using var packed = qkv.call(x);                                       // [N, L, 3·D]
+        using var split = packed.view(n, l, 3, _heads, hd);                   // [N, L, 3, H, hd]
+        using var heads = split.permute(2, 0, 3, 1, 4);                       // [3, N, H, L, hd]
+        using var q = heads[0];                                               // [N, H, L, hd]
+        using var k = heads[1];
+        using var v = heads[2];
+        using var o = nn.functional.scaled_dot_product_attention(q, k, v);   // [N, H, L, hd]
+        using var tokenMajor = o.transpose(1, 2);                             // [N, L, H, hd]
+        using var merged = tokenMajor.reshape(n, l, d);                       // [N, L, D], heads merged
+        return proj.call(merged);
     }
 }
 
-/// <summary>The transformer MLP, timm layout: <c>fc1</c> Linear(D, hidden) → GELU → <c>fc2</c> Linear(hidden, D).</summary>
-public sealed class Mlp : Module<Tensor, Tensor>
+/// <summary>The transformer MLP, timm layout: <c>fc1</c> Linear(D, hidden) → GELU (exact, erf) → <c>fc2</c> Linear(hidden, D).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
-    public Linear Fc1 { get; }
-    public Linear Fc2 { get; }
+    private readonly Linear fc1;
+    private readonly Linear fc2;
 
-    public Mlp(int width, int hidden, Generator? generator = null)
+    public Linear Fc1 => fc1;
+    public Linear Fc2 => fc2;
+
+    public Mlp(int width, int hidden, Generator? generator = null) : base(nameof(Mlp))
     {
-        Fc1 = RegisterModule("fc1", new Linear(width, hidden, generator: generator));
-        Fc2 = RegisterModule("fc2", new Linear(hidden, width, generator: generator));
-    }
-
-    public override Tensor Forward(Tensor x)
-    {
-        using var a = Functional.LinearGelu(x, Fc1.Weight, Fc1.Bias);   // GELU(fc1(x)), fused on CPU
-        return Fc2.Forward(a);
-    }
-}
-
-/// <summary>Pre-norm transformer block: x + attn(norm1(x)), then + mlp(norm2(x)). Names: norm1, attn, norm2, mlp.</summary>
-public sealed class Block : Module<Tensor, Tensor>
-{
-    public LayerNorm Norm1 { get; }
-    public Attention Attn { get; }
-    public LayerNorm Norm2 { get; }
-    public Mlp Mlp { get; }
-
-    public Block(int width, int heads, double mlpRatio, double eps, Generator? generator = null)
-    {
-        Norm1 = RegisterModule("norm1", new LayerNorm(width, eps));
-        Attn = RegisterModule("attn", new Attention(width, heads, generator));
-        Norm2 = RegisterModule("norm2", new LayerNorm(width, eps));
-        Mlp = RegisterModule("mlp", new Mlp(width, (int)(width * mlpRatio), generator));
+        fc1 = TransformerInit.Linear(width, hidden, generator);
+        fc2 = TransformerInit.Linear(hidden, width, generator);
+        RegisterComponents();
     }
 
     /// <summary>[N, L, D] → [N, L, D].</summary>
-    public override Tensor Forward(Tensor x)
+    public override Tensor forward(Tensor x)
     {
-        Tensor h1, n2;
-        using (var n1 = Norm1.Forward(x))
-        using (var a = Attn.Forward(n1))
-            (h1, n2) = Norm2.Forward(x, a);   // h1 = x + a, n2 = norm2(h1), one pass
-        using (h1)
-        using (n2)
-        using (var m = Mlp.Forward(n2))
-            return h1 + m;
+        using var h = fc1.call(x);                 // [N, L, hidden]
+        using var a = nn.functional.gelu(h);
+        return fc2.call(a);
+    }
+}
+
+/// <summary>Pre-norm transformer block: x + attn(norm1(x)), then + mlp(norm2(·)). Names: norm1, attn, norm2, mlp.</summary>
+public sealed class Block : nn.Module<Tensor, Tensor>
+{
+    private readonly LayerNorm norm1;
+    private readonly Attention attn;
+    private readonly LayerNorm norm2;
+    private readonly Mlp mlp;
+
+    public LayerNorm Norm1 => norm1;
+    public Attention Attn => attn;
+    public LayerNorm Norm2 => norm2;
+    public Mlp Mlp => mlp;
+
+    public Block(int width, int heads, double mlpRatio, double eps, Generator? generator = null) : base(nameof(Block))
+    {
+        norm1 = nn.LayerNorm(width, eps);
+        attn = new Attention(width, heads, generator);
+        norm2 = nn.LayerNorm(width, eps);
+        mlp = new Mlp(width, (int)(width * mlpRatio), generator);
+        RegisterComponents();
+    }
+
+    /// <summary>[N, L, D] → [N, L, D].</summary>
+    public override Tensor forward(Tensor x)
+    {
+        using var n1 = norm1.call(x);
+        using var a = attn.call(n1);
+        using var h = x + a;                       // [N, L, D]
+        using var n2 = norm2.call(h);
+        using var m = mlp.call(n2);
+        return h + m;
     }
 }

@@ -1,5 +1,3 @@
-using CanKit.Nn;
-
 namespace CanKit.Vision;
 
 /// <summary>Decoder shape (MAE's lightweight decoder: 8 × 512 × 16 heads at ViT scale; 2 × 128 × 4 for 32 px).</summary>
@@ -35,70 +33,89 @@ public sealed record DecoderConfig
 /// e.g. CAN's σ embedding), run blocks and a norm, then (optionally) a linear pixel head.
 /// Names: <c>embed</c>, <c>mask_token</c>, <c>pos_embed</c>, <c>blocks.{i}</c>, <c>norm</c>, <c>pred</c>.
 /// </summary>
-public sealed class MaeDecoder : Module
+public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
 {
+    // Fields carry the state-dict names: RegisterComponents() and Module.to() find components by field name.
+    private readonly Linear embed;
+    private Parameter mask_token;
+    private Tensor pos_embed;
+    private readonly ModuleList<Block> blocks;
+    private readonly LayerNorm norm;
+    private readonly Linear? pred;
+    private readonly Block[] _blockList;
     private readonly VitConfig _enc;
+
     public DecoderConfig Config { get; }
-    public Linear Embed { get; }
-    public Tensor MaskToken { get; }
-    public Tensor PosEmbed { get; }
-    public IReadOnlyList<Block> Blocks { get; }
-    public LayerNorm Norm { get; }
-    public Linear? Pred { get; }
+    public Linear Embed => embed;
+    public Parameter MaskToken => mask_token;
+    public Tensor PosEmbed => pos_embed;
+    public IReadOnlyList<Block> Blocks => _blockList;
+    public LayerNorm Norm => norm;
+    public Linear? Pred => pred;
 
     /// <param name="encoder">The encoder's config (width, grid, [CLS], patch size, channels).</param>
     /// <param name="config">The decoder's own shape (width, depth, heads, MLP ratio).</param>
     /// <param name="pixelHead">Add the linear head to p·p·C pixel values (false for CMAE's feature decoder).</param>
-    /// <param name="generator">Draws the initial weights (libtorch's default generator when null).</param>
-    public MaeDecoder(VitConfig encoder, DecoderConfig config, bool pixelHead = true, Generator? generator = null)
+    /// <param name="generator">Draws the initial weights (libtorch's global generator when null).</param>
+    public MaeDecoder(VitConfig encoder, DecoderConfig config, bool pixelHead = true, Generator? generator = null) : base(nameof(MaeDecoder))
     {
         _enc = encoder.Validate();
         Config = config.Validate();
         int d = config.Width;
-        Embed = RegisterModule("embed", new Linear(encoder.Width, d, generator: generator));
-        MaskToken = RegisterParameter("mask_token", Init.Normal_(Tensor.Zeros([1, 1, d]), 0, 0.02, generator));
+        embed = TransformerInit.Linear(encoder.Width, d, generator);
+        mask_token = nn.Parameter(torch.zeros(1, 1, d).normal_(0, 0.02, generator));   // MAE: N(0, 0.02); nn.init.normal_ ignores a generator
         using (var pe = PositionEmbedding.SinCos2D(d, encoder.GridSize, encoder.ClsToken))
-            PosEmbed = RegisterBuffer("pos_embed", pe.Unsqueeze(0));
-        var list = RegisterModule("blocks", new ModuleList());
-        var blocks = new List<Block>();
-        for (int i = 0; i < config.Depth; i++) blocks.Add(list.Add(new Block(d, config.Heads, config.MlpRatio, encoder.LayerNormEps, generator)));
-        Blocks = blocks;
-        Norm = RegisterModule("norm", new LayerNorm(d, encoder.LayerNormEps));
-        if (pixelHead) Pred = RegisterModule("pred", new Linear(d, encoder.PatchDim, generator: generator));
+            pos_embed = pe.unsqueeze(0);                                                       // [1, (1+)L, Dd]
+        _blockList = Enumerable.Range(0, config.Depth)
+            .Select(_ => new Block(d, config.Heads, config.MlpRatio, encoder.LayerNormEps, generator)).ToArray();
+        blocks = nn.ModuleList(_blockList);
+        norm = nn.LayerNorm(d, encoder.LayerNormEps);
+        if (pixelHead) pred = TransformerInit.Linear(d, encoder.PatchDim, generator);
+        RegisterComponents();
         TransformerInit.Apply(this, generator);
     }
+
+    /// <summary>Encoded visible tokens and <paramref name="idsRestore"/> → predictions, without a token bias.</summary>
+    public override Tensor forward(Tensor encoded, Tensor idsRestore) => forward(encoded, idsRestore, null);
 
     /// <summary>
     /// Encoded visible tokens [N, (1+)Lv, D] and <paramref name="idsRestore"/> [N, L] → [N, L, P] pixel
     /// predictions (or [N, L, Dd] features without a pixel head), [CLS] removed. <paramref name="tokenBias"/>
     /// [N, Dd], when given, is added to every token after the position embedding.
     /// </summary>
-    public Tensor Forward(Tensor encoded, Tensor idsRestore, Tensor? tokenBias = null)
+    public Tensor forward(Tensor encoded, Tensor idsRestore, Tensor? tokenBias)
     {
         int off = _enc.ClsToken ? 1 : 0;
-        long n = encoded.Size(0), l = idsRestore.Size(1), lv = encoded.Size(1) - off, d = Config.Width;
-        using var x = Embed.Forward(encoded);                                       // [N, (1+)Lv, Dd]
-        using var patches = x.Narrow(1, off, lv);                                   // [N, Lv, Dd]
-        using var masks = MaskToken.Expand(n, l - lv, d);                          // [N, L−Lv, Dd]
-        using var shuffled = Tensor.Cat([patches, masks], 1);                       // [N, L, Dd] kept-then-removed
+        if (encoded.dim() != 3 || encoded.size(2) != _enc.Width || encoded.size(1) <= off)
+            throw new ArgumentException($"the decoder expects encoded tokens [N, (1+)Lv, {_enc.Width}], got [{string.Join(", ", encoded.shape)}]", nameof(encoded));
+        long n = encoded.size(0), lv = encoded.size(1) - off, d = Config.Width, l = _enc.NumPatches;
+        if (idsRestore.dim() != 2 || idsRestore.size(0) != n || idsRestore.size(1) != l)
+            throw new ArgumentException($"idsRestore must be [N, L] = [{n}, {l}], got [{string.Join(", ", idsRestore.shape)}]", nameof(idsRestore));
+        if (tokenBias is not null && (tokenBias.dim() != 2 || tokenBias.size(0) != n || tokenBias.size(1) != d))
+            throw new ArgumentException($"tokenBias must be [N, Dd] = [{n}, {d}], got [{string.Join(", ", tokenBias.shape)}]", nameof(tokenBias));
+        using var x = embed.call(encoded);                                          // [N, (1+)Lv, Dd]
+        using var patches = x.narrow(1, off, lv);                                   // [N, Lv, Dd]
+        using var masks = mask_token.expand(n, l - lv, d);                          // [N, L−Lv, Dd]
+        using var shuffled = torch.cat([patches, masks], 1);                        // [N, L, Dd] kept-then-removed
         using var ordered = Objectives.RandomMasking.Gather(shuffled, idsRestore);  // [N, L, Dd] image order
-        using var seq = off == 1 ? Tensor.Cat([x.Narrow(1, 0, 1), ordered], 1) : ordered.Alias();  // [N, (1+)L, Dd]
-        Tensor h = seq + PosEmbed;
+        using var cls = x.narrow(1, 0, off);                                        // [N, 0 or 1, Dd]
+        using var seq = torch.cat([cls, ordered], 1);                               // [N, (1+)L, Dd]
+        Tensor h = seq + pos_embed;
         if (tokenBias is not null)
         {
-            using var bias = tokenBias.Unsqueeze(1);                                // [N, 1, Dd]
+            using var bias = tokenBias.unsqueeze(1);                                // [N, 1, Dd]
             using var prev = h;
             h = prev + bias;
         }
-        foreach (var b in Blocks)
+        foreach (var b in _blockList)
         {
-            var next = b.Forward(h);
+            var next = b.call(h);
             h.Dispose();
             h = next;
         }
         using (h)
-        using (var normed = Norm.Forward(h))
-        using (var body = normed.Narrow(1, off, l))                                 // [N, L, Dd]
-            return Pred is null ? body.Contiguous() : Pred.Forward(body);           // [N, L, P]
+        using (var normed = norm.call(h))
+        using (var body = normed.narrow(1, off, l))                                 // [N, L, Dd]
+            return pred is null ? body.contiguous() : pred.call(body);              // [N, L, P]
     }
 }

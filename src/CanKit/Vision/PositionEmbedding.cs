@@ -6,13 +6,13 @@ namespace CanKit.Vision;
 /// </summary>
 public static class PositionEmbedding
 {
-    /// <summary>[grid², D] (or [1 + grid², D] with a leading zero row for a [CLS] token).</summary>
+    /// <summary>float32 [grid², D] (or [1 + grid², D] with a leading zero row for a [CLS] token), on the CPU.</summary>
     public static Tensor SinCos2D(int width, int gridSize, bool clsToken)
     {
-        if (width % 4 != 0) throw new ArgumentOutOfRangeException(nameof(width), width, "2-D sin-cos embeddings need a width divisible by 4");
-        int quarter = width / 4, l = gridSize * gridSize, rows = l + (clsToken ? 1 : 0);
+        if (width <= 0 || width % 4 != 0) throw new ArgumentOutOfRangeException(nameof(width), width, "2-D sin-cos embeddings need a width divisible by 4");
+        if (gridSize <= 0) throw new ArgumentOutOfRangeException(nameof(gridSize), gridSize, "must be > 0");
+        int quarter = width / 4, l = gridSize * gridSize, off = clsToken ? 1 : 0, rows = l + off;
         var e = new float[rows * width];
-        int off = clsToken ? 1 : 0;
         for (int i = 0; i < gridSize; i++)        // row (h)
             for (int j = 0; j < gridSize; j++)    // column (w)
             {
@@ -20,13 +20,13 @@ public static class PositionEmbedding
                 for (int k = 0; k < quarter; k++)
                 {
                     double omega = 1.0 / Math.Pow(10000, (double)k / quarter);
-                    // MAE: first half from grid[0] (the column index w), second half from grid[1] (the row h).
+                    // MAE: the first half comes from grid[0] (the column index w), the second from grid[1] (the row h).
                     e[t + k] = (float)Math.Sin(j * omega);
                     e[t + quarter + k] = (float)Math.Cos(j * omega);
                     e[t + 2 * quarter + k] = (float)Math.Sin(i * omega);
                     e[t + 3 * quarter + k] = (float)Math.Cos(i * omega);
                 }
             }
-        return Tensor.From(e, rows, width);
+        return torch.tensor(e, [rows, width]);
     }
 }

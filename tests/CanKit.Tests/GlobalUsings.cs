@@ -1,0 +1,5 @@
+// The tests are written against TorchSharp's API, as the library is: `torch.*` functions, `nn` modules, `optim`.
+global using TorchSharp;
+global using TorchSharp.Modules;
+global using static TorchSharp.torch;
+global using Tensor = TorchSharp.torch.Tensor;
