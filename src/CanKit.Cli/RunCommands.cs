@@ -228,7 +228,7 @@ internal static class Cli
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is FileNotFoundException or InvalidDataException or DirectoryNotFoundException or NonFiniteLossException or NotSupportedException
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or NonFiniteLossException or NotSupportedException
                                   or System.Runtime.InteropServices.ExternalException)
         {
             Console.Error.WriteLine($"error: {FirstLine(e.Message)}");

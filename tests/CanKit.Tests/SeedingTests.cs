@@ -81,21 +81,6 @@ public sealed class SeedingTests : IDisposable
     }
 
     /// <summary>A CIFAR-10 folder in the official binary layout: 5 train files of <paramref name="perFile"/> random images.</summary>
-    private string SyntheticCifar10(int perFile)
-    {
-        string root = Path.Combine(_dir, "cifar10");
-        Directory.CreateDirectory(root);
-        var rng = new Random(3);
-        for (int f = 1; f <= 5; f++)
-        {
-            var bytes = new byte[perFile * (1 + CifarBinary.PixelBytes)];
-            rng.NextBytes(bytes);
-            for (int i = 0; i < perFile; i++) bytes[i * (1 + CifarBinary.PixelBytes)] = (byte)(i % 10);
-            File.WriteAllBytes(Path.Combine(root, $"data_batch_{f}.bin"), bytes);
-        }
-        return root;
-    }
-
     [Theory]
     [InlineData("can")]
     [InlineData("cmae")]
@@ -103,7 +88,7 @@ public sealed class SeedingTests : IDisposable
     [InlineData("simclr")]
     public void SeededRunsRepeatExactly(string method)
     {
-        string root = SyntheticCifar10(perFile: 8);
+        string root = SyntheticData.Cifar10(_dir, perFile: 8);
         // As `cankit pretrain` runs it (CAN with the "paper" preset): 3 steps of 16 images, logged and checkpointed every step.
         var spec = new RunSpec(method, "paper", "cifar10", root, 32, 1, 2, 8, 16, 3, 1e-3, 0.05, 1.0, 0, 0);
         (Dictionary<string, byte[]> State, IReadOnlyList<StepMetrics> Log) Run(string name, long globalSeed)

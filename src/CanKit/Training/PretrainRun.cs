@@ -146,9 +146,29 @@ public static class PretrainRun
     /// <summary>Writes the run's encoder with timm's parameter names to a safetensors file.</summary>
     public static void ExportEncoder(string runDir, string path)
     {
+        RefuseToOverwriteOtherFiles(path);
         using var method = LoadMethod(runDir);
         var spec = RunSpec.Load(runDir);
-        var meta = new Dictionary<string, string> { ["format"] = "pt", ["cankit_run"] = spec.ToJson() };
+        var meta = new Dictionary<string, string> { ["format"] = "pt", ["cankit_run"] = spec.ToJson(), [ExportMarker] = "encoder" };
         SafeTensors.Save(path, method.Encoder.state_dict(), meta);
+    }
+
+    /// <summary>Metadata key that marks a file as an encoder export: only such a file is replaced by a new export.</summary>
+    public const string ExportMarker = "cankit_export";
+
+    /// <summary>
+    /// An export may replace an earlier export, never anything else: a run's checkpoint, its run.json or any file
+    /// that is not a safetensors file carrying <see cref="ExportMarker"/> would be lost. Checked before anything is read
+    /// or written.
+    /// </summary>
+    private static void RefuseToOverwriteOtherFiles(string path)
+    {
+        if (Directory.Exists(path)) throw new IOException($"{path}: is a folder; --to names the file to write");
+        if (!File.Exists(path)) return;
+        bool isExport;
+        try { isExport = SafeTensors.ReadHeader(path).Metadata.TryGetValue(ExportMarker, out var kind) && kind == "encoder"; }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException) { isExport = false; }
+        if (!isExport)
+            throw new IOException($"{path}: exists and is not an encoder export; refusing to overwrite it (choose another --to, or delete it first)");
     }
 }

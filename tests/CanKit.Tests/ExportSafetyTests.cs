@@ -1,0 +1,49 @@
+using CanKit.IO;
+using CanKit.Training;
+using Xunit;
+
+namespace CanKit.Tests;
+
+/// <summary>
+/// `cankit export --to FILE` writes an encoder export and may replace an earlier export, never another file: a run's
+/// checkpoint or run.json given as the target must survive byte for byte, with a one-line error naming the file.
+/// </summary>
+public sealed class ExportSafetyTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cankit-export-").FullName;
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string TrainedRun()
+    {
+        string root = SyntheticData.Cifar10(_dir, perFile: 8);
+        string run = Path.Combine(_dir, "run");
+        var spec = new RunSpec("can", "paper", "cifar10", root, 32, 1, 2, 8, 16, 1, 1e-3, 0.05, 1.0, 0, 0);
+        Assert.Equal(TrainOutcome.Completed, PretrainRun.Pretrain(spec, run, CPU, checkpointEvery: 1, logEvery: 1));
+        return run;
+    }
+
+    [Fact]
+    public void ExportNeverReplacesTheRunsOwnFilesButReplacesAnEarlierExport()
+    {
+        string run = TrainedRun();
+        foreach (var victim in new[] { Path.Combine(run, Trainer.CheckpointFile), Path.Combine(run, "run.json") })
+        {
+            byte[] before = File.ReadAllBytes(victim);
+            var e = Assert.Throws<IOException>(() => PretrainRun.ExportEncoder(run, victim));
+            Assert.Contains(victim, e.Message);
+            Assert.Contains("not an encoder export", e.Message);
+            Assert.Equal(before, File.ReadAllBytes(victim));
+        }
+        string other = Path.Combine(_dir, "notes.txt");
+        File.WriteAllText(other, "keep me");
+        Assert.Throws<IOException>(() => PretrainRun.ExportEncoder(run, other));
+        Assert.Equal("keep me", File.ReadAllText(other));
+
+        string export = Path.Combine(_dir, "encoder.safetensors");
+        PretrainRun.ExportEncoder(run, export);
+        Assert.Equal("encoder", SafeTensors.ReadHeader(export).Metadata[PretrainRun.ExportMarker]);
+        PretrainRun.ExportEncoder(run, export);   // an earlier export is the one file it may replace
+        using var loaded = SafeTensors.Load(export);
+        Assert.Contains("blocks.0.attn.qkv.weight", loaded.Keys);
+    }
+}
