@@ -1,5 +1,6 @@
 // Shared set-up, loaded by every notebook with #load "setup.csx" (C# scripts do not pass `using`s on to the
-// notebook that loads them, so each notebook repeats its usings after its #load).
+// notebook that loads them, so each notebook repeats its usings after its #load). Each notebook's first cell also says
+// `#r "nuget: Plotly.NET.CSharp, 0.14.0"`: public packages come from NuGet, CanKit from its build.
 // CanKit and TorchSharp are referenced from the build of the `cankit` command (run ./build.sh test once to build
 // it): that folder holds CanKit.dll, TorchSharp.dll and LibTorch's native libraries side by side, so the .NET
 // Interactive kernel and `cankit notebooks run` resolve the same files the same way.
@@ -11,6 +12,11 @@ using TorchSharp;
 // LibTorchSharp needs a newer libstdc++ than some distributions ship (Debian 12); this loads LibTorch with
 // CanKit's workaround where needed, and does nothing elsewhere. It must run before the first torch.* call.
 CanKit.Engine.TorchSharpLoader.EnsureLoaded();
+
+// How tensors, image batches (new CanKit.Display.ImageBatch(x)), Plotly.NET charts and run metrics show when a cell
+// ends in one. Loading CanKit also lets Plotly.NET (built for FSharp.Core 10.1) use the kernel's FSharp.Core 10.0:
+// CanKit.Engine.FSharpCoreBinding explains why that is needed.
+CanKit.Display.NotebookFormatters.Register();
 
 /// <summary>Quick mode (CANKIT_QUICK=1 or `cankit notebooks run --quick`): small sizes, a few minutes per notebook on two CPU cores.</summary>
 static bool Quick => Environment.GetEnvironmentVariable("CANKIT_QUICK") == "1";

@@ -4,6 +4,8 @@ using System.Text;
 using CanKit.Methods;
 using CanKit.Plots;
 using CanKit.Training;
+using Plotly.NET.CSharp;
+using PlotlyChart = Plotly.NET.CSharp.Chart;
 
 namespace CanKit.Cli;
 
@@ -68,10 +70,11 @@ internal static class AblateCommand
         Directory.CreateDirectory(outDir);
         File.WriteAllText(Path.Combine(outDir, "ablation.md"), md.ToString());
         File.WriteAllText(Path.Combine(outDir, "ablation.csv"), csv.ToString());
-        var fig = new PlotlyFigure("Ablation: top-1 on frozen features").Axes("method", "top-1")
-            .Add(Trace.Bar("linear probe", rows.Select(r => r.Name), rows.Select(r => r.Result.ProbeTop1)))
-            .Add(Trace.Bar("20-NN", rows.Select(r => r.Name), rows.Select(r => r.Result.KnnTop1)));
-        File.WriteAllText(Path.Combine(outDir, "ablation.html"), PlotlyFigure.Page("CanKit ablation", $"<pre>{System.Net.WebUtility.HtmlEncode(md.ToString())}</pre>", [fig]));
+        var fig = PlotlyChart.Combine([
+                PlotlyChart.Column<double, string, string>(rows.Select(r => r.Result.ProbeTop1), Keys: rows.Select(r => r.Name).ToArray(), Name: "linear probe"),
+                PlotlyChart.Column<double, string, string>(rows.Select(r => r.Result.KnnTop1), Keys: rows.Select(r => r.Name).ToArray(), Name: "20-NN")])
+            .WithTitle("Ablation: top-1 on frozen features").WithAxisTitles("method", "top-1").WithSize(1000, 480);
+        File.WriteAllText(Path.Combine(outDir, "ablation.html"), ChartHtml.Page("CanKit ablation", $"<pre>{System.Net.WebUtility.HtmlEncode(md.ToString())}</pre>", [fig]));
         Console.WriteLine(md);
         return 0;
     }

@@ -4,6 +4,9 @@ using System.Net;
 using System.Text;
 using CanKit.Plots;
 using CanKit.Training;
+using Plotly.NET;
+using Plotly.NET.CSharp;
+using PlotlyChart = Plotly.NET.CSharp.Chart;
 
 namespace CanKit.Cli;
 
@@ -66,14 +69,13 @@ internal static class MainJobCommand
     {
         var m = MetricsLog.Read(Path.Combine(runDir, "metrics.jsonl"));
         var x = m.Select(e => (double)e.Step).ToArray();
-        var losses = new PlotlyFigure("Pre-training losses").Subplots(("step", "weighted total"), ("step", "term"))
-            .Add(Trace.Line("total", x, m.Select(e => e.Loss)))
-            .Add(Trace.Line("contrastive", x, m.Select(e => e.Contrastive), subplot: 2))
-            .Add(Trace.Line("reconstruction", x, m.Select(e => e.Reconstruction), subplot: 2))
-            .Add(Trace.Line("denoise", x, m.Select(e => e.Denoise), subplot: 2));
-        var lr = new PlotlyFigure("Learning rate and contrastive top-1").Subplots(("step", "learning rate"), ("step", "top-1 of the positive pair"))
-            .Add(Trace.Line("lr", x, m.Select(e => e.LearningRate)))
-            .Add(Trace.Line("top-1", x, m.Select(e => e.ContrastiveTop1), subplot: 2));
+        GenericChart Lines(string y, params (string Name, Func<StepMetrics, double> Value)[] series) =>
+            PlotlyChart.Combine(series.Select(s => PlotlyChart.Line<double, double, string>(x: x, y: m.Select(s.Value), Name: s.Name))).WithAxisTitles("step", y);
+        var losses = PlotlyChart.Grid([Lines("weighted total", ("total", e => e.Loss)),
+                                       Lines("term", ("contrastive", e => e.Contrastive), ("reconstruction", e => e.Reconstruction), ("denoise", e => e.Denoise))], 1, 2)
+            .WithTitle("Pre-training losses").WithSize(1100, 420);
+        var lr = PlotlyChart.Grid([Lines("learning rate", ("lr", e => e.LearningRate)), Lines("top-1 of the positive pair", ("top-1", e => e.ContrastiveTop1))], 1, 2)
+            .WithTitle("Learning rate and contrastive top-1").WithSize(1100, 420);
         var body = new StringBuilder("<p>Linear probe and kNN on frozen features (test split):</p>\n<table><tr><th>encoder</th><th>linear probe</th><th>20-NN</th></tr>\n");
         foreach (var row in table.Split('\n').Skip(2).Where(l => l.StartsWith("| ")))
         {
@@ -83,6 +85,6 @@ internal static class MainJobCommand
         body.Append("</table>\n");
         if (File.Exists(Path.Combine(outDir, "reconstructions.png")))
             body.Append("<p>Originals, masked noisy inputs, reconstructions and predicted noise:</p><img src=\"reconstructions.png\" style=\"width:720px;image-rendering:pixelated\">\n");
-        File.WriteAllText(Path.Combine(outDir, "report.html"), PlotlyFigure.Page("CanKit main job", body.ToString(), [losses, lr]));
+        File.WriteAllText(Path.Combine(outDir, "report.html"), ChartHtml.Page("CanKit main job", body.ToString(), [losses, lr]));
     }
 }

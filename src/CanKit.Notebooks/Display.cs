@@ -38,9 +38,9 @@ public static class Formatter
             case HtmlString h:
                 bundle["text/html"] = h.Html;
                 break;
-            case CanKit.Plots.PlotlyFigure f:
-                bundle["text/html"] = PlotlyHtml(f);
-                text = $"PlotlyFigure({f.Title})";
+            case Plotly.NET.GenericChart c:
+                bundle["text/html"] = CanKit.Plots.ChartHtml.Fragment(c);
+                text = "Plotly.NET chart";
                 break;
             case torch.Tensor t:
                 text = Truncate(TensorText(t));
@@ -64,14 +64,6 @@ public static class Formatter
         string values = t.ToString(TensorStringStyle.Numpy, cultureInfo: CultureInfo.InvariantCulture, newLine: "\n");
         return meta + "\n" + values;
     }
-
-    private static int _plotId;
-
-    /// <summary>A figure's HTML for a notebook: Plotly.js from its CDN, then the figure.</summary>
-    public static string PlotlyHtml(CanKit.Plots.PlotlyFigure f) =>
-        PlotlyCdnTag + "\n" + f.ToHtmlFragment($"cankit-plot-{Interlocked.Increment(ref _plotId)}-{Guid.NewGuid():N}");
-
-    public const string PlotlyCdnTag = "<script src=\"https://cdn.plot.ly/plotly-2.35.2.min.js\" charset=\"utf-8\"></script>";
 
     public static string Truncate(string s) => s.Length <= MaxText ? s : s[..MaxText] + $"\n… ({s.Length - MaxText} more characters cut)";
 }

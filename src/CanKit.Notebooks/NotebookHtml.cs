@@ -22,9 +22,9 @@ public static class NotebookHtml
             foreach (var o in (cell["outputs"] as JsonArray ?? []).OfType<JsonObject>())
                 body.Append(Output(o));
         }
-        string plotly = CanKit.Plots.PlotlyFigure.PlotlyScriptTag();
-        // Outputs load Plotly.js from its CDN for editors; the page has it inline, so those tags are dropped.
-        string html = body.ToString().Replace(Formatter.PlotlyCdnTag, "");
+        string html = body.ToString();
+        // Chart outputs load Plotly.js from its CDN when the page has none; this page carries it inline.
+        string plotly = html.Contains("Plotly.newPlot", StringComparison.Ordinal) ? CanKit.Plots.PlotlyJs.InlineScriptTag() : "";
         return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + WebUtility.HtmlEncode(title) + "</title>\n" +
                "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}pre.code{background:#f4f4f4;padding:8px}pre.out{border-left:3px solid #ccc;padding-left:8px}.err{color:#b00}</style>\n" +
                plotly + "\n</head><body>\n" + html + "</body></html>\n";

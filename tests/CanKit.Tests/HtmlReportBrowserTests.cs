@@ -1,14 +1,17 @@
 using CanKit.Notebooks;
 using CanKit.Plots;
 using Microsoft.Playwright;
+using Plotly.NET.CSharp;
+using PlotlyChart = Plotly.NET.CSharp.Chart;
 using Xunit;
 using Xunit.Abstractions;
 
 namespace CanKit.Tests;
 
 /// <summary>
-/// The HTML reports open in headless Chromium (Debian's, driven by Playwright with its executable path — no browser
-/// download) and every plot renders (an SVG inside every plot div) with no console errors.
+/// The HTML reports and notebook pages open in headless Chromium (Debian's, driven by Playwright with its executable
+/// path — no browser download): every plot is drawn (Plotly's SVG in every plot div, and pixels in its screenshot), every
+/// image decodes, and the console has no errors.
 /// </summary>
 [Collection("console")]
 public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposable
@@ -18,7 +21,13 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
 
     private const string Chromium = "/usr/bin/chromium";
 
-    private async Task AssertRenders(string htmlPath)
+    /// <summary>
+    /// Opens the page and waits until every <c>div.plot</c> holds Plotly's SVG; then screenshots each plot and checks
+    /// that it is drawn (at least 2 % of its pixels not background), that every image decoded, and that there were no
+    /// console errors. With <paramref name="serveCdn"/>, requests for Plotly.js on its CDN (notebook outputs load it
+    /// from there, as in Jupyter) are answered with the copy Plotly.NET embeds — the test machine is offline.
+    /// </summary>
+    internal static async Task<(int Plots, int Images)> AssertRenders(string htmlPath, ITestOutputHelper output, bool serveCdn = false)
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: ./build.sh test installs Debian's chromium");
         using var pw = await Playwright.CreateAsync();
@@ -32,31 +41,56 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
         page.PageError += (_, e) => errors.Add(e);
+        if (serveCdn)
+            await page.RouteAsync(PlotlyJs.CdnUrl, route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "text/javascript", Body = PlotlyJs.Source() }));
         await page.GotoAsync(new Uri(htmlPath).AbsoluteUri, new PageGotoOptions { WaitUntil = WaitUntilState.Load, Timeout = 60_000 });
         int plots = await page.Locator("div.plot").CountAsync();
-        Assert.True(plots > 0, $"{htmlPath} has no plot divs");
-        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('div.plot')].every(d => d.querySelector('svg'))", null, new PageWaitForFunctionOptions { Timeout = 30_000 });
-        int withSvg = await page.EvaluateAsync<int>("() => [...document.querySelectorAll('div.plot')].filter(d => d.querySelector('svg.main-svg')).length");
-        output.WriteLine($"{Path.GetFileName(htmlPath)}: {withSvg}/{plots} plots rendered, {errors.Count} console errors");
-        Assert.Equal(plots, withSvg);
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('div.plot')].every(d => d.querySelector('svg.main-svg'))", null, new PageWaitForFunctionOptions { Timeout = 30_000 });
+        for (int i = 0; i < plots; i++)
+        {
+            byte[] shot = await page.Locator("div.plot").Nth(i).ScreenshotAsync();
+            using var img = CanKit.Data.ImageCodec.Decode(shot, $"plot {i}");                     // [C, H, W] bytes
+            using var background = img.narrow(1, 0, 1).narrow(2, 0, 1);                         // the top-left pixel
+            double drawn = img.ne(background).any(0).to(ScalarType.Float32).mean().item<float>();
+            Assert.True(drawn > 0.02, $"{Path.GetFileName(htmlPath)}: plot {i} is blank ({drawn:P1} of its pixels drawn)");
+        }
+        int images = await page.Locator("img").CountAsync();
+        int decoded = await page.EvaluateAsync<int>("() => [...document.images].filter(i => i.complete && i.naturalWidth > 0).length");
+        output.WriteLine($"{Path.GetFileName(htmlPath)}: {plots} plots drawn, {decoded}/{images} images decoded, {errors.Count} console errors");
+        Assert.Equal(images, decoded);
         Assert.Empty(errors);
+        return (plots, images);
     }
 
     [Fact]
     public async Task ReportPagesRenderEveryPlot()
     {
-        Assert.True(PlotlyFigure.FindPlotlyJs() is not null, "plotly.js-dist-min is not installed: ./build.sh test runs npm ci");
-        var figs = new[]
+        var charts = new[]
         {
-            new PlotlyFigure("lines").Subplots(("step", "loss"), ("step", "top-1")).Add(Trace.Line("a", [0, 1, 2], [3.0, 2, 1])).Add(Trace.Line("b", [0, 1, 2], [0.1, 0.2, 0.4], subplot: 2)),
-            new PlotlyFigure("bars").Axes("method", "acc").Add(Trace.Bar("probe", ["mae", "can"], [0.7, 0.8])),
-            new PlotlyFigure("scatter").Axes("x", "y").Add(Trace.Scatter("pts", [1, 2, 3], [3.0, 1, 2])),
-            new PlotlyFigure("heat").Add(Trace.Heatmap("z", [[1.0, 2], [3, 4]])),
-            new PlotlyFigure("image").Add(Trace.Image("grid", "data:image/png;base64," + Convert.ToBase64String(CanKit.Data.ImageCodec.EncodePng(full([3, 8, 8], 128, ScalarType.Byte))))),
+            PlotlyChart.Grid([PlotlyChart.Line<double, double, string>(x: [0, 1, 2], y: [3.0, 2, 1], Name: "a").WithAxisTitles("step", "loss"),
+                              PlotlyChart.Line<double, double, string>(x: [0, 1, 2], y: [0.1, 0.2, 0.4], Name: "b").WithAxisTitles("step", "top-1")], 1, 2).WithTitle("lines"),
+            PlotlyChart.Column<double, string, string>([0.7, 0.8], Keys: new[] { "mae", "can" }, Name: "probe").WithTitle("bars"),
+            PlotlyChart.Point<double, double, string>(x: [1, 2, 3], y: [3.0, 1, 2], Name: "pts").WithTitle("scatter"),
+            PlotlyChart.Heatmap<double, int, int, string>(new[] { new[] { 1.0, 2 }, new[] { 3.0, 4 } }).WithTitle("heat"),
         };
+        var grid = new CanKit.Display.ImageBatch(full([4, 3, 8, 8], 0.5f), columns: 2, caption: "grid");
         string path = Path.Combine(_dir, "report.html");
-        File.WriteAllText(path, PlotlyFigure.Page("report", "<p>test</p>", figs));
-        await AssertRenders(path);
+        File.WriteAllText(path, ChartHtml.Page("report", $"<p>test</p><img src=\"{grid.DataUri}\">", charts));
+        var (plots, images) = await AssertRenders(path, output);
+        Assert.Equal(charts.Length, plots);
+        Assert.Equal(1, images);
+    }
+
+    [Fact]
+    public async Task NotebookChartOutputsLoadPlotlyOnceFromItsCdn()
+    {
+        // As a notebook front end shows outputs: fragments only, no Plotly.js on the page until the first chart asks.
+        string body = string.Concat(Enumerable.Range(0, 3).Select(i =>
+            ChartHtml.Fragment(PlotlyChart.Line<double, double, string>(x: [0, 1, 2], y: [i, i + 1.0, i * 2.0], Name: $"run {i}"))));
+        string path = Path.Combine(_dir, "outputs.html");
+        File.WriteAllText(path, $"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{body}</body></html>");
+        var (plots, _) = await AssertRenders(path, output, serveCdn: true);
+        Assert.Equal(3, plots);
     }
 
     [Fact]
@@ -66,6 +100,6 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
         while (!File.Exists(Path.Combine(root, "CanKit.sln"))) root = Path.GetDirectoryName(root)!;
         var r = await NotebookRunner.RunAsync(Path.Combine(root, "notebooks", "03-views-and-infonce.ipynb"), _dir, quick: true);
         Assert.True(r.Succeeded, string.Join("; ", r.Failures));
-        await AssertRenders(r.OutputHtml);
+        await AssertRenders(r.OutputHtml, output);
     }
 }

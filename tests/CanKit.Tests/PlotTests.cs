@@ -1,4 +1,3 @@
-using System.Text.Json;
 using CanKit.Data;
 using CanKit.Methods;
 using CanKit.Plots;
@@ -37,21 +36,34 @@ public class PlotTests
     }
 
     [Fact]
-    public void FiguresSerialiseAsPlotlyJson()
+    public void ChartFragmentsDrawWhenPlotlyIsThereAndLoadItOtherwise()
     {
-        var fig = new PlotlyFigure("losses").Subplots(("step", "loss"), ("step", "top-1"))
-            .Add(Trace.Line("total", [1, 2, 3], [3.0, 2.0, 1.5]))
-            .Add(Trace.Bar("acc", ["a", "b"], [0.5, 0.7], subplot: 2));
-        using var doc = JsonDocument.Parse(fig.FigureJson());
-        var data = doc.RootElement.GetProperty("data");
-        Assert.Equal(2, data.GetArrayLength());
-        Assert.Equal("x2", data[1].GetProperty("xaxis").GetString());
-        Assert.Equal(2, doc.RootElement.GetProperty("layout").GetProperty("grid").GetProperty("columns").GetInt32());
-        string html = PlotlyFigure.Page("t", "<p>x</p>", [fig]);
-        Assert.Contains("Plotly.newPlot('plot0'", html);
+        var chart = Plotly.NET.CSharp.Chart.Line<double, double, string>(x: [1, 2, 3], y: [3.0, 2.0, 1.5], Name: "total")
+            .WithTitle("a</script>b").WithAxisTitles("step", "loss");
+        string html = ChartHtml.Fragment(chart);
+        Assert.StartsWith("<div class=\"plot\">", html);
+        Assert.Contains("Plotly.newPlot(", html);
+        Assert.Contains("\"x\":[1.0,2.0,3.0]", html);
+        Assert.Contains("\"title\":{\"text\":\"step\"}", html);
+        // Exactly one drawing call, handed to the loader instead of being called before Plotly.js exists.
+        var call = System.Text.RegularExpressions.Regex.Match(html, @"}\)\((renderPlotly_[0-9a-f]+)\);");
+        Assert.True(call.Success, html[^600..]);
+        Assert.Contains($"var {call.Groups[1].Value} = function", html);
+        Assert.Contains(PlotlyJs.CdnUrl, html);
         // A title cannot close the script element it is embedded in.
-        string fragment = new PlotlyFigure("a</script>b").ToHtmlFragment("p");
-        Assert.DoesNotContain("a</script>b", fragment);
-        Assert.Contains("a\\u003C/script\\u003Eb", fragment);
+        Assert.DoesNotContain("a</script>b", html);
+        string page = ChartHtml.Page("t", "<p>x</p>", [chart, chart]);
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(page, "<div class=\"plot\">").Count);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(page, "<script type=\"text/javascript\" charset=\"utf-8\">"));   // Plotly.js inline, once
+    }
+
+    [Fact]
+    public void PlotlyJsIsTheVersionPlotlyNetDraws()
+    {
+        string js = PlotlyJs.Source();
+        Assert.Matches(@"^\d+\.\d+\.\d+$", PlotlyJs.Version);
+        Assert.Contains($"version=\"{PlotlyJs.Version}\"", js);                   // Plotly.js states its own version
+        Assert.True(js.Length > 1_000_000, $"{js.Length} characters");
+        Assert.DoesNotContain("</script", PlotlyJs.InlineScriptTag()[8..^9], StringComparison.OrdinalIgnoreCase);
     }
 }
