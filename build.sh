@@ -12,17 +12,14 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 case "$cmd" in
   main)
     bash tools/install-deps.sh
-    # Plotly.js for the offline report; without npm the report loads it from its CDN instead.
-    if [[ ! -f node_modules/plotly.js-dist-min/plotly.min.js ]] && command -v npm >/dev/null; then
-      npm ci --no-audit --no-fund --loglevel=error || echo "cankit: npm install failed; the report will load Plotly.js from its CDN"
-    fi
     dotnet build src/CanKit.Cli -c Release -v quiet -nologo
     dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll main "$@"
     ;;
   test)
-    bash tools/install-deps.sh chromium
-    # Plotly.js, inlined into HTML reports; the browser tests need it offline.
-    [[ -f node_modules/plotly.js-dist-min/plotly.min.js ]] || npm ci --no-audit --no-fund --loglevel=error
+    # chromium: the browser tests; Jupyter's client, nbconvert and the scripts its pages load (require.js, MathJax):
+    # the course on the real kernel.
+    bash tools/install-deps.sh chromium python3-nbclient python3-jupyter-client jupyter-core jupyter-nbconvert libjs-requirejs libjs-mathjax
+    bash tools/install-kernel.sh
     dotnet build CanKit.sln -c Release -v quiet -nologo
     log=$(mktemp)
     set +e

@@ -3,7 +3,8 @@
 # The engine (TorchSharp with LibTorch) and the image codecs (SkiaSharp) come from NuGet with `dotnet build`.
 #   dataset-fashion-mnist the offline dataset (/usr/share/datasets/fashion-mnist)
 #   python3-nbformat      validates the course notebooks against the nbformat 4 schema in the tests
-# Extra packages can be named as arguments (e.g. python3-torch for the PyTorch comparison benchmarks).
+# Extra packages can be named as arguments (./build.sh test adds chromium and Jupyter's client for the course on the
+# real kernel; ./build.sh bench adds python3-torch for the PyTorch comparison).
 set -euo pipefail
 pkgs=(dataset-fashion-mnist python3-nbformat "$@")
 missing=()

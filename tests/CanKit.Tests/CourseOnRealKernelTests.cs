@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CanKit.Tests;
+
+/// <summary>
+/// The course's acceptance test: every notebook executed by the real .NET Interactive kernel (the `.net-csharp`
+/// kernelspec of the dotnet-interactive tool, which VS Code Polyglot Notebooks and Jupyter run) through Jupyter's
+/// nbclient, in quick mode (tests/kernel/run_course.py); then each executed notebook converted to HTML by
+/// `jupyter nbconvert` and opened in headless Chromium: every chart drawn, every image decoded.
+/// ./build.sh test installs the tool, the kernelspec and Debian's Jupyter packages (tools/install-kernel.sh).
+/// </summary>
+[Collection("console")]
+public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cankit-course-").FullName;
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static string Root()
+    {
+        string root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "CanKit.sln"))) root = Path.GetDirectoryName(root)!;
+        return root;
+    }
+
+    private (int Code, string Output) Run(string file, string args, TimeSpan limit, string? cwd = null)
+    {
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = cwd ?? Root() };
+        // The kernel restores `#r "nuget:"` packages with MSBuild; it must not inherit the test host's MSBuild and
+        // test-platform settings (it would run as if inside this build).
+        foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) ||
+                     k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase) || k.StartsWith("TESTINGPLATFORM", StringComparison.OrdinalIgnoreCase)).ToList())
+            psi.Environment.Remove(key);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(limit))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail($"{file} {args} ran past {limit.TotalMinutes} minutes:\n{stdout.Result}");
+        }
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    [Fact]
+    public async Task EveryNotebookRunsOnTheRealKernelAndItsPageDraws()
+    {
+        string root = Root(), executed = Path.Combine(_dir, "executed");
+        string[] notebooks = Directory.GetFiles(Path.Combine(root, "notebooks"), "*.ipynb").Order().ToArray();
+        Assert.True(notebooks.Length >= 11, $"{notebooks.Length} notebooks");
+        var (code, log) = Run("/usr/bin/python3", $"tests/kernel/run_course.py \"{executed}\"", TimeSpan.FromMinutes(40));
+        output.WriteLine(log);
+        var lines = log.Split('\n').Where(l => l.StartsWith("ok ") || l.StartsWith("FAIL ")).ToList();
+        Assert.True(code == 0, "the course failed on the real kernel:\n" + string.Join("\n", lines.Where(l => l.StartsWith("FAIL"))) + "\n" + log[^Math.Min(log.Length, 3000)..]);
+        Assert.Equal(notebooks.Length, lines.Count(l => l.StartsWith("ok ")));
+
+        // Each executed notebook holds the outputs the kernel made: CanKit's formatters were used (a chart in every
+        // notebook but one, an image grid in the CMAE and CAN notebooks, a tensor's statistics in the tour).
+        var html = new Dictionary<string, string>();
+        foreach (string nb in notebooks)
+        {
+            string name = Path.GetFileNameWithoutExtension(nb);
+            var (c, o) = Run("/usr/bin/jupyter", $"nbconvert --to html --output-dir \"{_dir}\" \"{Path.Combine(executed, name + ".ipynb")}\"", TimeSpan.FromMinutes(2));
+            Assert.True(c == 0, o);
+            html[name] = Path.Combine(_dir, name + ".html");
+        }
+        string All(string name) => File.ReadAllText(Path.Combine(executed, name + ".ipynb"));
+        Assert.Contains("min 0, mean 2.5, max 5", All("00-setup-and-tour"));
+        Assert.Contains("ImageBatch [16, 1, 28, 28]", All("06-cmae"));
+        Assert.Contains("ImageBatch [1, 0,", All("05-can-on-fashion-mnist"));
+
+        // One page of each kind, checked in the browser: charts (a grid of subplots), an image grid, a table.
+        foreach (var (name, kind) in new[] { ("05-can-on-fashion-mnist", "charts and an image"), ("06-cmae", "an image grid and charts"), ("03-views-and-infonce", "a table and a chart") })
+        {
+            var (plots, images) = await HtmlReportBrowserTests.AssertRenders(html[name], output, serveCdn: true, staticKernelPage: true);
+            output.WriteLine($"{name}: {kind}: {plots} charts, {images} images");
+            Assert.True(plots >= 1, $"{name}: no chart");
+            if (name != "03-views-and-infonce") Assert.True(images >= 1, $"{name}: no image");
+            else Assert.Contains("<th>InfoNCE</th>", File.ReadAllText(html[name]));
+        }
+    }
+}
