@@ -34,14 +34,19 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
         _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown method"),
     };
 
-    // CMAE's feature decoder works at the encoder's width (its projector is EMA-copied to the target branch).
+    // CMAE's feature decoder works at the encoder's width (its projector is EMA-copied to the target branch). Block masking
+    // needs a patch grid the block divides: on an odd grid (28-px Fashion-MNIST at patch 4: 7×7) CMAE masks per patch.
     private CmaeConfig CmaeFor(VitConfig encoder)
     {
         var c = Cmae ?? CmaeConfig.OfficialCode;
-        return c with { Encoder = encoder with { ClsToken = true }, FeatureDecoder = c.FeatureDecoder with { Width = encoder.Width, Heads = encoder.Heads } };
+        int block = encoder.GridSize % c.MaskBlock == 0 ? c.MaskBlock : 1;
+        return c with { Encoder = encoder with { ClsToken = true }, FeatureDecoder = c.FeatureDecoder with { Width = encoder.Width, Heads = encoder.Heads }, MaskBlock = block };
     }
 
-    /// <summary>The ablation suite of the CAN paper's tables, at one budget: baselines and CAN's switches, then CMAE.</summary>
+    /// <summary>
+    /// The ablation suite of the CAN paper's tables, at one budget: baselines and CAN's switches, then CMAE and two of its
+    /// switches (InfoNCE weighted 1 instead of the official 2τ; the target shifted by a share of the image, not of the crop).
+    /// </summary>
     public static IReadOnlyList<MethodSpec> AblationSuite(CanConfig? baseCan = null)
     {
         var can = baseCan ?? CanConfig.Paper;
@@ -55,6 +60,8 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
             new("can-no-sigma-embedding", MethodKind.Can, Can: CanConfig.Ablations.WithoutSigmaEmbedding(can)),
             new("can", MethodKind.Can, Can: can),
             new("cmae", MethodKind.Cmae),
+            new("cmae-contrastive-weight-1", MethodKind.Cmae, Cmae: CmaeConfig.OfficialCode with { ScaleContrastiveByTwoTau = false }),
+            new("cmae-shift-of-image", MethodKind.Cmae, Cmae: CmaeConfig.OfficialCode with { Shift = PixelShift.OfficialCode with { Frame = ShiftFrame.Image } }),
         ];
     }
 
@@ -99,7 +106,7 @@ internal sealed class TwoViewMethod(string name, nn.Module module, VisionTransfo
     public static IPretrainMethod Cmae(string name, CmaeConfig c, Generator g)
     {
         var m = new Cmae(c, g);
-        return new TwoViewMethod(name, m, m.Encoder, TwoViewPipeline.Cmae, c.Encoder.ImageSize,
+        return new TwoViewMethod(name, m, m.Encoder, TwoViewPipeline.ForCmae(c.Shift), c.Encoder.ImageSize,
             (a, b, gen, keep) => m.Forward(a, b, gen, keepPredictions: keep), (step, total) => m.UpdateTarget(step, total));
     }
 

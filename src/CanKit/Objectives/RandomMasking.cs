@@ -38,6 +38,34 @@ public static class RandomMasking
         return KeepLowest(tokens, u, KeepCount((int)l, ratio));
     }
 
+    /// <summary>
+    /// Masking in aligned <paramref name="block"/>×<paramref name="block"/> blocks of the <paramref name="grid"/>×grid
+    /// patch grid (CMAE's official <c>random_masking</c>, block 2): ⌊Lb·(1−ratio)⌋ of the Lb = (grid/block)² blocks are
+    /// kept, each with all its patches, so block² times that many tokens survive. <paramref name="noise"/> [N, Lb]
+    /// (blocks row-major) fixes the choice, lowest kept; block 1 is <see cref="Apply"/>.
+    /// </summary>
+    public static Masked ApplyBlocks(Tensor tokens, double ratio, int grid, int block, Generator? generator = null, Tensor? noise = null)
+    {
+        if (ratio is < 0 or >= 1 || double.IsNaN(ratio)) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "mask ratio must be in [0, 1)");
+        if (block < 1 || grid % block != 0)
+            throw new ArgumentOutOfRangeException(nameof(block), block, $"the {grid}×{grid} patch grid does not split into {block}×{block} blocks");
+        long[] s = tokens.shape;
+        if (s.Length != 3 || s[1] != (long)grid * grid)
+            throw new ArgumentException($"masking expects tokens [N, {grid * grid}, D] for a {grid}×{grid} grid, got [{string.Join(", ", s)}]", nameof(tokens));
+        long n = s[0];
+        int gb = grid / block, lb = gb * gb;
+        if (noise is not null && !noise.shape.SequenceEqual(new[] { n, (long)lb }))
+            throw new ArgumentException($"block noise must be [N, Lb] = [{n}, {lb}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
+        using var scope = torch.NewDisposeScope();
+        var u = noise?.to(ScalarType.Float32, tokens.device) ?? torch.rand([n, lb], ScalarType.Float32, tokens.device, generator: generator);   // [N, Lb]
+        // Every patch takes its block's noise: [N, gb, 1, gb, 1] → [N, gb, b, gb, b] → [N, L] (row-major patch order).
+        var perPatch = u.view(n, gb, 1, gb, 1).expand(n, gb, block, gb, block).reshape(n, (long)grid * grid);
+        // Blocks' noise values differ, so the kept set is whole blocks; the order inside a block does not matter.
+        var masked = KeepLowest(tokens, perPatch, KeepCount(lb, ratio) * block * block);
+        scope.MoveToOuter(masked.Visible, masked.Mask, masked.IdsRestore, masked.IdsKeep);
+        return masked;
+    }
+
     private static Masked KeepLowest(Tensor tokens, Tensor u, int keep)
     {
         long n = u.size(0), l = u.size(1);
