@@ -131,10 +131,13 @@ public class MethodGoldenTests(ITestOutputHelper output)
     public void CmaeMatchesPyTorchIncludingOneEmaStep()
     {
         using var f = Fixture("cmae");
-        var cfg = new CmaeConfig
+        // The fixture computes the official code's loss (2τ-scaled InfoNCE, 2×2 block masking from block noise [N, L/4],
+        // target branch without its final norm): the official preset's switches, stated here so the test reads alone.
+        var cfg = CmaeConfig.OfficialCode with
         {
             Encoder = Enc with { ClsToken = true }, PixelDecoder = Dec, FeatureDecoder = new DecoderConfig { Width = 32, Depth = 2, Heads = 2 },
             ProjectionDim = 16, ProjectionHidden = 64, MaskRatio = 0.65, Temperature = 0.07, ContrastiveWeight = 1, Momentum = 0.9,
+            ScaleContrastiveByTwoTau = true, MaskBlock = 2, TargetFinalNorm = false,
         };
         using var cmae = new Cmae(cfg);
         LoadWeights(cmae, f);

@@ -70,13 +70,18 @@ def embed(W, enc, images, cls):
     return t.flatten(2).transpose(1, 2) + pos
 
 
-def encode(W, enc, tokens, cls, depth=DEPTH):
+def encode_blocks(W, enc, tokens, cls, depth=DEPTH):
     x = tokens
     if cls:
         c = (W[enc + ".cls_token"] + W[enc + ".pos_embed"][:, :1]).expand(tokens.shape[0], -1, -1)
         x = torch.cat([c, tokens], 1)
     for b in range(depth):
         x = block(W, f"{enc}.blocks.{b}", x, HEADS)
+    return x
+
+
+def encode(W, enc, tokens, cls, depth=DEPTH):
+    x = encode_blocks(W, enc, tokens, cls, depth)
     return F.layer_norm(x, (WIDTH,), W[enc + ".norm.weight"], W[enc + ".norm.bias"], EPS_LN)
 
 
@@ -249,6 +254,32 @@ def case_simclr():
     return W, I, {"total": con, "contrastive": con, "top1": top1}, {k: W[k].grad for k in grads}, {}
 
 
+# ---- CMAE as its official code computes it (github.com/ZhichengHuang/CMAE at e786a52; paths below are in that repo).
+# Two deliberate CanKit departures stay (docs/methods.md): projector and predictor are Linear-ReLU-Linear without batch
+# norm (official: NonLinearNeck with BN), and the feature decoder works at the encoder width without a final Linear
+# (official: an MAEPretrainDecoder whose decoder_pred maps 512 -> 768, ViT-B's width).
+def cmae_random_masking(x, noise, mask_ratio):
+    """cmae/models/backbones/cmae_vit.py, CMAEViT.random_masking (mask_ratio > 0), line for line; the block noise
+    [N, L/4] is given instead of drawn (torch.rand(N, seq_len))."""
+    N, L, D = x.shape
+    seq_len = L // 4                                                    # 2x2 blocks
+    len_keep = int(seq_len * (1 - mask_ratio))
+    ids_shuffle = torch.argsort(noise, dim=1)                           # ascend: small is keep
+    ids_keep_s = ids_shuffle[:, :len_keep]
+    mask = torch.zeros((N, seq_len))
+    mask = torch.scatter(mask, 1, ids_keep_s, 1.0)                      # 1 = kept block
+    mask = mask.reshape(N, int(seq_len ** 0.5), int(seq_len ** 0.5)).unsqueeze(dim=2).unsqueeze(dim=4)
+    mask = mask.expand(-1, -1, 2, -1, 2).flatten(1, 2).flatten(2, 3)    # each block to its 2x2 patches
+    mask = mask.flatten(1)
+    mask_index = torch.argsort(mask, dim=-1, descending=True)
+    ids_keep = mask_index[:, :4 * len_keep]
+    x_masked = torch.gather(x, dim=1, index=ids_keep.unsqueeze(-1).repeat(1, 1, D))
+    ids_restore = torch.argsort(mask_index, dim=1)
+    mask_out = ~mask.to(torch.bool)
+    mask_out = mask_out * 1.0                                           # 1 = removed
+    return x_masked, mask_out, ids_restore
+
+
 def case_cmae():
     W = {}
     add_encoder(W, "encoder", cls=True)
@@ -261,20 +292,36 @@ def case_cmae():
         W["target_" + k] = W[k] + (rand(*W[k].shape, std=0.01) if not k.endswith("pos_embed") else 0)
     for k in [k for k in W if k.startswith("projector.")]:
         W["target_" + k] = W[k] + rand(*W[k].shape, std=0.01)
-    I = {"online": torch.randn(N, CH, IMG, IMG), "target": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(N, L)}
+    # Block noise [N, L/4]: one value per 2x2 block, as CMAEViT.random_masking draws it.
+    I = {"online": torch.randn(N, CH, IMG, IMG), "target": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(N, L // 4)}
     online = [k for k in W if not k.startswith("target_") and not k.endswith("pos_embed")]
     for k in online:
         W[k].requires_grad_(True)
-    visible, mask, restore = mask_tokens(embed(W, "encoder", I["online"], True), I["mask_noise"], 0.65)
+    tau, ct_weight, mask_ratio = 0.07, 1.0, 0.65                         # configs/pre-training/cmae/*300e*.py: temperature, ct_weight, mask_ratio
+    # cmae_vit.py forward: patch embed + pos (w/o cls), random_masking, cls, blocks, final norm (online: final_norm=True)
+    visible, mask, restore = cmae_random_masking(embed(W, "encoder", I["online"], True), I["mask_noise"], mask_ratio)
     latent = encode(W, "encoder", visible, True)
-    rec = reconstruction(decode(W, "pixel_decoder", latent, restore, True, DWIDTH, DHEADS, DDEPTH), I["online"], mask)
+    # cmae.py forward_train: pixel and feature decoders on the online latent; projector on the mean decoded feature
+    pred_pixel = decode(W, "pixel_decoder", latent, restore, True, DWIDTH, DHEADS, DDEPTH)
     feats = decode(W, "feature_decoder", latent, restore, True, WIDTH, HEADS, 2, pred=False)
-    q = head(W, "predictor", head(W, "projector", feats.mean(1)))
+    proj_s = head(W, "projector", feats.mean(1))
     with torch.no_grad():
-        t = encode(W, "target_encoder", embed(W, "target_encoder", I["target"], True), True)
-        k = head(W, "target_projector", t[:, 1:].mean(1))
-    con, top1 = info_nce_asymmetric(q, k, 0.07)
-    total = rec + con * 1.0
+        # target backbone: mask_ratio=0.0 (all patches in order), use_cls=True, final_norm=False (300e config)
+        t = encode_blocks(W, "target_encoder", embed(W, "target_encoder", I["target"], True), True)
+        proj_t = head(W, "target_projector", t[:, 1:].mean(1))       # target_cls: mean of latent_t[:, 1:]
+    # cmae_head.py CMAEPretrainHead.forward
+    target = patchify(I["online"])
+    target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1.e-6) ** .5
+    loss_rec = ((pred_pixel - target) ** 2).mean(dim=-1)
+    loss_rc = (loss_rec * mask).sum() / mask.sum()
+    pred_s = F.normalize(head(W, "predictor", proj_s), dim=1, p=2)
+    proj_t = F.normalize(proj_t, dim=1, p=2)
+    score = torch.matmul(pred_s, proj_t.transpose(1, 0).detach()) / tau
+    label = torch.arange(N)
+    ce = F.cross_entropy(score, label)
+    loss_ct = ct_weight * 2 * tau * ce                                  # losses['loss_ct'] = self.ct_weight * 2 * self.t * CE
+    total = loss_ct + 1.0 * loss_rc                                     # rc_weight = 1.0; mmengine sums the 'loss_*' terms
+    top1 = (score.argmax(1) == label).float().mean()
     total.backward()
     before = {k: v.detach().clone() for k, v in W.items()}
     grad = {k: W[k].grad.clone() for k in online if W[k].grad is not None}
@@ -283,9 +330,11 @@ def case_cmae():
         for name in online:
             if W[name].grad is not None:
                 W[name].add_(W[name].grad, alpha=-0.1)
+        # cmae.py momentum_update: param_m = param_m * m + param_b * (1 - m), for backbone and projector
         for name in [n for n in W if n.startswith("target_") and not n.endswith("pos_embed")]:
             after[name] = W[name].clone().mul_(0.9).add_(W[name[len("target_"):]], alpha=1 - 0.9)
-    out = {"total": total, "contrastive": con, "reconstruction": rec, "top1": top1}
+    # "contrastive" is the unweighted InfoNCE (CanKit's LossBreakdown convention); the total carries the 2τ scaling.
+    out = {"total": total, "contrastive": ce, "reconstruction": loss_rc, "top1": top1}
     grads = ["encoder.patch_embed.proj.weight", "encoder.blocks.0.attn.qkv.weight", "pixel_decoder.pred.weight",
              "feature_decoder.blocks.1.mlp.fc1.weight", "projector.0.weight", "predictor.2.weight"]
     return before, I, out, {k: grad[k] for k in grads}, after
