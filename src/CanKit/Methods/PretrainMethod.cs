@@ -27,12 +27,19 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
     /// <summary>Builds the method around an encoder of <paramref name="encoder"/>'s shape ([CLS] as the method needs).</summary>
     public IPretrainMethod Create(VitConfig encoder, Generator generator) => Kind switch
     {
-        MethodKind.Can => TwoViewMethod.Can(Name, (Can ?? CanConfig.Paper) with { Encoder = encoder with { ClsToken = false } }, generator),
+        MethodKind.Can => TwoViewMethod.Can(Name, CanFor(encoder), generator),
         MethodKind.Cmae => TwoViewMethod.Cmae(Name, CmaeFor(encoder), generator),
         MethodKind.Mae => TwoViewMethod.Mae(Name, (Mae ?? MaeConfig.Paper) with { Encoder = encoder with { ClsToken = true } }, generator),
         MethodKind.SimClr => TwoViewMethod.SimClr(Name, (SimClr ?? new SimClrConfig()) with { Encoder = encoder with { ClsToken = false } }, generator),
         _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown method"),
     };
+
+    // CAN keeps its preset's choice of [CLS]: none for the paper's, one for the official code's.
+    private CanConfig CanFor(VitConfig encoder)
+    {
+        var c = Can ?? CanConfig.Paper;
+        return c with { Encoder = encoder with { ClsToken = c.Encoder.ClsToken } };
+    }
 
     // CMAE's feature decoder works at the encoder's width (its projector is EMA-copied to the target branch). Block masking
     // needs a patch grid the block divides: on an odd grid (28-px Fashion-MNIST at patch 4: 7×7) CMAE masks per patch.
