@@ -224,6 +224,85 @@ def case_can(sigma_embed):
     return W, I, out, {k: W[k].grad for k in grads}, {}
 
 
+# ---- CAN as its official code computes it (github.com/shlokk/mae-contrastive at 12d2ba5, run with --noise_loss;
+# paths below are in that repo). Every line follows the cited source; the random draws are given instead of made.
+PE_DIMS = 128                                                            # models_mae.py MaskedAutoencoderViT(pe_dims=128)
+
+
+def get_1d_sincos_pos_embed(x, dim):
+    """util/pos_embed.py get_1d_sincos_pos_embed (taken from denoising-diffusion-pytorch), line for line."""
+    half_dim = dim // 2
+    emb = math.log(10000) / (half_dim - 1)
+    emb = torch.exp(torch.arange(half_dim) * -emb)
+    emb = x[:, None] * emb[None, :]
+    emb = torch.cat((emb.sin(), emb.cos()), dim=-1)
+    return emb
+
+
+def sup_con_loss(features, temperature=0.1, base_temperature=0.1):
+    """loss_contrastive.py SupConLoss.forward with labels = mask = None and contrast_mode 'all', line for line."""
+    batch_size = features.shape[0]
+    mask = torch.eye(batch_size, dtype=torch.float32)
+    contrast_count = features.shape[1]
+    contrast_feature = torch.cat(torch.unbind(features, dim=1), dim=0)
+    anchor_feature, anchor_count = contrast_feature, contrast_count
+    anchor_dot_contrast = torch.div(torch.matmul(anchor_feature, contrast_feature.T), temperature)
+    logits_max, _ = torch.max(anchor_dot_contrast, dim=1, keepdim=True)
+    logits = anchor_dot_contrast - logits_max.detach()
+    mask = mask.repeat(anchor_count, contrast_count)
+    logits_mask = torch.scatter(torch.ones_like(mask), 1, torch.arange(batch_size * anchor_count).view(-1, 1), 0)
+    mask = mask * logits_mask
+    exp_logits = torch.exp(logits) * logits_mask
+    log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
+    mean_log_prob_pos = (mask * log_prob).sum(1) / mask.sum(1)
+    loss = - (temperature / base_temperature) * mean_log_prob_pos
+    return loss.view(anchor_count, batch_size).mean()
+
+
+def case_can_official():
+    W = {}
+    add_encoder(W, "encoder", cls=True)                                  # cls_token; pos_embed [1, L + 1, D]
+    add_decoder(W, "decoder", cls=True, width=DWIDTH, depth=DDEPTH)      # decoder_pos_embed [1, L + 1, Dd]
+    add_head(W, "sigma_embed.mlp", PE_DIMS, WIDTH, WIDTH)                # noise_pe_mlp: Linear(pe_dims, D), ReLU, Linear(D, D)
+    add_head(W, "head", WIDTH, WIDTH, PROJ)                              # projection_head: Linear(D, D), ReLU, Linear(D, feat_dim)
+    std, mask_ratio = 0.1, 0.75                                          # MaskedAutoencoderViT(std=0.1); main_pretrain.py --mask_ratio 0.75
+    I = {"view1": torch.randn(N, CH, IMG, IMG), "view2": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(2 * N, L),
+         "sigma": std * torch.rand(2 * N), "eps": torch.randn(2 * N, CH, IMG, IMG)}
+    for t in W.values():
+        t.requires_grad_(True)
+    imgs = torch.cat([I["view1"], I["view2"]], dim=0)                    # engine_pretrain.py: "contrastive hack"
+    # models_mae.py forward: noise_level = std * rand(N); noise = noise_level[:, None, None, None] * randn(imgs.shape)
+    noise_level = I["sigma"]
+    noise = noise_level[:, None, None, None] * I["eps"]
+    imgs = imgs + noise                                                  # imgs += noise: every later use sees the noisy batch
+    # forward_encoder: patch_embed + pos_embed[:, 1:], random_masking, [CLS] + pos_embed[:, :1], blocks, norm
+    visible, mask, ids_restore = mask_tokens(embed(W, "encoder", imgs, True), I["mask_noise"], mask_ratio)
+    latent = encode(W, "encoder", visible, True)
+    bsz = int(imgs.shape[0] / 2)
+    latent_contrastive = head(W, "head", latent.mean(dim=1, keepdim=False))   # mean over [CLS] and visible tokens
+    features = F.normalize(latent_contrastive, dim=-1)
+    f1, f2 = torch.split(features, [bsz, bsz], dim=0)
+    loss_contrastive = sup_con_loss(torch.cat([f1.unsqueeze(1), f2.unsqueeze(1)], dim=1))
+    noise_pe = head(W, "sigma_embed.mlp", get_1d_sincos_pos_embed(noise_level, dim=PE_DIMS))
+    latent = latent + torch.cat(latent.shape[1] * [noise_pe.unsqueeze(1)], dim=1)   # latent += noise_pe, before decoder_embed
+    pred = decode(W, "decoder", latent, ids_restore, True, DWIDTH, DHEADS, DDEPTH)
+    # forward_loss(imgs, pred, mask, noise) with norm_pix_loss=False (main_pretrain.py default)
+    target = patchify(imgs)
+    loss = ((pred - target) ** 2).mean(dim=-1)
+    loss = (loss * mask).sum() / mask.sum()
+    loss_noise = ((pred - patchify(noise)) ** 2).mean(dim=-1)
+    loss_noise = (loss_noise * (1 - mask)).sum() / (1 - mask).sum()
+    # engine_pretrain.py train_one_epoch, main_pretrain.py defaults weight_mae 0.97, weight_simclr 0.03, weight_noise 0.3
+    weight_mae, weight_simclr, weight_noise = 0.97, 0.03, 0.3
+    loss_recon = weight_noise * loss_noise + (1 - weight_noise) * loss
+    total = weight_mae * loss_recon + weight_simclr * loss_contrastive
+    total.backward()
+    out = {"total": total, "contrastive": loss_contrastive, "reconstruction": loss, "denoise": loss_noise}
+    grads = ["encoder.cls_token", "encoder.patch_embed.proj.weight", "encoder.blocks.1.mlp.fc2.weight", "decoder.pred.weight",
+             "decoder.mask_token", "head.2.weight", "sigma_embed.mlp.0.weight"]
+    return W, I, out, {k: W[k].grad for k in grads}, {}
+
+
 def case_mae():
     W = {}
     add_encoder(W, "encoder", cls=True)
@@ -359,7 +438,7 @@ def save(path, tensors):
 
 
 for name, make in [("can", lambda: case_can(True)), ("can_no_sigma", lambda: case_can(False)),
-                   ("mae", case_mae), ("simclr", case_simclr), ("cmae", case_cmae)]:
+                   ("can_official", case_can_official), ("mae", case_mae), ("simclr", case_simclr), ("cmae", case_cmae)]:
     torch.manual_seed(sum(map(ord, name)))
     W, I, out, grads, after = make()
     tensors = {}
