@@ -1,6 +1,13 @@
 #!/usr/bin/python3
-"""Golden numbers for CanKit's methods (CAN, CAN without the σ embedding, MAE, SimCLR, CMAE with one EMA step),
-from an independent plain-PyTorch implementation on the same libtorch (Debian python3-torch 1.13).
+"""Golden numbers for CanKit's methods from plain PyTorch (Debian python3-torch 1.13), written from the sources:
+  can_official, cmae   line-for-line transcriptions of the official code (CAN: github.com/shlokk/mae-contrastive;
+                       CMAE: github.com/ZhichengHuang/CMAE), each line citing the file it follows; the only CanKit
+                       choices left in them are named where they occur (CMAE's heads without batch norm and its
+                       feature decoder at the encoder width);
+  can, can_no_sigma    the CAN paper's method (arXiv 2210.16870) with the paper preset's settings; where the paper
+                       leaves a detail open the line says which choice it makes (σ embedding on the decoder tokens,
+                       σ scaled by 1000, norm-pix and weights from the community re-implementation);
+  mae, simclr          MAE (models_mae.py of facebookresearch/mae) and SimCLR's NT-Xent.
 
 For each case it writes tests/golden/<case>.safetensors holding
   w.<name>     the weights, under CanKit's state-dict names (random, seeded)
@@ -28,7 +35,7 @@ P = PATCH * PATCH * CH
 EPS_LN = 1e-6
 
 
-# ---- the pieces, as CanKit defines them (docs/methods.md) -------------------------------------------------
+# ---- shared pieces: ViT and MAE decoder as in facebookresearch/mae models_mae.py / timm Block ----------------
 def sincos_2d(d, cls):
     q = d // 4
     rows = L + (1 if cls else 0)
@@ -118,6 +125,8 @@ def head(W, prefix, x):
 
 
 def sigma_embedding(W, sigma, width, scale=1000.0):
+    # CAN §3.3 tells the decoder σ through a sinusoidal embedding and an MLP; the spacing 10000^(-k/(D/2)) (Transformer)
+    # and the factor 1000 are the paper preset's choices (the official code's are in case_can_official).
     half = width // 2
     k = torch.arange(0, half, dtype=torch.float32)
     freqs = (k * (-math.log(10000) / half)).exp()
@@ -204,17 +213,17 @@ def case_can(sigma_embed):
          "sigma": torch.rand(2 * N) * 0.05, "eps": torch.randn(2 * N, CH, IMG, IMG)}
     for t in W.values():
         t.requires_grad_(True)
-    x = torch.cat([I["view1"], I["view2"]], 0)
-    noise = I["eps"] * I["sigma"].view(2 * N, 1, 1, 1)
-    visible, mask, restore = mask_tokens(embed(W, "encoder", x + noise, False), I["mask_noise"], MASK)
-    latent = encode(W, "encoder", visible, False)
-    z = head(W, "head", latent.mean(1))
-    con, top1 = info_nce(z[:N], z[N:], 0.1)
+    x = torch.cat([I["view1"], I["view2"]], 0)                          # two views, one batch
+    noise = I["eps"] * I["sigma"].view(2 * N, 1, 1, 1)                  # CAN §3.3: σ·e, σ ~ U[0, σmax] per sample
+    visible, mask, restore = mask_tokens(embed(W, "encoder", x + noise, False), I["mask_noise"], MASK)   # 50% in each view
+    latent = encode(W, "encoder", visible, False)                       # the encoder sees visible noisy patches only
+    z = head(W, "head", latent.mean(1))                                 # mean of visible tokens -> MLP head
+    con, top1 = info_nce(z[:N], z[N:], 0.1)                             # InfoNCE, τ = 0.1, 2n - 2 negatives
     bias = sigma_embedding(W, I["sigma"], DWIDTH) if sigma_embed else None
-    pred = decode(W, "decoder", latent, restore, False, DWIDTH, DHEADS, DDEPTH, bias)
-    rec = reconstruction(pred, x, mask)
-    den = masked_mse(pred, patchify(noise), 1.0 - mask)
-    total = con * 0.03
+    pred = decode(W, "decoder", latent, restore, False, DWIDTH, DHEADS, DDEPTH, bias)   # σ on every decoder token (preset)
+    rec = reconstruction(pred, x, mask)                                 # clean pixels of masked patches (norm-pix: preset)
+    den = masked_mse(pred, patchify(noise), 1.0 - mask)                 # predict σ·e on visible patches
+    total = con * 0.03                                                  # weights 0.03 / 0.67 / 0.3: the paper preset's
     total = total + rec * 0.67
     total = total + den * 0.3
     total.backward()

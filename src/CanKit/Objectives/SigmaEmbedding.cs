@@ -29,7 +29,7 @@ public sealed class SigmaEmbedding : nn.Module<Tensor, Tensor>
     /// <param name="width">Output size (the width of the tokens it is added to).</param>
     /// <param name="scale">σ is multiplied by this before the sinusoids: σ ≪ 1, and the frequencies span
     /// 1 … 10⁻⁴, so 1000 spreads σ ∈ [0, 0.1] over the useful range (as diffusion models scale timesteps). The official
-    /// code uses σ unscaled (1), where every feature but the highest frequencies' is nearly constant.</param>
+    /// code uses σ unscaled (1): every argument is then ≤ 0.1, the sines nearly linear in σ, the cosines nearly 1.</param>
     /// <param name="generator">Draws the MLP's initial weights (libtorch's global generator when null).</param>
     /// <param name="features">Number of sinusoidal features F (even); 0: <paramref name="width"/>. Official code: 128.</param>
     /// <param name="frequencies">Spacing of the frequencies (official code: <see cref="SinusoidFrequencies.Diffusion"/>).</param>
