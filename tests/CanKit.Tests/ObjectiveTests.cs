@@ -105,18 +105,24 @@ public class ObjectiveTests
         Assert.Equal(new long[] { n, keep, d }, m.Visible.shape);
         double[] mask = Approx.Values(m.Mask);
         for (int i = 0; i < n; i++) Assert.Equal(l - keep, mask.Skip(i * l).Take(l).Count(v => v == 1));
-        // ids_restore inverts the shuffle: gathering [kept; removed] with it gives back the original order.
+        AssertRestoresOrder(x, m, keep);
+        // The visible tokens are exactly the unmasked positions.
+        if (keep == 0) return;
+        long[] ids = m.IdsKeep.data<long>().ToArray();
+        for (int i = 0; i < n; i++)
+            foreach (long j in ids.Skip(i * keep).Take(keep)) Assert.Equal(0, mask[i * l + (int)j]);
+    }
+
+    /// <summary>ids_restore inverts the shuffle: gathering [kept; removed] with it gives back the original order.</summary>
+    private static void AssertRestoresOrder(Tensor x, Masked m, int keep)
+    {
+        long l = x.size(1);
         using var shuffle = m.IdsRestore.argsort(1);
         using var removedIds = shuffle.narrow(1, keep, l - keep);
         using var removed = RandomMasking.Gather(x, removedIds);
         using var shuffled = torch.cat([m.Visible, removed], 1);
         using var restored = RandomMasking.Gather(shuffled, m.IdsRestore);
         Assert.Equal(Approx.Values(x), Approx.Values(restored));
-        // The visible tokens are exactly the unmasked positions.
-        if (keep == 0) return;
-        long[] ids = m.IdsKeep.data<long>().ToArray();
-        for (int i = 0; i < n; i++)
-            foreach (long j in ids.Skip(i * keep).Take(keep)) Assert.Equal(0, mask[i * l + (int)j]);
     }
 
     [Fact]
@@ -171,12 +177,7 @@ public class ObjectiveTests
             foreach (long j in ids.Skip(i * keepBlocks * 4).Take(keepBlocks * 4)) Assert.Equal(0, mask[i * l + (int)j]);
         using var visibleRef = RandomMasking.Gather(x, m.IdsKeep);
         Assert.Equal(Approx.Values(visibleRef), Approx.Values(m.Visible));
-        using var shuffle = m.IdsRestore.argsort(1);
-        using var removedIds = shuffle.narrow(1, keepBlocks * 4, l - keepBlocks * 4);
-        using var removed = RandomMasking.Gather(x, removedIds);
-        using var shuffled = torch.cat([m.Visible, removed], 1);
-        using var restored = RandomMasking.Gather(shuffled, m.IdsRestore);
-        Assert.Equal(Approx.Values(x), Approx.Values(restored));
+        AssertRestoresOrder(x, m, keepBlocks * 4);
         Assert.Equal("block", Assert.Throws<ArgumentOutOfRangeException>(() => RandomMasking.ApplyBlocks(torch.zeros(1, 49, 1), 0.5, 7, 2)).ParamName);
     }
 
