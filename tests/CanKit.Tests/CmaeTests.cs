@@ -26,7 +26,7 @@ public class CmaeTests
         Assert.False(c.TargetFinalNorm);
         Assert.Equal(Augment.ShiftFrame.Crop, c.Shift.Frame);
         Assert.Equal(1.0, (c with { ScaleContrastiveByTwoTau = false }).EffectiveContrastiveWeight);
-        Assert.Equal("MaskBlock", Assert.Throws<ArgumentOutOfRangeException>(() => (c with { Encoder = Enc with { ImageSize = 28 } }).Validate()).ParamName);
+        Assert.Equal("MaskBlock", Assert.Throws<ArgumentOutOfRangeException>(() => (c with { Encoder = Enc, MaskBlock = 5 }).Validate()).ParamName);
     }
 
     /// <summary>

@@ -178,7 +178,40 @@ public class ObjectiveTests
         using var visibleRef = RandomMasking.Gather(x, m.IdsKeep);
         Assert.Equal(Approx.Values(visibleRef), Approx.Values(m.Visible));
         AssertRestoresOrder(x, m, keepBlocks * 4);
-        Assert.Equal("block", Assert.Throws<ArgumentOutOfRangeException>(() => RandomMasking.ApplyBlocks(torch.zeros(1, 49, 1), 0.5, 7, 2)).ParamName);
+        Assert.Equal("block", Assert.Throws<ArgumentOutOfRangeException>(() => RandomMasking.ApplyBlocks(torch.zeros(1, 49, 1), 0.5, 7, 8)).ParamName);
+    }
+
+    /// <summary>
+    /// A 7×7 grid in 2×2 blocks (CanKit's extension for grids the block does not divide): blocks tile from the top-left,
+    /// the last row and column of blocks partial; ⌊49·(1 − ratio)⌋ patches are kept, the lowest-noise blocks first, so at
+    /// most one block is cut, and within it the kept patches come first in position order.
+    /// </summary>
+    [Theory]
+    [InlineData(0.65)]
+    [InlineData(0.5)]
+    public void BlockMaskingOnAGridTheBlockDoesNotDivide(double ratio)
+    {
+        const int n = 50, grid = 7, gb = 4;
+        int keep = (int)(49 * (1 - ratio));
+        var g = new Generator(8);
+        using var x = torch.randn([n, 49, 1], generator: g);
+        using var noise = torch.rand([n, gb * gb], generator: g);
+        using var m = RandomMasking.ApplyBlocks(x, ratio, grid, 2, noise: noise);
+        Assert.Equal(new long[] { n, keep, 1 }, m.Visible.shape);
+        double[] mask = Approx.Values(m.Mask), u = Approx.Values(noise);
+        for (int i = 0; i < n; i++)
+        {
+            // Blocks in order of their noise; each fully kept until the budget runs out inside (at most) one of them.
+            var order = Enumerable.Range(0, gb * gb).OrderBy(b => u[i * gb * gb + b]).ToArray();
+            int left = keep;
+            foreach (int b in order)
+            {
+                var cells = Enumerable.Range(0, 49).Where(t => t / grid / 2 * gb + t % grid / 2 == b).ToArray();   // position order
+                foreach (int t in cells)
+                    Assert.Equal(left-- > 0 ? 0.0 : 1.0, mask[i * 49 + t]);
+            }
+        }
+        AssertRestoresOrder(x, m, keep);
     }
 
     [Fact]

@@ -44,7 +44,8 @@ public sealed record CmaeConfig
 
     /// <summary>
     /// Side of the square blocks the online view is masked in. Official code: 2 (<c>cmae_vit.py</c> <c>random_masking</c>
-    /// keeps whole 2×2 blocks); 1: per patch, as MAE. Needs a patch grid divisible by it.
+    /// keeps whole 2×2 blocks); 1: per patch, as MAE. On a grid the block does not divide (28 px at patch 4: 7×7) the
+    /// edge blocks are partial and ⌊L·(1−ratio)⌋ patches are kept (see <see cref="RandomMasking.ApplyBlocks"/>).
     /// </summary>
     public int MaskBlock { get => _maskBlock; init => _maskBlock = VitConfig.Positive(value, nameof(MaskBlock)); }
 
@@ -75,9 +76,8 @@ public sealed record CmaeConfig
     public CmaeConfig Validate()
     {
         Encoder.Validate();
-        if (Encoder.GridSize % MaskBlock != 0)
-            throw new ArgumentOutOfRangeException(nameof(MaskBlock), MaskBlock,
-                $"the {Encoder.GridSize}×{Encoder.GridSize} patch grid ({Encoder.ImageSize} px / patch {Encoder.PatchSize}) does not split into {MaskBlock}×{MaskBlock} mask blocks; use MaskBlock = 1 or a patch size that gives an even grid");
+        if (MaskBlock > Encoder.GridSize)
+            throw new ArgumentOutOfRangeException(nameof(MaskBlock), MaskBlock, $"a mask block of {MaskBlock}×{MaskBlock} patches does not fit the {Encoder.GridSize}×{Encoder.GridSize} patch grid");
         Shift.Validate();
         PixelDecoder.Validate();
         FeatureDecoder.Validate();

@@ -41,13 +41,11 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
         return c with { Encoder = encoder with { ClsToken = c.Encoder.ClsToken } };
     }
 
-    // CMAE's feature decoder works at the encoder's width (its projector is EMA-copied to the target branch). Block masking
-    // needs a patch grid the block divides: on an odd grid (28-px Fashion-MNIST at patch 4: 7×7) CMAE masks per patch.
+    // CMAE's feature decoder works at the encoder's width (its projector is EMA-copied to the target branch).
     private CmaeConfig CmaeFor(VitConfig encoder)
     {
         var c = Cmae ?? CmaeConfig.OfficialCode;
-        int block = encoder.GridSize % c.MaskBlock == 0 ? c.MaskBlock : 1;
-        return c with { Encoder = encoder with { ClsToken = true }, FeatureDecoder = c.FeatureDecoder with { Width = encoder.Width, Heads = encoder.Heads }, MaskBlock = block };
+        return c with { Encoder = encoder with { ClsToken = true }, FeatureDecoder = c.FeatureDecoder with { Width = encoder.Width, Heads = encoder.Heads } };
     }
 
     /// <summary>
