@@ -115,7 +115,7 @@ public class AugmentTests
     /// <summary>
     /// Over 20 000 random crops (scale 0.2–1, flips): the target window is the online one moved by an integer number of
     /// crop/256 steps in {0, …, 31} per axis, uniform (χ² over 32 bins), its side 224/256 of the crop's, and it stays
-    /// inside the crop and so inside the image. A shift measured against the image instead (the earlier behaviour)
+    /// inside the crop and so inside the image. A shift measured against the image instead (ShiftFrame.Image)
     /// gives non-integer steps on every crop smaller than the image and fails the first check.
     /// </summary>
     [Fact]

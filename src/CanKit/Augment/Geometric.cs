@@ -49,7 +49,8 @@ public static class Geometric
     /// (<c>random.randint(0, 31)</c>), so both views stay inside the crop and the shift scales with the crop. Flipped boxes
     /// (negative W) are shifted in the flipped crop's coordinates, as the official code flips before it shifts.
     /// With <see cref="ShiftFrame.Image"/> instead, the online view is the whole crop and the target the same box moved by
-    /// up to MaxPixels/CropPixels of the <i>image</i> side, unclamped (CanKit's earlier variant, kept for the ablation).
+    /// up to MaxPixels/CropPixels of the <i>image</i> side, unclamped, so it may leave the crop and the image (the
+    /// ablation <c>cmae-shift-of-image</c>).
     /// Returns (online, target) boxes [N].
     /// </summary>
     public static (CropBoxes Online, CropBoxes Target) PixelShiftPair(CropBoxes crop, PixelShift shift, torch.Generator? g)

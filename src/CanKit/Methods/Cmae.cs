@@ -34,8 +34,8 @@ public sealed record CmaeConfig
 
     /// <summary>
     /// Multiply the InfoNCE by 2τ as the official head does (<c>cmae_head.py</c>: <c>ct_weight * 2 * t * CE</c>), so with
-    /// τ = 0.07 its effective weight is 0.14 and its gradient does not grow as τ shrinks. false: λc · InfoNCE (the paper's
-    /// equation read literally; 7× heavier at τ = 0.07).
+    /// τ = 0.07 its effective weight is 0.14 and its gradient does not grow as τ shrinks. false: λc · InfoNCE (7× heavier
+    /// at τ = 0.07).
     /// </summary>
     public bool ScaleContrastiveByTwoTau { get; init; } = true;
 
