@@ -11,8 +11,9 @@ namespace CanKit.Cli;
 
 /// <summary>
 /// `cankit ablate`: the CAN paper's ablation suite at one budget — MAE, SimCLR, masked-contrastive only, CAN
-/// without noise, noise as augmentation only, CAN without the σ embedding, CAN, CMAE — each pre-trained into its own
-/// folder (resumable), then probed; writes ablation.md, ablation.csv and ablation.html.
+/// without noise, noise as augmentation only, CAN without the σ embedding, CAN, CMAE, CMAE with InfoNCE weight 1,
+/// CMAE shifted by a share of the image — each pre-trained into its own folder (resumable), then probed; writes
+/// ablation.md, ablation.csv and ablation.html.
 /// </summary>
 internal static class AblateCommand
 {

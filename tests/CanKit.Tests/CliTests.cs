@@ -327,7 +327,7 @@ public sealed class CliTests : IDisposable
     {
         var (code, output, _) = Run("ablate", "--list");
         Assert.Equal(0, code);
-        foreach (var name in new[] { "mae", "simclr", "masked-contrastive", "can-no-noise", "can-noise-as-aug", "can-no-sigma-embedding", "can", "cmae" })
+        foreach (var name in new[] { "mae", "simclr", "masked-contrastive", "can-no-noise", "can-noise-as-aug", "can-no-sigma-embedding", "can", "cmae", "cmae-contrastive-weight-1", "cmae-shift-of-image" })
             Assert.Contains(name, output);
         var (bad, _, err) = Run("ablate", "--only", "can", "nonsense");
         Assert.Equal(2, bad);

@@ -99,6 +99,29 @@ public class MethodGoldenTests(ITestOutputHelper output)
         Grads(can, f, rtol);
     }
 
+    /// <summary>
+    /// The official-code preset against a line-for-line transcription of the official CAN code (models_mae.py with
+    /// --noise_loss, SupConLoss, engine_pretrain.py's loss weights): noisy reconstruction target, no norm-pix, [CLS]
+    /// pooled, σ embedding on the encoder output. SupConLoss subtracts each row's maximum before the softmax; the two
+    /// agree to rounding, inside the same bound.
+    /// </summary>
+    [Fact]
+    public void CanOfficialPresetMatchesTheOfficialCode()
+    {
+        using var f = Fixture("can_official");
+        var cfg = CanConfig.OfficialCode with { Encoder = Enc with { ClsToken = true }, Decoder = Dec, ProjectionDim = 16 };
+        using var can = new Can(cfg);
+        LoadWeights(can, f);
+        double rtol = Rtol(0.1, 3, 7);   // as CanMatchesPyTorch
+        using var r = can.Forward(f["in.view1"], f["in.view2"], null, new StepRandomness(f["in.mask_noise"], f["in.sigma"], f["in.eps"]));
+        Term(f, "total", r.Terms.Total, rtol);
+        Term(f, "contrastive", r.Terms.Contrastive, rtol);
+        Term(f, "reconstruction", r.Terms.Reconstruction, rtol);
+        Term(f, "denoise", r.Terms.Denoise, rtol);
+        r.Loss.backward();
+        Grads(can, f, rtol);
+    }
+
     [Fact]
     public void MaeMatchesPyTorch()
     {
@@ -131,10 +154,13 @@ public class MethodGoldenTests(ITestOutputHelper output)
     public void CmaeMatchesPyTorchIncludingOneEmaStep()
     {
         using var f = Fixture("cmae");
-        var cfg = new CmaeConfig
+        // The fixture computes the official code's loss (2τ-scaled InfoNCE, 2×2 block masking from block noise [N, L/4],
+        // target branch without its final norm): the official preset's switches, stated here so the test reads alone.
+        var cfg = CmaeConfig.OfficialCode with
         {
             Encoder = Enc with { ClsToken = true }, PixelDecoder = Dec, FeatureDecoder = new DecoderConfig { Width = 32, Depth = 2, Heads = 2 },
             ProjectionDim = 16, ProjectionHidden = 64, MaskRatio = 0.65, Temperature = 0.07, ContrastiveWeight = 1, Momentum = 0.9,
+            ScaleContrastiveByTwoTau = true, MaskBlock = 2, TargetFinalNorm = false,
         };
         using var cmae = new Cmae(cfg);
         LoadWeights(cmae, f);

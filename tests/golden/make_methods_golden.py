@@ -1,6 +1,13 @@
 #!/usr/bin/python3
-"""Golden numbers for CanKit's methods (CAN, CAN without the σ embedding, MAE, SimCLR, CMAE with one EMA step),
-from an independent plain-PyTorch implementation on the same libtorch (Debian python3-torch 1.13).
+"""Golden numbers for CanKit's methods from plain PyTorch (Debian python3-torch 1.13), written from the sources:
+  can_official, cmae   line-for-line transcriptions of the official code (CAN: github.com/shlokk/mae-contrastive;
+                       CMAE: github.com/ZhichengHuang/CMAE), each line citing the file it follows; the only CanKit
+                       choices left in them are named where they occur (CMAE's heads without batch norm and its
+                       feature decoder at the encoder width);
+  can, can_no_sigma    the CAN paper's method (arXiv 2210.16870) with the paper preset's settings; where the paper
+                       leaves a detail open the line says which choice it makes (σ embedding on the decoder tokens,
+                       σ scaled by 1000, norm-pix and weights from the community re-implementation);
+  mae, simclr          MAE (models_mae.py of facebookresearch/mae) and SimCLR's NT-Xent.
 
 For each case it writes tests/golden/<case>.safetensors holding
   w.<name>     the weights, under CanKit's state-dict names (random, seeded)
@@ -28,7 +35,7 @@ P = PATCH * PATCH * CH
 EPS_LN = 1e-6
 
 
-# ---- the pieces, as CanKit defines them (docs/methods.md) -------------------------------------------------
+# ---- shared pieces: ViT and MAE decoder as in facebookresearch/mae models_mae.py / timm Block ----------------
 def sincos_2d(d, cls):
     q = d // 4
     rows = L + (1 if cls else 0)
@@ -70,13 +77,18 @@ def embed(W, enc, images, cls):
     return t.flatten(2).transpose(1, 2) + pos
 
 
-def encode(W, enc, tokens, cls, depth=DEPTH):
+def encode_blocks(W, enc, tokens, cls, depth=DEPTH):
     x = tokens
     if cls:
         c = (W[enc + ".cls_token"] + W[enc + ".pos_embed"][:, :1]).expand(tokens.shape[0], -1, -1)
         x = torch.cat([c, tokens], 1)
     for b in range(depth):
         x = block(W, f"{enc}.blocks.{b}", x, HEADS)
+    return x
+
+
+def encode(W, enc, tokens, cls, depth=DEPTH):
+    x = encode_blocks(W, enc, tokens, cls, depth)
     return F.layer_norm(x, (WIDTH,), W[enc + ".norm.weight"], W[enc + ".norm.bias"], EPS_LN)
 
 
@@ -113,6 +125,8 @@ def head(W, prefix, x):
 
 
 def sigma_embedding(W, sigma, width, scale=1000.0):
+    # CAN §3.3 tells the decoder σ through a sinusoidal embedding and an MLP; the spacing 10000^(-k/(D/2)) (Transformer)
+    # and the factor 1000 are the paper preset's choices (the official code's are in case_can_official).
     half = width // 2
     k = torch.arange(0, half, dtype=torch.float32)
     freqs = (k * (-math.log(10000) / half)).exp()
@@ -199,23 +213,102 @@ def case_can(sigma_embed):
          "sigma": torch.rand(2 * N) * 0.05, "eps": torch.randn(2 * N, CH, IMG, IMG)}
     for t in W.values():
         t.requires_grad_(True)
-    x = torch.cat([I["view1"], I["view2"]], 0)
-    noise = I["eps"] * I["sigma"].view(2 * N, 1, 1, 1)
-    visible, mask, restore = mask_tokens(embed(W, "encoder", x + noise, False), I["mask_noise"], MASK)
-    latent = encode(W, "encoder", visible, False)
-    z = head(W, "head", latent.mean(1))
-    con, top1 = info_nce(z[:N], z[N:], 0.1)
+    x = torch.cat([I["view1"], I["view2"]], 0)                          # two views, one batch
+    noise = I["eps"] * I["sigma"].view(2 * N, 1, 1, 1)                  # CAN §3.3: σ·e, σ ~ U[0, σmax] per sample
+    visible, mask, restore = mask_tokens(embed(W, "encoder", x + noise, False), I["mask_noise"], MASK)   # 50% in each view
+    latent = encode(W, "encoder", visible, False)                       # the encoder sees visible noisy patches only
+    z = head(W, "head", latent.mean(1))                                 # mean of visible tokens -> MLP head
+    con, top1 = info_nce(z[:N], z[N:], 0.1)                             # InfoNCE, τ = 0.1, 2n - 2 negatives
     bias = sigma_embedding(W, I["sigma"], DWIDTH) if sigma_embed else None
-    pred = decode(W, "decoder", latent, restore, False, DWIDTH, DHEADS, DDEPTH, bias)
-    rec = reconstruction(pred, x, mask)
-    den = masked_mse(pred, patchify(noise), 1.0 - mask)
-    total = con * 0.03
+    pred = decode(W, "decoder", latent, restore, False, DWIDTH, DHEADS, DDEPTH, bias)   # σ on every decoder token (preset)
+    rec = reconstruction(pred, x, mask)                                 # clean pixels of masked patches (norm-pix: preset)
+    den = masked_mse(pred, patchify(noise), 1.0 - mask)                 # predict σ·e on visible patches
+    total = con * 0.03                                                  # weights 0.03 / 0.67 / 0.3: the paper preset's
     total = total + rec * 0.67
     total = total + den * 0.3
     total.backward()
     out = {"total": total, "contrastive": con, "reconstruction": rec, "denoise": den, "top1": top1}
     grads = ["encoder.patch_embed.proj.weight", "encoder.blocks.0.attn.qkv.weight", "encoder.blocks.1.mlp.fc2.weight",
              "decoder.pred.weight", "decoder.mask_token", "head.2.weight"] + (["sigma_embed.mlp.0.weight"] if sigma_embed else [])
+    return W, I, out, {k: W[k].grad for k in grads}, {}
+
+
+# ---- CAN as its official code computes it (github.com/shlokk/mae-contrastive at 12d2ba5, run with --noise_loss;
+# paths below are in that repo). Every line follows the cited source; the random draws are given instead of made.
+PE_DIMS = 128                                                            # models_mae.py MaskedAutoencoderViT(pe_dims=128)
+
+
+def get_1d_sincos_pos_embed(x, dim):
+    """util/pos_embed.py get_1d_sincos_pos_embed (taken from denoising-diffusion-pytorch), line for line."""
+    half_dim = dim // 2
+    emb = math.log(10000) / (half_dim - 1)
+    emb = torch.exp(torch.arange(half_dim) * -emb)
+    emb = x[:, None] * emb[None, :]
+    emb = torch.cat((emb.sin(), emb.cos()), dim=-1)
+    return emb
+
+
+def sup_con_loss(features, temperature=0.1, base_temperature=0.1):
+    """loss_contrastive.py SupConLoss.forward with labels = mask = None and contrast_mode 'all', line for line."""
+    batch_size = features.shape[0]
+    mask = torch.eye(batch_size, dtype=torch.float32)
+    contrast_count = features.shape[1]
+    contrast_feature = torch.cat(torch.unbind(features, dim=1), dim=0)
+    anchor_feature, anchor_count = contrast_feature, contrast_count
+    anchor_dot_contrast = torch.div(torch.matmul(anchor_feature, contrast_feature.T), temperature)
+    logits_max, _ = torch.max(anchor_dot_contrast, dim=1, keepdim=True)
+    logits = anchor_dot_contrast - logits_max.detach()
+    mask = mask.repeat(anchor_count, contrast_count)
+    logits_mask = torch.scatter(torch.ones_like(mask), 1, torch.arange(batch_size * anchor_count).view(-1, 1), 0)
+    mask = mask * logits_mask
+    exp_logits = torch.exp(logits) * logits_mask
+    log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
+    mean_log_prob_pos = (mask * log_prob).sum(1) / mask.sum(1)
+    loss = - (temperature / base_temperature) * mean_log_prob_pos
+    return loss.view(anchor_count, batch_size).mean()
+
+
+def case_can_official():
+    W = {}
+    add_encoder(W, "encoder", cls=True)                                  # cls_token; pos_embed [1, L + 1, D]
+    add_decoder(W, "decoder", cls=True, width=DWIDTH, depth=DDEPTH)      # decoder_pos_embed [1, L + 1, Dd]
+    add_head(W, "sigma_embed.mlp", PE_DIMS, WIDTH, WIDTH)                # noise_pe_mlp: Linear(pe_dims, D), ReLU, Linear(D, D)
+    add_head(W, "head", WIDTH, WIDTH, PROJ)                              # projection_head: Linear(D, D), ReLU, Linear(D, feat_dim)
+    std, mask_ratio = 0.1, 0.75                                          # MaskedAutoencoderViT(std=0.1); main_pretrain.py --mask_ratio 0.75
+    I = {"view1": torch.randn(N, CH, IMG, IMG), "view2": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(2 * N, L),
+         "sigma": std * torch.rand(2 * N), "eps": torch.randn(2 * N, CH, IMG, IMG)}
+    for t in W.values():
+        t.requires_grad_(True)
+    imgs = torch.cat([I["view1"], I["view2"]], dim=0)                    # engine_pretrain.py: "contrastive hack"
+    # models_mae.py forward: noise_level = std * rand(N); noise = noise_level[:, None, None, None] * randn(imgs.shape)
+    noise_level = I["sigma"]
+    noise = noise_level[:, None, None, None] * I["eps"]
+    imgs = imgs + noise                                                  # imgs += noise: every later use sees the noisy batch
+    # forward_encoder: patch_embed + pos_embed[:, 1:], random_masking, [CLS] + pos_embed[:, :1], blocks, norm
+    visible, mask, ids_restore = mask_tokens(embed(W, "encoder", imgs, True), I["mask_noise"], mask_ratio)
+    latent = encode(W, "encoder", visible, True)
+    bsz = int(imgs.shape[0] / 2)
+    latent_contrastive = head(W, "head", latent.mean(dim=1, keepdim=False))   # mean over [CLS] and visible tokens
+    features = F.normalize(latent_contrastive, dim=-1)
+    f1, f2 = torch.split(features, [bsz, bsz], dim=0)
+    loss_contrastive = sup_con_loss(torch.cat([f1.unsqueeze(1), f2.unsqueeze(1)], dim=1))
+    noise_pe = head(W, "sigma_embed.mlp", get_1d_sincos_pos_embed(noise_level, dim=PE_DIMS))
+    latent = latent + torch.cat(latent.shape[1] * [noise_pe.unsqueeze(1)], dim=1)   # latent += noise_pe, before decoder_embed
+    pred = decode(W, "decoder", latent, ids_restore, True, DWIDTH, DHEADS, DDEPTH)
+    # forward_loss(imgs, pred, mask, noise) with norm_pix_loss=False (main_pretrain.py default)
+    target = patchify(imgs)
+    loss = ((pred - target) ** 2).mean(dim=-1)
+    loss = (loss * mask).sum() / mask.sum()
+    loss_noise = ((pred - patchify(noise)) ** 2).mean(dim=-1)
+    loss_noise = (loss_noise * (1 - mask)).sum() / (1 - mask).sum()
+    # engine_pretrain.py train_one_epoch, main_pretrain.py defaults weight_mae 0.97, weight_simclr 0.03, weight_noise 0.3
+    weight_mae, weight_simclr, weight_noise = 0.97, 0.03, 0.3
+    loss_recon = weight_noise * loss_noise + (1 - weight_noise) * loss
+    total = weight_mae * loss_recon + weight_simclr * loss_contrastive
+    total.backward()
+    out = {"total": total, "contrastive": loss_contrastive, "reconstruction": loss, "denoise": loss_noise}
+    grads = ["encoder.cls_token", "encoder.patch_embed.proj.weight", "encoder.blocks.1.mlp.fc2.weight", "decoder.pred.weight",
+             "decoder.mask_token", "head.2.weight", "sigma_embed.mlp.0.weight"]
     return W, I, out, {k: W[k].grad for k in grads}, {}
 
 
@@ -249,6 +342,32 @@ def case_simclr():
     return W, I, {"total": con, "contrastive": con, "top1": top1}, {k: W[k].grad for k in grads}, {}
 
 
+# ---- CMAE as its official code computes it (github.com/ZhichengHuang/CMAE at e786a52; paths below are in that repo).
+# Two deliberate CanKit departures stay (docs/methods.md): projector and predictor are Linear-ReLU-Linear without batch
+# norm (official: NonLinearNeck with BN), and the feature decoder works at the encoder width without a final Linear
+# (official: an MAEPretrainDecoder whose decoder_pred maps 512 -> 768, ViT-B's width).
+def cmae_random_masking(x, noise, mask_ratio):
+    """cmae/models/backbones/cmae_vit.py, CMAEViT.random_masking (mask_ratio > 0), line for line; the block noise
+    [N, L/4] is given instead of drawn (torch.rand(N, seq_len))."""
+    N, L, D = x.shape
+    seq_len = L // 4                                                    # 2x2 blocks
+    len_keep = int(seq_len * (1 - mask_ratio))
+    ids_shuffle = torch.argsort(noise, dim=1)                           # ascend: small is keep
+    ids_keep_s = ids_shuffle[:, :len_keep]
+    mask = torch.zeros((N, seq_len))
+    mask = torch.scatter(mask, 1, ids_keep_s, 1.0)                      # 1 = kept block
+    mask = mask.reshape(N, int(seq_len ** 0.5), int(seq_len ** 0.5)).unsqueeze(dim=2).unsqueeze(dim=4)
+    mask = mask.expand(-1, -1, 2, -1, 2).flatten(1, 2).flatten(2, 3)    # each block to its 2x2 patches
+    mask = mask.flatten(1)
+    mask_index = torch.argsort(mask, dim=-1, descending=True)
+    ids_keep = mask_index[:, :4 * len_keep]
+    x_masked = torch.gather(x, dim=1, index=ids_keep.unsqueeze(-1).repeat(1, 1, D))
+    ids_restore = torch.argsort(mask_index, dim=1)
+    mask_out = ~mask.to(torch.bool)
+    mask_out = mask_out * 1.0                                           # 1 = removed
+    return x_masked, mask_out, ids_restore
+
+
 def case_cmae():
     W = {}
     add_encoder(W, "encoder", cls=True)
@@ -261,20 +380,36 @@ def case_cmae():
         W["target_" + k] = W[k] + (rand(*W[k].shape, std=0.01) if not k.endswith("pos_embed") else 0)
     for k in [k for k in W if k.startswith("projector.")]:
         W["target_" + k] = W[k] + rand(*W[k].shape, std=0.01)
-    I = {"online": torch.randn(N, CH, IMG, IMG), "target": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(N, L)}
+    # Block noise [N, L/4]: one value per 2x2 block, as CMAEViT.random_masking draws it.
+    I = {"online": torch.randn(N, CH, IMG, IMG), "target": torch.randn(N, CH, IMG, IMG), "mask_noise": torch.rand(N, L // 4)}
     online = [k for k in W if not k.startswith("target_") and not k.endswith("pos_embed")]
     for k in online:
         W[k].requires_grad_(True)
-    visible, mask, restore = mask_tokens(embed(W, "encoder", I["online"], True), I["mask_noise"], 0.65)
+    tau, ct_weight, mask_ratio = 0.07, 1.0, 0.65                         # configs/pre-training/cmae/*300e*.py: temperature, ct_weight, mask_ratio
+    # cmae_vit.py forward: patch embed + pos (w/o cls), random_masking, cls, blocks, final norm (online: final_norm=True)
+    visible, mask, restore = cmae_random_masking(embed(W, "encoder", I["online"], True), I["mask_noise"], mask_ratio)
     latent = encode(W, "encoder", visible, True)
-    rec = reconstruction(decode(W, "pixel_decoder", latent, restore, True, DWIDTH, DHEADS, DDEPTH), I["online"], mask)
+    # cmae.py forward_train: pixel and feature decoders on the online latent; projector on the mean decoded feature
+    pred_pixel = decode(W, "pixel_decoder", latent, restore, True, DWIDTH, DHEADS, DDEPTH)
     feats = decode(W, "feature_decoder", latent, restore, True, WIDTH, HEADS, 2, pred=False)
-    q = head(W, "predictor", head(W, "projector", feats.mean(1)))
+    proj_s = head(W, "projector", feats.mean(1))
     with torch.no_grad():
-        t = encode(W, "target_encoder", embed(W, "target_encoder", I["target"], True), True)
-        k = head(W, "target_projector", t[:, 1:].mean(1))
-    con, top1 = info_nce_asymmetric(q, k, 0.07)
-    total = rec + con * 1.0
+        # target backbone: mask_ratio=0.0 (all patches in order), use_cls=True, final_norm=False (300e config)
+        t = encode_blocks(W, "target_encoder", embed(W, "target_encoder", I["target"], True), True)
+        proj_t = head(W, "target_projector", t[:, 1:].mean(1))       # target_cls: mean of latent_t[:, 1:]
+    # cmae_head.py CMAEPretrainHead.forward
+    target = patchify(I["online"])
+    target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1.e-6) ** .5
+    loss_rec = ((pred_pixel - target) ** 2).mean(dim=-1)
+    loss_rc = (loss_rec * mask).sum() / mask.sum()
+    pred_s = F.normalize(head(W, "predictor", proj_s), dim=1, p=2)
+    proj_t = F.normalize(proj_t, dim=1, p=2)
+    score = torch.matmul(pred_s, proj_t.transpose(1, 0).detach()) / tau
+    label = torch.arange(N)
+    ce = F.cross_entropy(score, label)
+    loss_ct = ct_weight * 2 * tau * ce                                  # losses['loss_ct'] = self.ct_weight * 2 * self.t * CE
+    total = loss_ct + 1.0 * loss_rc                                     # rc_weight = 1.0; mmengine sums the 'loss_*' terms
+    top1 = (score.argmax(1) == label).float().mean()
     total.backward()
     before = {k: v.detach().clone() for k, v in W.items()}
     grad = {k: W[k].grad.clone() for k in online if W[k].grad is not None}
@@ -283,9 +418,11 @@ def case_cmae():
         for name in online:
             if W[name].grad is not None:
                 W[name].add_(W[name].grad, alpha=-0.1)
+        # cmae.py momentum_update: param_m = param_m * m + param_b * (1 - m), for backbone and projector
         for name in [n for n in W if n.startswith("target_") and not n.endswith("pos_embed")]:
             after[name] = W[name].clone().mul_(0.9).add_(W[name[len("target_"):]], alpha=1 - 0.9)
-    out = {"total": total, "contrastive": con, "reconstruction": rec, "top1": top1}
+    # "contrastive" is the unweighted InfoNCE (CanKit's LossBreakdown convention); the total carries the 2τ scaling.
+    out = {"total": total, "contrastive": ce, "reconstruction": loss_rc, "top1": top1}
     grads = ["encoder.patch_embed.proj.weight", "encoder.blocks.0.attn.qkv.weight", "pixel_decoder.pred.weight",
              "feature_decoder.blocks.1.mlp.fc1.weight", "projector.0.weight", "predictor.2.weight"]
     return before, I, out, {k: grad[k] for k in grads}, after
@@ -310,7 +447,7 @@ def save(path, tensors):
 
 
 for name, make in [("can", lambda: case_can(True)), ("can_no_sigma", lambda: case_can(False)),
-                   ("mae", case_mae), ("simclr", case_simclr), ("cmae", case_cmae)]:
+                   ("can_official", case_can_official), ("mae", case_mae), ("simclr", case_simclr), ("cmae", case_cmae)]:
     torch.manual_seed(sum(map(ord, name)))
     W, I, out, grads, after = make()
     tensors = {}

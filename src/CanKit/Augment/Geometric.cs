@@ -43,8 +43,53 @@ public static class Geometric
     }
 
     /// <summary>
-    /// The same boxes moved by up to <paramref name="maxShift"/> of the image side in x and y (CMAE's pixel shift:
-    /// official 0–31 px on a 256-px image, i.e. 31/256), drawn uniformly per sample.
+    /// CMAE's pixel shift as the official code makes it (CMAEDataset + ShiftPixel): the crop is resized to
+    /// <see cref="PixelShift.CropPixels"/> (256) and each view is a <see cref="PixelShift.WindowPixels"/> (224) window of
+    /// it, the online view at offset (0, 0), the target view at (dy, dx) with dy, dx each uniform in {0, …, MaxPixels}
+    /// (<c>random.randint(0, 31)</c>), so both views stay inside the crop and the shift scales with the crop. Flipped boxes
+    /// (negative W) are shifted in the flipped crop's coordinates, as the official code flips before it shifts.
+    /// With <see cref="ShiftFrame.Image"/> instead, the online view is the whole crop and the target the same box moved by
+    /// up to MaxPixels/CropPixels of the <i>image</i> side, unclamped, so it may leave the crop and the image (the
+    /// ablation <c>cmae-shift-of-image</c>).
+    /// Returns (online, target) boxes [N].
+    /// </summary>
+    public static (CropBoxes Online, CropBoxes Target) PixelShiftPair(CropBoxes crop, PixelShift shift, torch.Generator? g)
+    {
+        if (shift.Frame == ShiftFrame.Image)
+            return (new CropBoxes(crop.Cx.clone(), crop.Cy.clone(), crop.W.clone(), crop.H.clone()), Shift(crop, (double)shift.MaxPixels / shift.CropPixels, g));
+        using var scope = torch.NewDisposeScope();
+        long n = crop.Cx.shape[0];
+        var u = torch.rand([2, n], crop.Cx.dtype, crop.Cx.device, generator: g);                  // [2, N]
+        var dy = (u[0] * (shift.MaxPixels + 1)).floor_().clamp_max_(shift.MaxPixels);           // [N] in {0, …, Max}
+        var dx = (u[1] * (shift.MaxPixels + 1)).floor_().clamp_max_(shift.MaxPixels);
+        var zero = torch.zeros([n], crop.Cx.dtype, crop.Cx.device);
+        double size = (double)shift.WindowPixels / shift.CropPixels;
+        var online = Window(crop, zero, zero, size);
+        var target = Window(crop, dx / shift.CropPixels, dy / shift.CropPixels, size);
+        scope.MoveToOuter(online.Cx, online.Cy, online.W, online.H, target.Cx, target.Cy, target.W, target.H);
+        return (online, target);
+    }
+
+    /// <summary>
+    /// The sub-box of each box whose top-left corner lies <paramref name="offsetX"/>, <paramref name="offsetY"/> [N]
+    /// (fractions of the box side, from the box's own top-left, in its possibly flipped frame) into it and whose sides
+    /// are <paramref name="size"/> of the box's: x_image = cx + w·x_box, the window spans x_box ∈ [−1 + 2·off, −1 + 2·off + 2·size].
+    /// </summary>
+    public static CropBoxes Window(CropBoxes b, Tensor offsetX, Tensor offsetY, double size)
+    {
+        if (size is <= 0 or > 1) throw new ArgumentOutOfRangeException(nameof(size), size, "must be in (0, 1]");
+        using var scope = torch.NewDisposeScope();
+        var cx = b.Cx + b.W * (offsetX * 2 + (size - 1));
+        var cy = b.Cy + b.H * (offsetY * 2 + (size - 1));
+        var w = new CropBoxes(cx, cy, b.W * size, b.H * size);
+        scope.MoveToOuter(w.Cx, w.Cy, w.W, w.H);
+        return w;
+    }
+
+    /// <summary>
+    /// The same boxes moved by up to <paramref name="maxShift"/> of the <i>image</i> side in x and y, drawn uniformly per
+    /// sample, unclamped (boxes may leave the image; <see cref="Crop"/> then repeats border pixels). This is not the
+    /// official CMAE shift (see <see cref="PixelShiftPair"/>); it remains as the ablation's "shift of the image".
     /// </summary>
     public static CropBoxes Shift(CropBoxes b, double maxShift, torch.Generator? g)
     {

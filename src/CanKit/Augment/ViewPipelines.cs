@@ -40,17 +40,23 @@ public sealed record ViewAugmentation
 
 /// <summary>
 /// How a method's two views are made from one batch of images, on the training device, from one generator.
-/// <see cref="PixelShift"/> &gt; 0 makes the second view the first view's crop moved by up to that share of the
-/// image side (CMAE); otherwise the two crops are independent.
+/// With a <see cref="Shift"/> (CMAE) both views come from one crop, as <see cref="Geometric.PixelShiftPair"/> places
+/// them (<see cref="Second"/>'s crop settings are then unused); otherwise the two crops are independent.
 /// </summary>
-public sealed record TwoViewPipeline(ViewAugmentation First, ViewAugmentation Second, double PixelShift = 0)
+public sealed record TwoViewPipeline(ViewAugmentation First, ViewAugmentation Second, PixelShift? Shift = null)
 {
     /// <summary>CAN and SimCLR: two independent SimCLR-style views.</summary>
     public static TwoViewPipeline Can => new(ViewAugmentation.SimClr, ViewAugmentation.SimClr);
     public static TwoViewPipeline SimClr => new(ViewAugmentation.SimClr, ViewAugmentation.SimClr);
 
-    /// <summary>CMAE: online view crop + flip; target view = the same crop shifted by ≤ 31/256 of the side, plus colour.</summary>
-    public static TwoViewPipeline Cmae => new(ViewAugmentation.CropFlip, ViewAugmentation.SimClr with { Scale = (1, 1) }, PixelShift: 31.0 / 256);
+    /// <summary>
+    /// CMAE (official CMAEDataset): one crop (scale 0.2–1) + flip; the online view its top-left 224/256 window, the
+    /// target view the window moved by 0–31 of 256 crop pixels, plus colour jitter, grayscale and blur.
+    /// </summary>
+    public static TwoViewPipeline Cmae => ForCmae(PixelShift.OfficialCode);
+
+    /// <summary>CMAE's pipeline with the given shift.</summary>
+    public static TwoViewPipeline ForCmae(PixelShift shift) => new(ViewAugmentation.CropFlip, ViewAugmentation.SimClr with { Scale = (1, 1) }, shift.Validate());
 
     /// <summary>
     /// uint8 images [N, C, H, W] (on the training device) → two normalised float32 views [N, C, S, S]. Every random
@@ -63,8 +69,10 @@ public sealed record TwoViewPipeline(ViewAugmentation First, ViewAugmentation Se
         using var scope = torch.NewDisposeScope();
         long n = raw.shape[0];
         var x = raw.to(ScalarType.Float32) / 255.0;                                                 // [N, C, H, W] in [0, 1]
-        var box1 = Geometric.RandomResizedCrop(n, g, raw.device, First.Scale, First.Ratio, First.FlipP);
-        var box2 = PixelShift > 0 ? Geometric.Shift(box1, PixelShift, g) : Geometric.RandomResizedCrop(n, g, raw.device, Second.Scale, Second.Ratio, Second.FlipP);
+        var crop = Geometric.RandomResizedCrop(n, g, raw.device, First.Scale, First.Ratio, First.FlipP);
+        var (box1, box2) = Shift is { } shift
+            ? Geometric.PixelShiftPair(crop, shift, g)
+            : (crop, Geometric.RandomResizedCrop(n, g, raw.device, Second.Scale, Second.Ratio, Second.FlipP));
         var v1 = First.Photometrics(Geometric.Crop(x, box1, outSize), g);
         var v2 = Second.Photometrics(Geometric.Crop(x, box2, outSize), g);
         var n1 = ImageSet.NormalizeUnit(v1, norm);

@@ -6,8 +6,8 @@ namespace CanKit.Methods;
 /// <summary>
 /// CAN (Mishra et al. 2022): two views per image, each noised (σ·e, σ ~ U[0, σmax]) and masked; the encoder sees
 /// only visible noisy patches. Losses: InfoNCE on the projected mean of visible tokens; reconstruction of the clean
-/// pixels of masked patches; prediction of the added noise on visible patches, with σ given to the decoder by
-/// <see cref="SigmaEmbedding"/>. Both views run as one stacked batch [2N, …] (view 1 first).
+/// (official code: noisy) pixels of masked patches; prediction of the added noise on visible patches, with σ given to
+/// the decoder by <see cref="SigmaEmbedding"/>. Both views run as one stacked batch [2N, …] (view 1 first).
 /// Submodules: <c>encoder</c>, <c>decoder</c>, <c>sigma_embed</c> (when denoising with the σ embedding), <c>head</c>.
 /// </summary>
 public sealed class Can : nn.Module
@@ -34,7 +34,7 @@ public sealed class Can : nn.Module
         this.encoder = encoder;
         if (config.RunsDecoder) decoder = new MaeDecoder(config.Encoder, config.Decoder, pixelHead: true, generator);
         if (config.Denoises && config.SigmaEmbedding && decoder is not null)
-            sigma_embed = new SigmaEmbedding(config.Decoder.Width, config.SigmaScale, generator);
+            sigma_embed = new SigmaEmbedding(config.SigmaWidth, config.SigmaScale, generator, config.SigmaFeatures, config.SigmaFrequencies);
         head = ProjectionHead.Create(encoder.Width, config.HeadHidden, config.ProjectionDim, generator);
         RegisterComponents();
     }
@@ -62,16 +62,20 @@ public sealed class Can : nn.Module
             var masked = RandomMasking.Apply(tokens, c.MaskRatio, generator, given?.MaskNoise);
             var latent = encoder.Encode(masked.Visible);                                     // [2N, (1+)Lv, D]
 
-            var z = head.call(ProjectionHead.MeanPool(latent, encoder.HasClsToken));          // [2N, P]
+            var pooled = c.PoolIncludesCls ? latent.mean([1]) : ProjectionHead.MeanPool(latent, encoder.HasClsToken);   // [2N, D]
+            var z = head.call(pooled);                                                       // [2N, P]
             long n = view1.size(0);
             var con = InfoNceLoss.Compute(z.narrow(0, 0, n), z.narrow(0, n, n), c.Temperature);
             loss = con.Loss * c.ContrastiveWeight;
             Tensor? recon = null, denoise = null;
             if (decoder is not null)
             {
-                var bias = sigma_embed is not null && noised is not null ? sigma_embed.call(noised.Sigma) : null;   // [2N, Dd]
-                var pred = decoder.forward(latent, masked.IdsRestore, bias);                // [2N, L, P]
-                recon = PatchLosses.Reconstruction(pred, x, masked.Mask, p, c.NormPixLoss);
+                var sigmaEmb = sigma_embed is not null && noised is not null ? sigma_embed.call(noised.Sigma) : null;   // [2N, Dd or D]
+                var atEncoder = sigmaEmb is not null && c.SigmaAt == SigmaInjection.EncoderOutput;
+                var decoderIn = atEncoder ? latent + sigmaEmb!.unsqueeze(1) : latent;        // [2N, (1+)Lv, D]
+                var pred = decoder.forward(decoderIn, masked.IdsRestore, atEncoder ? null : sigmaEmb);   // [2N, L, P]
+                var target = c.ReconstructionTarget == ReconstructionTarget.Noisy ? input : x;
+                recon = PatchLosses.Reconstruction(pred, target, masked.Mask, p, c.NormPixLoss);
                 loss = loss + recon * c.ReconstructionWeight;
                 if (c.Denoises && noised is not null)
                 {

@@ -1,6 +1,25 @@
+using CanKit.Objectives;
 using CanKit.Vision;
 
 namespace CanKit.Methods;
+
+/// <summary>Where CAN's σ embedding enters the decoder.</summary>
+public enum SigmaInjection
+{
+    /// <summary>Added to every decoder token after its position embedding, [M] tokens included (CanKit's reading of §3.3).</summary>
+    DecoderTokens,
+    /// <summary>Added to the encoder's output tokens ([CLS] included) before the decoder's embedding, so [M] tokens get none (official code).</summary>
+    EncoderOutput,
+}
+
+/// <summary>Which image CAN's reconstruction loss compares the masked patches with.</summary>
+public enum ReconstructionTarget
+{
+    /// <summary>The clean view (the paper: reconstruct the image, predict the noise).</summary>
+    Clean,
+    /// <summary>The noisy view the encoder saw (official code: the noise is added to the batch in place).</summary>
+    Noisy,
+}
 
 /// <summary>How CAN uses noise (the paper's ablation of §4).</summary>
 public enum NoiseMode
@@ -21,9 +40,9 @@ public sealed record CanConfig
 {
     private readonly double _maskRatio = 0.5, _sigmaMax = 0.05, _temperature = 0.1, _sigmaScale = 1000;
     private readonly double _wc = 0.03, _wr = 0.67, _wd = 0.3;
-    private readonly int _projectionDim = 128, _projectionHidden;
+    private readonly int _projectionDim = 128, _projectionHidden, _sigmaFeatures;
 
-    /// <summary>Encoder shape. [CLS] is not used by CAN (it pools visible tokens).</summary>
+    /// <summary>Encoder shape. The paper pools visible tokens and needs no [CLS]; the official code's ViT has one.</summary>
     public VitConfig Encoder { get; init; } = VitConfig.CifarSmall with { ClsToken = false };
 
     /// <summary>Decoder shape: the reference 32-px config is 2 × 128 × 4 heads.</summary>
@@ -56,20 +75,49 @@ public sealed record CanConfig
     /// <summary>Weight of InfoNCE. Official code 0.03; community 0.03.</summary>
     public double ContrastiveWeight { get => _wc; init => _wc = NonNegative(value, nameof(ContrastiveWeight)); }
 
-    /// <summary>Weight of masked-patch reconstruction. Official ≈ 0.68; community 0.67.</summary>
+    /// <summary>Weight of masked-patch reconstruction. Official 0.97·0.7 = 0.679; community 0.67.</summary>
     public double ReconstructionWeight { get => _wr; init => _wr = NonNegative(value, nameof(ReconstructionWeight)); }
 
-    /// <summary>Weight of visible-patch denoising. Official ≈ 0.29; community 0.30.</summary>
+    /// <summary>Weight of visible-patch denoising. Official 0.97·0.3 = 0.291; community 0.30.</summary>
     public double DenoiseWeight { get => _wd; init => _wd = NonNegative(value, nameof(DenoiseWeight)); }
 
-    /// <summary>Standardise each target patch (MAE's norm-pix loss; the community re-implementation uses it).</summary>
+    /// <summary>Standardise each target patch (MAE's norm-pix loss; the community re-implementation uses it; official code: off).</summary>
     public bool NormPixLoss { get; init; } = true;
+
+    /// <summary>Clean or noisy pixels as the reconstruction target. Official code: noisy (<c>imgs += noise</c> before the loss).</summary>
+    public ReconstructionTarget ReconstructionTarget { get; init; } = ReconstructionTarget.Clean;
+
+    /// <summary>Where σ's embedding is added: decoder tokens incl. [M] (CanKit), or encoder outputs before <c>decoder_embed</c> (official).</summary>
+    public SigmaInjection SigmaAt { get; init; } = SigmaInjection.DecoderTokens;
+
+    /// <summary>Sinusoidal features of σ; 0: the width the embedding is added to. Official code: 128 (<c>pe_dims</c>).</summary>
+    public int SigmaFeatures { get => _sigmaFeatures; init => _sigmaFeatures = value >= 0 && value % 2 == 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaFeatures), value, "must be even and ≥ 0"); }
+
+    /// <summary>Frequency spacing of σ's sinusoid. Official code: <see cref="SinusoidFrequencies.Diffusion"/>.</summary>
+    public SinusoidFrequencies SigmaFrequencies { get; init; } = SinusoidFrequencies.Transformer;
+
+    /// <summary>
+    /// Mean-pool the [CLS] token together with the visible patch tokens for the contrastive head (official code:
+    /// <c>latent.mean(dim=1)</c> over [CLS] + patches). Matters only with <see cref="VitConfig.ClsToken"/>.
+    /// </summary>
+    public bool PoolIncludesCls { get; init; }
 
     /// <summary>CAN §3: 50% masking in each view, τ = 0.1; σmax, weights and norm-pix from the community re-implementation.</summary>
     public static CanConfig Paper => new();
 
-    /// <summary>The official code's defaults: mask 0.75, σmax 0.1, weights 0.03 / 0.68 / 0.29.</summary>
-    public static CanConfig OfficialCode => new() { MaskRatio = 0.75, SigmaMax = 0.1, ContrastiveWeight = 0.03, ReconstructionWeight = 0.68, DenoiseWeight = 0.29 };
+    /// <summary>
+    /// The official code (github.com/shlokk/mae-contrastive, models_mae.py, main_pretrain.py, engine_pretrain.py, run with
+    /// <c>--noise_loss</c>): mask 0.75; σmax 0.1 (the model's <c>std=0.1</c>; <c>--std</c> is never passed to it); weights
+    /// 0.03 / 0.97·0.7 / 0.97·0.3; no norm-pix; the noisy image as reconstruction target; an encoder with [CLS], pooled
+    /// with it; σ's unscaled 128-feature diffusion sinusoid → MLP at the encoder width, added to the encoder output.
+    /// </summary>
+    public static CanConfig OfficialCode => new()
+    {
+        Encoder = VitConfig.CifarSmall with { ClsToken = true },
+        MaskRatio = 0.75, SigmaMax = 0.1, ContrastiveWeight = 0.03, ReconstructionWeight = 0.97 * 0.7, DenoiseWeight = 0.97 * 0.3,
+        NormPixLoss = false, ReconstructionTarget = ReconstructionTarget.Noisy, PoolIncludesCls = true,
+        SigmaAt = SigmaInjection.EncoderOutput, SigmaScale = 1, SigmaFeatures = 128, SigmaFrequencies = SinusoidFrequencies.Diffusion,
+    };
 
     /// <summary>A community re-implementation: mask 0.5, σmax 0.05, weights 0.03 / 0.67 / 0.30, norm-pix loss.</summary>
     public static CanConfig Community => new() { MaskRatio = 0.5, SigmaMax = 0.05, ContrastiveWeight = 0.03, ReconstructionWeight = 0.67, DenoiseWeight = 0.3, NormPixLoss = true };
@@ -84,6 +132,7 @@ public sealed record CanConfig
     }
 
     public int HeadHidden => ProjectionHidden == 0 ? Encoder.Width : ProjectionHidden;
+    public int SigmaWidth => SigmaAt == SigmaInjection.EncoderOutput ? Encoder.Width : Decoder.Width;
     public bool AddsNoise => Noise != NoiseMode.Off && SigmaMax > 0;
     public bool Denoises => Noise == NoiseMode.Denoise && SigmaMax > 0;
     public bool RunsDecoder => ReconstructionWeight > 0 || (Denoises && DenoiseWeight > 0);

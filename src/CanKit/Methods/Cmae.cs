@@ -1,13 +1,18 @@
+using CanKit.Augment;
 using CanKit.Objectives;
 using CanKit.Vision;
 
 namespace CanKit.Methods;
 
-/// <summary>CMAE's settings (Huang et al. 2022). Defaults follow the official code where it is stated.</summary>
+/// <summary>
+/// CMAE's settings (Huang et al. 2022). Defaults follow the official code (github.com/ZhichengHuang/CMAE, the 300-epoch
+/// ViT-B config <c>cmae_vit-base-p16_32xb128-coslr-300e_in1k.py</c>); each departure of the official code from the
+/// paper's text, and each of CanKit's own, is a field here (see docs/methods.md).
+/// </summary>
 public sealed record CmaeConfig
 {
     private readonly double _maskRatio = 0.65, _temperature = 0.07, _wc = 1, _momentum = 0.996;
-    private readonly int _projectionDim = 128, _projectionHidden = 512;
+    private readonly int _projectionDim = 128, _projectionHidden = 512, _maskBlock = 2;
 
     /// <summary>Encoder (online and target share the shape). CMAE builds on MAE's ViT with [CLS].</summary>
     public VitConfig Encoder { get; init; } = VitConfig.CifarSmall;
@@ -24,8 +29,34 @@ public sealed record CmaeConfig
     /// <summary>InfoNCE temperature. Official code: 0.07.</summary>
     public double Temperature { get => _temperature; init => _temperature = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(Temperature), value, "must be > 0"); }
 
-    /// <summary>λc, weight of the contrastive term (reconstruction has weight 1). Official code: 1.</summary>
+    /// <summary>λc, weight of the contrastive term (reconstruction has weight 1). Official code: <c>ct_weight = 1.0</c>.</summary>
     public double ContrastiveWeight { get => _wc; init => _wc = CanConfig.NonNegative(value, nameof(ContrastiveWeight)); }
+
+    /// <summary>
+    /// Multiply the InfoNCE by 2τ as the official head does (<c>cmae_head.py</c>: <c>ct_weight * 2 * t * CE</c>), so with
+    /// τ = 0.07 its effective weight is 0.14 and its gradient does not grow as τ shrinks. false: λc · InfoNCE (7× heavier
+    /// at τ = 0.07).
+    /// </summary>
+    public bool ScaleContrastiveByTwoTau { get; init; } = true;
+
+    /// <summary>The factor the InfoNCE term enters the loss with: λc·2τ (official) or λc.</summary>
+    public double EffectiveContrastiveWeight => ScaleContrastiveByTwoTau ? ContrastiveWeight * 2 * Temperature : ContrastiveWeight;
+
+    /// <summary>
+    /// Side of the square blocks the online view is masked in. Official code: 2 (<c>cmae_vit.py</c> <c>random_masking</c>
+    /// keeps whole 2×2 blocks); 1: per patch, as MAE. On a grid the block does not divide (28 px at patch 4: 7×7) the
+    /// edge blocks are partial and ⌊L·(1−ratio)⌋ patches are kept (see <see cref="RandomMasking.ApplyBlocks"/>).
+    /// </summary>
+    public int MaskBlock { get => _maskBlock; init => _maskBlock = VitConfig.Positive(value, nameof(MaskBlock)); }
+
+    /// <summary>
+    /// Apply the encoder's final LayerNorm in the target branch. Official 300-epoch config: off (<c>final_norm=False</c> on
+    /// the target backbone); on: the target sees exactly what the online encoder outputs.
+    /// </summary>
+    public bool TargetFinalNorm { get; init; }
+
+    /// <summary>How the target view is shifted against the online one. Official: windows of 224 moved 0–31 px in a 256 crop.</summary>
+    public PixelShift Shift { get; init; } = PixelShift.OfficialCode;
 
     /// <summary>EMA momentum μ of the target branch. Official: 0.996 (higher: slower, steadier target).</summary>
     public double Momentum { get => _momentum; init => _momentum = value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Momentum), value, "must be in [0, 1]"); }
@@ -39,11 +70,15 @@ public sealed record CmaeConfig
     /// <summary>Per-patch standardised reconstruction targets (official: on).</summary>
     public bool NormPixLoss { get; init; } = true;
 
+    /// <summary>The official code's choices: 2τ-scaled InfoNCE, 2×2 block masking, target without final norm, crop-relative shift.</summary>
     public static CmaeConfig OfficialCode => new();
 
     public CmaeConfig Validate()
     {
         Encoder.Validate();
+        if (MaskBlock > Encoder.GridSize)
+            throw new ArgumentOutOfRangeException(nameof(MaskBlock), MaskBlock, $"a mask block of {MaskBlock}×{MaskBlock} patches does not fit the {Encoder.GridSize}×{Encoder.GridSize} patch grid");
+        Shift.Validate();
         PixelDecoder.Validate();
         FeatureDecoder.Validate();
         return this;
@@ -53,7 +88,8 @@ public sealed record CmaeConfig
 /// <summary>
 /// CMAE: the online branch (masked encoder → pixel decoder, and → 2-block feature decoder → mean → projector →
 /// predictor) learns from its target branch, an EMA copy of encoder and projector that sees the full, slightly
-/// shifted second view and gets no gradient. Loss = reconstruction + λc · InfoNCE(predictor, target projector).
+/// shifted second view and gets no gradient. Loss = reconstruction + λc·2τ · InfoNCE(predictor, target projector)
+/// (official head; λc · InfoNCE with <see cref="CmaeConfig.ScaleContrastiveByTwoTau"/> off).
 /// Submodules: <c>encoder</c>, <c>pixel_decoder</c>, <c>feature_decoder</c>, <c>projector</c>, <c>predictor</c>,
 /// <c>target_encoder</c>, <c>target_projector</c>.
 /// </summary>
@@ -100,7 +136,8 @@ public sealed class Cmae : nn.Module
 
     /// <summary>
     /// One CMAE step: <paramref name="online"/> [N, C, H, W] is masked and reconstructed; <paramref name="target"/>
-    /// (the pixel-shifted, colour-augmented view) goes through the momentum branch whole. Mask noise [N, L] may be given.
+    /// (the pixel-shifted, colour-augmented view) goes through the momentum branch whole. Mask noise may be given:
+    /// [N, L] per patch, or [N, Lb] per block with <see cref="CmaeConfig.MaskBlock"/> &gt; 1 (blocks row-major).
     /// </summary>
     public StepResult Forward(Tensor online, Tensor target, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
     {
@@ -112,7 +149,9 @@ public sealed class Cmae : nn.Module
         using (var scope = torch.NewDisposeScope())
         {
             var tokens = encoder.Embed(online);                                       // [N, L, D]
-            var masked = RandomMasking.Apply(tokens, Config.MaskRatio, generator, given?.MaskNoise);
+            var masked = Config.MaskBlock == 1
+                ? RandomMasking.Apply(tokens, Config.MaskRatio, generator, given?.MaskNoise)
+                : RandomMasking.ApplyBlocks(tokens, Config.MaskRatio, Config.Encoder.GridSize, Config.MaskBlock, generator, given?.MaskNoise);
             var latent = encoder.Encode(masked.Visible);                              // [N, (1+)Lv, D]
             var pixels = pixel_decoder.forward(latent, masked.IdsRestore, null);      // [N, L, P]
             var recon = PatchLosses.Reconstruction(pixels, online, masked.Mask, Config.Encoder.PatchSize, Config.NormPixLoss);
@@ -121,11 +160,12 @@ public sealed class Cmae : nn.Module
             Tensor k;
             using (torch.no_grad())
             {
-                var t = target_encoder.call(target);                                  // [N, (1+)L, D]
+                var full = target_encoder.Embed(target);                              // [N, L, D], unmasked
+                var t = Config.TargetFinalNorm ? target_encoder.Encode(full) : target_encoder.EncodeWithoutFinalNorm(full);   // [N, (1+)L, D]
                 k = target_projector.call(ProjectionHead.MeanPool(t, target_encoder.HasClsToken));   // [N, P]
             }
             var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature);
-            loss = recon + con.Loss * Config.ContrastiveWeight;
+            loss = recon + con.Loss * Config.EffectiveContrastiveWeight;
             terms = LossBreakdown.Read(loss, con.Loss, recon, top1: con.Top1);
             if (keepPredictions) predictions = Predictions.Keep(scope, pixels, masked.Mask, online);
             loss.MoveToOuterDisposeScope();

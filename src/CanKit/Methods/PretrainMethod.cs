@@ -27,12 +27,19 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
     /// <summary>Builds the method around an encoder of <paramref name="encoder"/>'s shape ([CLS] as the method needs).</summary>
     public IPretrainMethod Create(VitConfig encoder, Generator generator) => Kind switch
     {
-        MethodKind.Can => TwoViewMethod.Can(Name, (Can ?? CanConfig.Paper) with { Encoder = encoder with { ClsToken = false } }, generator),
+        MethodKind.Can => TwoViewMethod.Can(Name, CanFor(encoder), generator),
         MethodKind.Cmae => TwoViewMethod.Cmae(Name, CmaeFor(encoder), generator),
         MethodKind.Mae => TwoViewMethod.Mae(Name, (Mae ?? MaeConfig.Paper) with { Encoder = encoder with { ClsToken = true } }, generator),
         MethodKind.SimClr => TwoViewMethod.SimClr(Name, (SimClr ?? new SimClrConfig()) with { Encoder = encoder with { ClsToken = false } }, generator),
         _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown method"),
     };
+
+    // CAN keeps its preset's choice of [CLS]: none for the paper's, one for the official code's.
+    private CanConfig CanFor(VitConfig encoder)
+    {
+        var c = Can ?? CanConfig.Paper;
+        return c with { Encoder = encoder with { ClsToken = c.Encoder.ClsToken } };
+    }
 
     // CMAE's feature decoder works at the encoder's width (its projector is EMA-copied to the target branch).
     private CmaeConfig CmaeFor(VitConfig encoder)
@@ -41,7 +48,10 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
         return c with { Encoder = encoder with { ClsToken = true }, FeatureDecoder = c.FeatureDecoder with { Width = encoder.Width, Heads = encoder.Heads } };
     }
 
-    /// <summary>The ablation suite of the CAN paper's tables, at one budget: baselines and CAN's switches, then CMAE.</summary>
+    /// <summary>
+    /// The ablation suite of the CAN paper's tables, at one budget: baselines and CAN's switches, then CMAE and two of its
+    /// switches (InfoNCE weighted 1 instead of the official 2τ; the target shifted by a share of the image, not of the crop).
+    /// </summary>
     public static IReadOnlyList<MethodSpec> AblationSuite(CanConfig? baseCan = null)
     {
         var can = baseCan ?? CanConfig.Paper;
@@ -55,6 +65,8 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
             new("can-no-sigma-embedding", MethodKind.Can, Can: CanConfig.Ablations.WithoutSigmaEmbedding(can)),
             new("can", MethodKind.Can, Can: can),
             new("cmae", MethodKind.Cmae),
+            new("cmae-contrastive-weight-1", MethodKind.Cmae, Cmae: CmaeConfig.OfficialCode with { ScaleContrastiveByTwoTau = false }),
+            new("cmae-shift-of-image", MethodKind.Cmae, Cmae: CmaeConfig.OfficialCode with { Shift = PixelShift.OfficialCode with { Frame = ShiftFrame.Image } }),
         ];
     }
 
@@ -99,7 +111,7 @@ internal sealed class TwoViewMethod(string name, nn.Module module, VisionTransfo
     public static IPretrainMethod Cmae(string name, CmaeConfig c, Generator g)
     {
         var m = new Cmae(c, g);
-        return new TwoViewMethod(name, m, m.Encoder, TwoViewPipeline.Cmae, c.Encoder.ImageSize,
+        return new TwoViewMethod(name, m, m.Encoder, TwoViewPipeline.ForCmae(c.Shift), c.Encoder.ImageSize,
             (a, b, gen, keep) => m.Forward(a, b, gen, keepPredictions: keep), (step, total) => m.UpdateTarget(step, total));
     }
 

@@ -38,10 +38,44 @@ public static class RandomMasking
         return KeepLowest(tokens, u, KeepCount((int)l, ratio));
     }
 
+    /// <summary>
+    /// Masking in aligned <paramref name="block"/>×<paramref name="block"/> blocks of the <paramref name="grid"/>×grid
+    /// patch grid (CMAE's official <c>random_masking</c>, block 2): every patch takes its block's noise and the lowest are
+    /// kept. When the block divides the grid (the official code's case) ⌊Lb·(1−ratio)⌋ of the Lb = (grid/block)² blocks
+    /// are kept whole, block² times that many tokens. Otherwise blocks tile from the top-left corner, those on the right
+    /// and bottom edges partial, and ⌊L·(1−ratio)⌋ tokens are kept, so one block may be cut (its kept patches are the
+    /// first in position order). <paramref name="noise"/> [N, Lb], Lb = ⌈grid/block⌉² blocks row-major, fixes the choice.
+    /// Block 1 is <see cref="Apply"/>.
+    /// </summary>
+    public static Masked ApplyBlocks(Tensor tokens, double ratio, int grid, int block, Generator? generator = null, Tensor? noise = null)
+    {
+        if (ratio is < 0 or >= 1 || double.IsNaN(ratio)) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "mask ratio must be in [0, 1)");
+        if (block < 1 || block > grid) throw new ArgumentOutOfRangeException(nameof(block), block, $"must be in [1, {grid}] for a {grid}×{grid} patch grid");
+        long[] s = tokens.shape;
+        int l = grid * grid;
+        if (s.Length != 3 || s[1] != l)
+            throw new ArgumentException($"masking expects tokens [N, {l}, D] for a {grid}×{grid} grid, got [{string.Join(", ", s)}]", nameof(tokens));
+        long n = s[0];
+        int gb = (grid + block - 1) / block, lb = gb * gb;
+        if (noise is not null && !noise.shape.SequenceEqual(new[] { n, (long)lb }))
+            throw new ArgumentException($"block noise must be [N, Lb] = [{n}, {lb}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
+        using var scope = torch.NewDisposeScope();
+        var u = noise?.to(ScalarType.Float32, tokens.device) ?? torch.rand([n, lb], ScalarType.Float32, tokens.device, generator: generator);   // [N, Lb]
+        // The block of each patch, row-major: (row / b)·gb + col / b.
+        var blockOf = torch.tensor(Enumerable.Range(0, l).Select(t => (long)(t / grid / block * gb + t % grid / block)).ToArray(), device: tokens.device);   // [L]
+        var perPatch = u.index_select(1, blockOf);                                           // [N, L]
+        int keep = grid % block == 0 ? KeepCount(lb, ratio) * block * block : KeepCount(l, ratio);
+        var masked = KeepLowest(tokens, perPatch, keep);
+        scope.MoveToOuter(masked.Visible, masked.Mask, masked.IdsRestore, masked.IdsKeep);
+        return masked;
+    }
+
     private static Masked KeepLowest(Tensor tokens, Tensor u, int keep)
     {
         long n = u.size(0), l = u.size(1);
-        using var idsShuffle = u.argsort(1);                     // ascending: small noise is kept
+        var (sorted, shuffle) = u.sort(1, false, true);           // ascending, stable: small noise is kept, ties in position order
+        sorted.Dispose();
+        using var idsShuffle = shuffle;
         var idsRestore = idsShuffle.argsort(1);                  // [N, L]
         using var idsKeepView = idsShuffle.narrow(1, 0, keep);   // [N, Lv]
         var idsKeep = idsKeepView.contiguous();

@@ -72,6 +72,16 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
     /// </summary>
     public Tensor Encode(Tensor tokens)
     {
+        using var x = EncodeWithoutFinalNorm(tokens);
+        return norm.call(x);
+    }
+
+    /// <summary>
+    /// <see cref="Encode"/> without the final LayerNorm: [N, Lv, D] → [N, (1+)Lv, D] as the last block leaves it
+    /// (CMAE's official target branch, <c>final_norm=False</c>).
+    /// </summary>
+    public Tensor EncodeWithoutFinalNorm(Tensor tokens)
+    {
         if (tokens.dim() != 3 || tokens.size(2) != Config.Width)
             throw new ArgumentException($"Encode expects tokens [N, Lv, {Config.Width}], got [{string.Join(", ", tokens.shape)}]", nameof(tokens));
         Tensor x;
@@ -92,7 +102,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
             x.Dispose();
             x = next;
         }
-        using (x) return norm.call(x);
+        return x;
     }
 
     /// <summary>Full-view features: [N, C, H, W] → [N, (1+)L, D].</summary>
