@@ -22,9 +22,9 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
     private const string Chromium = "/usr/bin/chromium";
 
     /// <summary>
-    /// Opens the page and waits until every <c>div.plot</c> holds Plotly's SVG; then screenshots each plot and checks
-    /// that it is drawn (at least 2 % of its pixels not background), that every image decoded, and that there were no
-    /// console errors. With <paramref name="serveCdn"/>, requests for Plotly.js on its CDN (notebook outputs load it
+    /// Opens the page and waits until every <c>div.plot</c> holds Plotly's SVG; then screenshots each plot and each
+    /// table and checks that it is drawn (at least 2 % of its pixels not background), that every image decoded, and
+    /// that there were no console errors. With <paramref name="serveCdn"/>, requests for Plotly.js on its CDN (notebook outputs load it
     /// from there, as in Jupyter) are answered with the copy Plotly.NET embeds — the test machine is offline. With
     /// <paramref name="staticKernelPage"/> (a notebook the real kernel executed, saved as HTML), the script the
     /// dotnet-interactive kernel puts in its first output to reach its own HTTP port (it loads require.js from cdnjs,
@@ -58,11 +58,15 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
         await page.WaitForFunctionAsync("() => [...document.querySelectorAll('div.plot')].every(d => d.querySelector('svg.main-svg'))", null, new PageWaitForFunctionOptions { Timeout = 30_000 });
         for (int i = 0; i < plots; i++)
         {
-            byte[] shot = await page.Locator("div.plot").Nth(i).ScreenshotAsync();
-            using var img = CanKit.Data.ImageCodec.Decode(shot, $"plot {i}");                     // [C, H, W] bytes
-            using var background = img.narrow(1, 0, 1).narrow(2, 0, 1);                         // the top-left pixel
-            double drawn = img.ne(background).any(0).to(ScalarType.Float32).mean().item<float>();
+            double drawn = Drawn(await page.Locator("div.plot").Nth(i).ScreenshotAsync(), $"plot {i}");
             Assert.True(drawn > 0.02, $"{Path.GetFileName(htmlPath)}: plot {i} is blank ({drawn:P1} of its pixels drawn)");
+        }
+        int tables = await page.Locator("table").CountAsync();
+        for (int i = 0; i < tables; i++)
+        {
+            var table = page.Locator("table").Nth(i);
+            if (!await table.IsVisibleAsync()) continue;
+            Assert.True(Drawn(await table.ScreenshotAsync(), $"table {i}") > 0.02, $"{Path.GetFileName(htmlPath)}: table {i} shows nothing");
         }
         int images = await page.Locator("img").CountAsync();
         int decoded = await page.EvaluateAsync<int>("() => [...document.images].filter(i => i.complete && i.naturalWidth > 0).length");
@@ -71,6 +75,15 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
         Assert.Equal(images, decoded);
         Assert.Empty(errors);
         return (plots, images);
+    }
+
+    /// <summary>The share of a screenshot's pixels that differ from its top-left (background) pixel.</summary>
+    private static double Drawn(byte[] png, string what)
+    {
+        using var img = CanKit.Data.ImageCodec.Decode(png, what);                                 // [C, H, W] bytes
+        using var background = img.narrow(1, 0, 1).narrow(2, 0, 1);
+        using var differs = img.ne(background).any(0).to(ScalarType.Float32);
+        return differs.mean().item<float>();
     }
 
     [Fact]
