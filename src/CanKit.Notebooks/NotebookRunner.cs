@@ -39,7 +39,9 @@ public static class NotebookRunner
         var nb = Notebook.Load(path);
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         string name = Path.GetFileNameWithoutExtension(path);
-        string outNb = Path.GetFullPath(Path.Combine(outDir, name + ".ipynb")), outHtml = Path.GetFullPath(Path.Combine(outDir, name + ".html"));
+        string outNb = Path.Combine(outDir, name + ".ipynb"), outHtml = Path.Combine(outDir, name + ".html");
+        // Full paths, taken before the run moves the working directory.
+        string fullNb = Path.GetFullPath(outNb), fullHtml = Path.GetFullPath(outHtml);
         var failures = new List<CellFailure>();
         await RunLock.WaitAsync();
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -76,8 +78,8 @@ public static class NotebookRunner
             RunLock.Release();
         }
         var elapsed = clock.Elapsed;
-        nb.Save(outNb);
-        File.WriteAllText(outHtml, NotebookHtml.Render(nb, name));
+        nb.Save(fullNb);
+        File.WriteAllText(fullHtml, NotebookHtml.Render(nb, name));
         return new NotebookResult(path, outNb, outHtml, failures, elapsed);
     }
 
