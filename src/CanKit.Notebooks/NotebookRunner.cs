@@ -116,9 +116,9 @@ public static class NotebookRunner
                 break;
             case DiagnosticsProduced d:
                 // Compiler errors and warnings go to stderr, spaced apart, as the Jupyter front end sends them.
-                // CS1702 ("assuming assembly reference … matches …") comes from the next-up package versions NuGet resolves
-                // for this host (NU1603); the dotnet-interactive tool ships the versions the kernel was built against, so
-                // its notebooks never show it. The kernel lists formatted diagnostics in the order of Diagnostics.
+                // Left out: CS1702 ("assuming assembly reference … matches …"), on every cell that uses HTML(), because
+                // NuGet resolves Microsoft.AspNetCore.Html.Abstractions 2.3.13 for the 2.3.0 the kernel was built against
+                // (NU1603); it says nothing about the notebook. Formatted diagnostics come in the order of Diagnostics.
                 var shown = d.Diagnostics.Zip(d.FormattedDiagnostics).Where(p => p.First.Code != "CS1702").Select(p => p.Second.Value).ToList();
                 if (shown.Count > 0) Stream(outputs, "stderr", "\n" + string.Join("\n\n", shown) + "\n\n");
                 error ??= d.Diagnostics.FirstOrDefault(x => x.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error);
