@@ -1,13 +1,14 @@
-using System.Collections.Immutable;
-using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp.Scripting;
-using Microsoft.CodeAnalysis.Scripting;
+using Microsoft.DotNet.Interactive;
+using Microsoft.DotNet.Interactive.Commands;
+using Microsoft.DotNet.Interactive.CSharp;
+using Microsoft.DotNet.Interactive.Events;
+using Microsoft.DotNet.Interactive.Formatting;
+using Microsoft.DotNet.Interactive.PackageManagement;
 
 namespace CanKit.Notebooks;
 
-/// <summary>One failed cell: where, and libtorch's/Roslyn's message.</summary>
+/// <summary>One failed cell: where, and the compiler's or the exception's message.</summary>
 public sealed record CellFailure(string Notebook, int Cell, int? Line, string Message)
 {
     public override string ToString() => $"{Notebook}: cell {Cell}{(Line is { } l ? $", line {l}" : "")}: {Message}";
@@ -20,121 +21,175 @@ public sealed record NotebookResult(string Path, string OutputNotebook, string O
 }
 
 /// <summary>
-/// Runs Polyglot (.NET Interactive) C# notebooks headless on Roslyn scripting — the compiler engine of the .NET
-/// Interactive C# kernel — one script state per notebook, cell after cell. Supports <c>#r "file.dll"</c> and
-/// <c>#load "file.csx"</c> relative to the notebook's folder, <c>display(x)</c>/<c>.Display()</c> with
-/// <c>Update</c>, <c>HTML(s)</c>, trailing expression values, stdout/stderr. Writes the executed .ipynb (outputs as
-/// Polyglot writes them) and a self-contained HTML page. A failing cell stops the notebook and is reported with its
-/// cell number and line.
+/// Runs Polyglot / Jupyter C# notebooks headless on the .NET Interactive C# kernel hosted in this process — the
+/// kernel Polyglot Notebooks and Jupyter's <c>.net-csharp</c> run, so the same compiler, directives (<c>#r</c>,
+/// <c>#r "nuget: …"</c>, <c>#load</c>, <c>#i</c>, <c>#!who</c>, <c>#!set</c>), <c>display()</c>/<c>HTML()</c> and
+/// formatters. Each notebook gets a fresh kernel and runs with its own folder as the working directory, as under
+/// Jupyter (the kernel resolves relative <c>#r</c>/<c>#load</c> paths against it). Writes the executed .ipynb
+/// (outputs as Jupyter writes them) and a self-contained HTML page. A failing cell stops the notebook and is
+/// reported with its cell number, and its line where the kernel gives one (compile errors).
 /// </summary>
-public sealed class NotebookRunner
+public static class NotebookRunner
 {
-    private static readonly SemaphoreSlim ConsoleLock = new(1, 1);
-
-    /// <summary>The namespaces the .NET Interactive C# kernel imports into every submission.</summary>
-    public static readonly IReadOnlyList<string> KernelImports =
-        ["System", "System.Text", "System.Collections", "System.Collections.Generic", "System.Threading.Tasks", "System.Linq"];
+    // The working directory and CANKIT_QUICK belong to the process, so one notebook runs at a time.
+    private static readonly SemaphoreSlim RunLock = new(1, 1);
 
     public static async Task<NotebookResult> RunAsync(string path, string outDir, bool quick, TextWriter? log = null)
     {
         var nb = Notebook.Load(path);
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         string name = Path.GetFileNameWithoutExtension(path);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (quick) Environment.SetEnvironmentVariable("CANKIT_QUICK", "1");
-        var options = ScriptOptions.Default
-            .WithFilePath(Path.Combine(dir, name + ".csx"))
-            .WithSourceResolver(new SourceFileResolver(ImmutableArray<string>.Empty, dir))
-            .WithMetadataResolver(ScriptMetadataResolver.Default.WithBaseDirectory(dir))
-            .WithReferences(typeof(NotebookGlobals).Assembly, typeof(object).Assembly, typeof(Enumerable).Assembly)
-            // The .NET Interactive C# kernel's default imports, no more (it has no System.IO: cells that need it say so),
-            // plus display()/HTML(), which the kernel provides itself.
-            .WithImports(KernelImports.Append("CanKit.Notebooks"))
-            .WithEmitDebugInformation(true);
-        var globals = new NotebookGlobals();
-        ScriptState<object>? state = null;
+        string outNb = Path.Combine(outDir, name + ".ipynb"), outHtml = Path.Combine(outDir, name + ".html");
+        // Full paths, taken before the run moves the working directory.
+        string fullNb = Path.GetFullPath(outNb), fullHtml = Path.GetFullPath(outHtml);
         var failures = new List<CellFailure>();
-        int count = 0;
-        var cells = nb.Cells.OfType<JsonObject>().ToList();
-        for (int i = 0; i < cells.Count; i++)
+        await RunLock.WaitAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string cwd = Directory.GetCurrentDirectory();
+        string? quickBefore = Environment.GetEnvironmentVariable("CANKIT_QUICK");
+        try
         {
-            var cell = cells[i];
-            if (!Notebook.IsCode(cell)) continue;
-            count++;
-            var outputs = new JsonArray();
-            cell["outputs"] = outputs;
-            cell["execution_count"] = count;
-            if (failures.Count > 0) continue;   // later cells are left unexecuted after a failure
-            string code = Notebook.Source(cell);
-            log?.WriteLine($"  {name}: cell {i + 1}");
-            await ConsoleLock.WaitAsync();
-            var (oldOut, oldErr) = (Console.Out, Console.Error);
-            var (stdout, stderr) = (new StringWriter(), new StringWriter());
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-            globals.Enter(outputs);
-            try
+            Directory.SetCurrentDirectory(dir);
+            if (quick) Environment.SetEnvironmentVariable("CANKIT_QUICK", "1");
+            using var kernel = CreateKernel();
+            var displays = new Dictionary<string, JsonObject>();   // display id → its display_data output, for updates
+            int count = 0;
+            var cells = nb.Cells.OfType<JsonObject>().ToList();
+            for (int i = 0; i < cells.Count; i++)
             {
-                // From a UTF-8 stream, so Roslyn can emit debug information and runtime errors carry cell lines.
-                using var source = new MemoryStream(Encoding.UTF8.GetBytes(code));
-                var script = state is null ? CSharpScript.Create(source, options, typeof(NotebookGlobals)) : state.Script.ContinueWith(source, options);
-                state = state is null ? await script.RunAsync(globals) : await script.RunFromAsync(state);
-                Stream(outputs, "stdout", stdout);
-                Stream(outputs, "stderr", stderr);
-                if (state.ReturnValue is { } value)
-                    outputs.Add(new JsonObject { ["output_type"] = "execute_result", ["execution_count"] = count, ["data"] = Formatter.MimeBundle(value), ["metadata"] = new JsonObject() });
-            }
-            catch (CompilationErrorException e)
-            {
-                Stream(outputs, "stdout", stdout);
-                var first = e.Diagnostics.First(d => d.Severity == DiagnosticSeverity.Error);
-                int line = first.Location.GetLineSpan().StartLinePosition.Line + 1;
-                failures.Add(new CellFailure(path, i + 1, line, first.ToString()));
-                outputs.Add(Error("CompilationError", string.Join("\n", e.Diagnostics.Select(d => d.ToString()))));
-            }
-            catch (Exception e)
-            {
-                Stream(outputs, "stdout", stdout);
-                Stream(outputs, "stderr", stderr);
-                var ex = e is AggregateException { InnerException: { } inner } ? inner : e;
-                failures.Add(new CellFailure(path, i + 1, LineInCell(ex, options.FilePath), $"{ex.GetType().Name}: {ex.Message}"));
-                outputs.Add(Error(ex.GetType().Name, ex.Message, ex.StackTrace));
-            }
-            finally
-            {
-                Console.SetOut(oldOut);
-                Console.SetError(oldErr);
-                ConsoleLock.Release();
+                var cell = cells[i];
+                if (!Notebook.IsCode(cell)) continue;
+                var outputs = new JsonArray();
+                cell["outputs"] = outputs;
+                cell["execution_count"] = null;
+                if (failures.Count > 0) continue;   // later cells are left unexecuted after a failure
+                cell["execution_count"] = ++count;
+                log?.WriteLine($"  {name}: cell {i + 1}");
+                var result = await kernel.SendAsync(new SubmitCode(Notebook.Source(cell)));
+                Diagnostic? error = null;
+                foreach (var e in result.Events)
+                    if (Record(e, outputs, displays, count, path, i + 1, ref error) is { } failure) failures.Add(failure);
             }
         }
-        Directory.CreateDirectory(outDir);
-        string outNb = Path.Combine(outDir, name + ".ipynb"), outHtml = Path.Combine(outDir, name + ".html");
-        nb.Save(outNb);
-        File.WriteAllText(outHtml, NotebookHtml.Render(nb, name));
-        return new NotebookResult(path, outNb, outHtml, failures, clock.Elapsed);
+        finally
+        {
+            Directory.SetCurrentDirectory(cwd);
+            if (quick) Environment.SetEnvironmentVariable("CANKIT_QUICK", quickBefore);
+            RunLock.Release();
+        }
+        var elapsed = clock.Elapsed;
+        nb.Save(fullNb);
+        File.WriteAllText(fullHtml, NotebookHtml.Render(nb, name));
+        return new NotebookResult(path, outNb, outHtml, failures, elapsed);
     }
 
-    private static void Stream(JsonArray outputs, string name, StringWriter w)
+    /// <summary>A composite kernel with the C# kernel set up as the dotnet-interactive tool sets it up.</summary>
+    private static CompositeKernel CreateKernel()
     {
-        string text = w.ToString();
-        if (text.Length > 0) outputs.Add(new JsonObject { ["output_type"] = "stream", ["name"] = name, ["text"] = Formatter.Truncate(text) });
-        w.GetStringBuilder().Clear();
+        // The tool's set-up for Jupyter and Polyglot front ends: values as HTML (the formatter's default), strings as plain text.
+        Formatter.SetPreferredMimeTypesFor(typeof(string), PlainTextFormatter.MimeType);
+        var csharp = new CSharpKernel()
+            .UseNugetDirective((k, refs) =>
+            {
+                k.AddAssemblyReferences(refs.SelectMany(r => r.AssemblyPaths));
+                return Task.CompletedTask;
+            })
+            .UseKernelHelpers()
+            .UseWho()
+            .UseValueSharing();
+        var kernel = new CompositeKernel { csharp };
+        kernel.DefaultKernelName = csharp.Name;
+        return kernel;
     }
 
-    private static JsonObject Error(string name, string message, string? trace = null) => new()
+    /// <summary>Adds one kernel event to the cell's outputs as the kernel's Jupyter front end writes them; returns the
+    /// failure a CommandFailed means (its line from the first error diagnostic the cell produced).</summary>
+    private static CellFailure? Record(KernelEvent e, JsonArray outputs, Dictionary<string, JsonObject> displays, int count, string path, int cell, ref Diagnostic? error)
     {
-        ["output_type"] = "error",
-        ["ename"] = name,
-        ["evalue"] = message,
-        ["traceback"] = new JsonArray((trace ?? message).Split('\n').Select(l => (JsonNode?)JsonValue.Create(l)).ToArray()),
-    };
-
-    /// <summary>The cell line of the innermost stack frame in the notebook's script (Roslyn numbers each submission from 1).</summary>
-    private static int? LineInCell(Exception e, string scriptPath)
-    {
-        var trace = new System.Diagnostics.StackTrace(e, fNeedFileInfo: true);
-        foreach (var frame in trace.GetFrames())
-            if (frame.GetFileName() is { } f && f == scriptPath && frame.GetFileLineNumber() > 0) return frame.GetFileLineNumber();
+        switch (e)
+        {
+            case StandardOutputValueProduced o:
+                Stream(outputs, "stdout", Text(o));
+                break;
+            case StandardErrorValueProduced or ErrorProduced:
+                Stream(outputs, "stderr", Text((DisplayEvent)e));
+                break;
+            case DiagnosticsProduced d:
+                // Compiler errors and warnings go to stderr, spaced apart, as the Jupyter front end sends them.
+                // Left out: CS1702 ("assuming assembly reference … matches …"), on every cell that uses HTML(), because
+                // NuGet resolves Microsoft.AspNetCore.Html.Abstractions 2.3.13 for the 2.3.0 the kernel was built against
+                // (NU1603); it says nothing about the notebook. Formatted diagnostics come in the order of Diagnostics.
+                var shown = d.Diagnostics.Zip(d.FormattedDiagnostics).Where(p => p.First.Code != "CS1702").Select(p => p.Second.Value).ToList();
+                if (shown.Count > 0) Stream(outputs, "stderr", "\n" + string.Join("\n\n", shown) + "\n\n");
+                error ??= d.Diagnostics.FirstOrDefault(x => x.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error);
+                break;
+            case DisplayedValueUpdated u:
+                // Jupyter replaces the output shown under that display id, in whichever cell it is.
+                if (u.ValueId is { } id && displays.TryGetValue(id, out var shownBefore)) shownBefore["data"] = Bundle(u);
+                break;
+            case ReturnValueProduced r:
+                outputs.Add(new JsonObject { ["output_type"] = "execute_result", ["execution_count"] = count, ["data"] = Bundle(r), ["metadata"] = new JsonObject() });
+                break;
+            case DisplayedValueProduced d:
+                var output = new JsonObject { ["output_type"] = "display_data", ["data"] = Bundle(d), ["metadata"] = new JsonObject() };
+                if (d.ValueId is { } valueId)
+                {
+                    output["metadata"]!["display_id"] = valueId;
+                    displays[valueId] = output;
+                }
+                outputs.Add(output);
+                break;
+            case CommandFailed f:
+                return Failure(f, error, outputs, path, cell);
+        }
         return null;
+    }
+
+    private static string Text(DisplayEvent e) =>
+        e.FormattedValues.FirstOrDefault(v => v.MimeType == "text/plain")?.Value ?? e.Value?.ToString() ?? "";
+
+    private static JsonObject Bundle(DisplayEvent e)
+    {
+        var data = new JsonObject();
+        foreach (var v in e.FormattedValues) data[v.MimeType] = v.Value;
+        return data;
+    }
+
+    /// <summary>Consecutive writes to one stream make one output, as Jupyter merges them.</summary>
+    private static void Stream(JsonArray outputs, string name, string text)
+    {
+        if (outputs.Count > 0 && outputs[^1] is JsonObject last && (string?)last["output_type"] == "stream" && (string?)last["name"] == name)
+            last["text"] = (string?)last["text"] + text;
+        else
+            outputs.Add(new JsonObject { ["output_type"] = "stream", ["name"] = name, ["text"] = text });
+    }
+
+    /// <summary>
+    /// A compile error (or a bad directive) is reported with its first error diagnostic and that line; a runtime
+    /// exception with its type and message and no line: the kernel compiles cells without debug information, so its
+    /// stack frames (<c>Submission#N</c>) carry no line numbers. The error output is the one the kernel's Jupyter
+    /// front end writes.
+    /// </summary>
+    private static CellFailure Failure(CommandFailed f, Diagnostic? error, JsonArray outputs, string path, int cell)
+    {
+        var traceback = new JsonArray();
+        string evalue = f.Message, message = f.Message;
+        switch (f.Exception)
+        {
+            case CodeSubmissionCompilationErrorException:
+                evalue = "compilation error";   // the diagnostics are in stderr already
+                break;
+            case null:
+                traceback.Add(f.Message);
+                break;
+            case var ex:
+                traceback.Add(ex.ToString());
+                foreach (var l in (ex.StackTrace ?? "").Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)) traceback.Add(l);
+                message = $"{ex.GetType().Name}: {ex.Message}";
+                break;
+        }
+        outputs.Add(new JsonObject { ["output_type"] = "error", ["ename"] = "Error", ["evalue"] = evalue, ["traceback"] = traceback });
+        if (error is not null) return new CellFailure(path, cell, error.LinePositionSpan.Start.Line + 1, $"{error.Code}: {error.Message}");
+        return new CellFailure(path, cell, null, message);
     }
 }
