@@ -34,6 +34,35 @@ public sealed class MetricsLog : IDisposable
         _jsonl.WriteLine(JsonSerializer.Serialize(obj));
     }
 
+    /// <summary>
+    /// Keeps only the lines of metrics.jsonl and metrics.csv up to <paramref name="step"/> (a resumed run's
+    /// checkpoint step): the steps after it were logged before a crash and are about to be trained and logged again.
+    /// A line cut short by the crash is dropped too. Each file is rewritten through a temporary file + rename.
+    /// </summary>
+    public static void TruncateAfter(string directory, long step)
+    {
+        Rewrite(Path.Combine(directory, "metrics.jsonl"), (line, _) =>
+        {
+            try { return JsonSerializer.Deserialize<Dictionary<string, double>>(line) is { } d && d.TryGetValue("step", out var s) && s <= step; }
+            catch (JsonException) { return false; }
+        });
+        Rewrite(Path.Combine(directory, "metrics.csv"), (line, index) =>
+            index == 0 ? line.StartsWith(Columns[0] + ",", StringComparison.Ordinal)
+                       : line.Split(',') is { Length: var n } cells && n == Columns.Length
+                         && double.TryParse(cells[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s <= step);
+    }
+
+    private static void Rewrite(string path, Func<string, int, bool> keep)
+    {
+        if (!File.Exists(path)) return;
+        var lines = File.ReadAllLines(path);
+        var kept = lines.Where((l, i) => l.Length > 0 && keep(l, i)).ToList();
+        if (kept.Count == lines.Length) return;
+        string tmp = path + ".tmp";
+        File.WriteAllLines(tmp, kept, new UTF8Encoding(false));
+        File.Move(tmp, path, overwrite: true);
+    }
+
     /// <summary>Reads a metrics.jsonl back (for reports and plots).</summary>
     public static IReadOnlyList<StepMetrics> Read(string path) =>
         File.ReadLines(path).Where(l => l.Length > 0).Select(l =>

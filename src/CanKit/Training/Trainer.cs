@@ -64,6 +64,7 @@ public sealed class Trainer
 
         long step = 0;
         var position = new DataPosition(0, 0);
+        RemoveStrayTemporaryFiles();
         bool resumed = File.Exists(CheckpointPath);
         if (resumed)
         {
@@ -71,6 +72,8 @@ public sealed class Trainer
             if (info.TotalSteps != c.Steps)
                 throw new InvalidDataException($"{CheckpointPath}: checkpoint belongs to a {info.TotalSteps}-step run, this run has {c.Steps} steps");
             (step, position) = (info.Step, info.Data);
+            // Steps logged after this checkpoint (before a crash) are trained again: drop their lines so none appears twice.
+            MetricsLog.TruncateAfter(_outDir, step);
         }
         string? lastGood = resumed ? CheckpointPath : null;
         using var metrics = new MetricsLog(_outDir, append: resumed);
@@ -134,6 +137,15 @@ public sealed class Trainer
             }
         }
         return TrainOutcome.Completed;
+    }
+
+    // A write killed part-way leaves ".checkpoint.safetensors.<guid>.tmp" beside the checkpoint (the atomic save's
+    // temporary file); nothing else writes in this folder while the run starts, so every such file is stale.
+    private void RemoveStrayTemporaryFiles()
+    {
+        if (!Directory.Exists(_outDir)) return;
+        foreach (string tmp in Directory.EnumerateFiles(_outDir, $".{CheckpointFile}.*.tmp"))
+            File.Delete(tmp);
     }
 
     private void Save(nn.Module module, AdamW optimizer, Generator generator, long step, DataPosition position) =>
