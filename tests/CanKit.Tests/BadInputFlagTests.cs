@@ -35,6 +35,7 @@ public sealed class BadInputFlagTests : IDisposable
     [InlineData("pretrain", "--batch", "0", "--batch: must be > 0, got 0")]
     [InlineData("pretrain", "--width", "100000", "--width: must be ≤ 8192, got 100000")]
     [InlineData("pretrain", "--method", "", "--method: missing")]
+    [InlineData("pretrain", "--width", "8192", "--width: 8192 with --depth 4 makes an encoder of ~3.2E+09 weights, more than 2e9")]
     [InlineData("pretrain", "--steps", "abc", "'abc' for option '--steps'")]
     [InlineData("probe", "--epochs", "0", "--epochs: must be ≥ 1, got 0")]
     [InlineData("probe", "--k", "0", "--k: must be ≥ 1, got 0")]
@@ -49,7 +50,9 @@ public sealed class BadInputFlagTests : IDisposable
     public void RunFlagsOutOfRangeAreNamedAndNothingIsWritten(string command, string flag, string value, string message)
     {
         string run = Path.Combine(_dir, "run");
-        AssertOneLineError(CliRunner.Run(command, flag, value, "--out", run), 2, message);
+        // An empty --data-root: a value that wrongly passed would fail fast on the missing data, not train for minutes.
+        string[] data = command is "pretrain" or "ablate" ? ["--data-root", _dir] : [];
+        AssertOneLineError(CliRunner.Run([command, flag, value, "--out", run, .. data]), 2, message);
         Assert.False(Directory.Exists(run));
     }
 

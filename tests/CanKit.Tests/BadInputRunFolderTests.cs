@@ -39,6 +39,51 @@ public sealed class BadInputRunFolderTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_dir, "e.safetensors")));
     }
 
+    [Fact]
+    public void PretrainIntoAFolderWithABadRunJsonNamesItAndKeepsIt()
+    {
+        string run = SyntheticData.TrainedRun(_dir);
+        string json = Path.Combine(run, "run.json");
+        File.WriteAllText(json, File.ReadAllText(json).Replace("\"Method\": \"can\"", "\"Method\": null"));
+        string before = File.ReadAllText(json);
+        AssertOneLineError(CliRunner.Run(SyntheticData.TinyPretrainArgs(Path.Combine(_dir, "cifar10"), run, steps: 1)), 1, $"{json}: field 'Method': missing");
+        Assert.Equal(before, File.ReadAllText(json));
+    }
+
+    [Fact]
+    public void ACorruptFeatureCacheIsRebuiltAndGivesTheSameScore()
+    {
+        string run = SyntheticData.TrainedRun(_dir);
+        var first = CliRunner.Run("knn", "--out", run, "--k", "5");
+        Assert.True(first.Code == 0, first.Err);
+        var caches = Directory.GetFiles(run, "features-*.safetensors");
+        Assert.Equal(2, caches.Length);
+        File.WriteAllText(caches[0], "garbage");
+        File.WriteAllBytes(caches[1], File.ReadAllBytes(caches[1])[..100]);
+        var second = CliRunner.Run("knn", "--out", run, "--k", "5");
+        Assert.True(second.Code == 0, second.Err);
+        // Features of the same weights on the same images: the score line is the same to the last printed digit.
+        Assert.Equal(first.Out.Split('\n').Single(l => l.Contains("5-NN top-1")), second.Out.Split('\n').Single(l => l.Contains("5-NN top-1")));
+    }
+
+    [Fact]
+    public void AMalformedMetricsLineIsNamedWithItsLineNumber()
+    {
+        string path = Path.Combine(_dir, "metrics.jsonl");
+        File.WriteAllLines(path, ["{\"step\":1,\"epoch\":0,\"lr\":0,\"loss\":1,\"contrastive\":1,\"reconstruction\":1,\"denoise\":1,\"top1\":0,\"images_per_s\":1,\"elapsed_s\":1}", "{\"step\":2,\"lo"]);
+        Assert.StartsWith($"{path}:2: not a metrics line", Assert.Throws<InvalidDataException>(() => MetricsLog.Read(path)).Message);
+        File.WriteAllLines(path, ["{\"step\":1}"]);
+        Assert.Equal($"{path}:1: no 'epoch'", Assert.Throws<InvalidDataException>(() => MetricsLog.Read(path)).Message);
+    }
+
+    [Fact]
+    public void ExportIntoAMissingFolderIsNamed()
+    {
+        string run = SyntheticData.TrainedRun(_dir);
+        string to = Path.Combine(_dir, "no", "such", "e.safetensors");
+        AssertOneLineError(CliRunner.Run("export", "--out", run, "--to", to), 1, $"{to}: its folder {Path.GetDirectoryName(to)} does not exist");
+    }
+
     // Rewrites the run's checkpoint with changed metadata and tensors (as a hand-edited or foreign file would be).
     private static void Tamper(string run, Action<Dictionary<string, string>, Dictionary<string, Tensor>> change)
     {

@@ -64,11 +64,15 @@ public sealed class MetricsLog : IDisposable
     }
 
     /// <summary>Reads a metrics.jsonl back (for reports and plots).</summary>
+    /// <remarks>A malformed line is an <see cref="InvalidDataException"/> naming the file, the line and the problem.</remarks>
     public static IReadOnlyList<StepMetrics> Read(string path) =>
-        File.ReadLines(path).Where(l => l.Length > 0).Select(l =>
+        File.ReadLines(path).Select((l, i) => (Line: l, Number: i + 1)).Where(x => x.Line.Length > 0).Select(x =>
         {
-            var d = JsonSerializer.Deserialize<Dictionary<string, double>>(l)!;
-            return new StepMetrics((long)d["step"], (long)d["epoch"], d["lr"], d["loss"], d["contrastive"], d["reconstruction"], d["denoise"], d["top1"], d["images_per_s"], d["elapsed_s"]);
+            Dictionary<string, double>? d;
+            try { d = JsonSerializer.Deserialize<Dictionary<string, double>>(x.Line); }
+            catch (JsonException e) { throw new InvalidDataException($"{path}:{x.Number}: not a metrics line ({e.Message.Split('\n')[0]})", e); }
+            double Get(string key) => d is not null && d.TryGetValue(key, out var v) ? v : throw new InvalidDataException($"{path}:{x.Number}: no '{key}'");
+            return new StepMetrics((long)Get("step"), (long)Get("epoch"), Get("lr"), Get("loss"), Get("contrastive"), Get("reconstruction"), Get("denoise"), Get("top1"), Get("images_per_s"), Get("elapsed_s"));
         }).ToList();
 
     public void Dispose()

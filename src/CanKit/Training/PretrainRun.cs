@@ -207,6 +207,8 @@ public static class PretrainRun
     private static void RefuseToOverwriteOtherFiles(string path)
     {
         if (Directory.Exists(path)) throw new IOException($"{path}: is a folder; --to names the file to write");
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent && !Directory.Exists(parent))
+            throw new IOException($"{path}: its folder {parent} does not exist");
         if (!File.Exists(path)) return;
         bool isExport;
         try { isExport = SafeTensors.ReadHeader(path).Metadata.TryGetValue(ExportMarker, out var kind) && kind == "encoder"; }

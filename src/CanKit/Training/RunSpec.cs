@@ -53,8 +53,8 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     public RunSpec Validate(Func<string, string>? name = null)
     {
         name ??= field => field;
-        ArgumentException Bad(string field, string rule) => new($"{name(field)}: {rule}", field);
-        if (string.IsNullOrWhiteSpace(Method)) throw Bad(nameof(Method), "missing");
+        ArgumentException Bad(string field, FormattableString rule) => new($"{name(field)}: {FormattableString.Invariant(rule)}", field);
+        if (string.IsNullOrWhiteSpace(Method)) throw Bad(nameof(Method), $"missing");
         try { Methods.MethodSpec.Parse(Method); }
         catch (ArgumentException e) { throw new ArgumentException($"{name(nameof(Method))}: {e.Message.Split(" (Parameter")[0]}", nameof(Method), e); }
         if (Preset is not ("paper" or "official" or "community")) throw Bad(nameof(Preset), $"unknown preset '{Preset}' (expected paper, official or community)");
@@ -64,6 +64,9 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         // Upper bounds keep a typo from asking for terabytes: far above any model this kit trains on a CPU.
         foreach (var (field, value, max) in new[] { (nameof(Width), Width, 8192), (nameof(Depth), Depth, 256), (nameof(Heads), Heads, 256), (nameof(PatchSize), PatchSize, 1024), (nameof(BatchSize), BatchSize, 1 << 20) })
             if (value > max) throw Bad(field, $"must be ≤ {max}, got {value}");
+        // ~12·W²·D weights in the encoder's blocks (attention 4·W², MLP 8·W²): beyond 2·10⁹ the model alone needs 8 GB
+        // and AdamW twice that again.
+        if (12.0 * Width * Width * Depth > 2e9) throw Bad(nameof(Width), $"{Width} with {name(nameof(Depth))} {Depth} makes an encoder of ~{12.0 * Width * Width * Depth:G2} weights, more than 2e9");
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw Bad(nameof(LearningRate), $"must be a finite number > 0, got {LearningRate}");
         if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw Bad(nameof(WeightDecay), $"must be a finite number ≥ 0, got {WeightDecay}");
         if (!(ClipNorm >= 0) || !double.IsFinite(ClipNorm)) throw Bad(nameof(ClipNorm), $"must be a finite number ≥ 0, got {ClipNorm}");
@@ -71,7 +74,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         if (Width % Heads != 0) throw Bad(nameof(Heads), $"{Heads} does not divide {name(nameof(Width))} {Width}");
         // bf16 training needs autocast, which TorchSharp does not have; a cast model without it would lose fp32's
         // accumulation in the loss and optimiser, so the setting is refused rather than half-honoured.
-        if (Bf16) throw Bad(nameof(Bf16), "not available (TorchSharp has no autocast); train in fp32");
+        if (Bf16) throw Bad(nameof(Bf16), $"not available (TorchSharp has no autocast); train in fp32");
         return this;
     }
 
