@@ -70,6 +70,17 @@ public sealed class BadInputDataTests : IDisposable
         AssertOneLineError(CliRunner.Run(SyntheticData.TinyPretrainArgs(root, Path.Combine(_dir, "run"), 1)), 1, $"{file}: truncated or corrupt");
     }
 
+    [Fact]
+    public void NoImageSetHoldsALabelOutsideItsClassesAndKnnRefusesANaNTemperature()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new ImageSet("tiny", new byte[3 * 4], [0, 1, 2], 1, 2, 2, ["a", "b"], Normalization.FashionMnist));
+        Assert.Equal("tiny: label 2 of image 2 is outside 0..1", e.Message);
+        using var x = ones(4, 3);
+        using var y = zeros(4, ScalarType.Int64);
+        var t = Assert.Throws<ArgumentOutOfRangeException>(() => CanKit.Evaluation.KnnClassifier.Accuracy(x, y, x, y, classes: 2, k: 2, temperature: double.NaN));
+        Assert.Equal("temperature", t.ParamName);
+    }
+
     private string ImageTree()
     {
         string root = Path.Combine(_dir, "images");

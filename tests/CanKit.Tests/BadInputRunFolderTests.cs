@@ -101,6 +101,7 @@ public sealed class BadInputRunFolderTests : IDisposable
     [InlineData("step", "999", "metadata 'step' 999 is outside 0..2 (the checkpoint's 'total_steps')")]
     [InlineData("step", "-5", "metadata 'step' -5 is outside 0..2")]
     [InlineData("epoch", "-1", "metadata 'epoch' must be ≥ 0, got -1")]
+    [InlineData("batch", "7", "metadata 'batch' 7 is beyond the 2 batches of an epoch of CIFAR-10")]
     [InlineData("total_steps", null, "checkpoint metadata has no 'total_steps'")]
     [InlineData("rng-length", null, "tensor 'rng' is Byte [3], the generator's state is Byte [")]
     public void ResumingFromABadCheckpointNamesTheFileAndField(string key, string? value, string message)

@@ -71,6 +71,9 @@ public sealed class Trainer
             var info = Checkpoint.Load(CheckpointPath, module, optimizer, generator, _method.Name, _fingerprint);
             if (info.TotalSteps != c.Steps)
                 throw new InvalidDataException($"{CheckpointPath}: checkpoint belongs to a {info.TotalSteps}-step run, this run has {c.Steps} steps");
+            long batchesPerEpoch = _data.Count / c.BatchSize;
+            if (info.Data.Batch > batchesPerEpoch)
+                throw new InvalidDataException($"{CheckpointPath}: metadata 'batch' {info.Data.Batch} is beyond the {batchesPerEpoch} batches of an epoch of {_data.Name}");
             (step, position) = (info.Step, info.Data);
             // Steps logged after this checkpoint (before a crash) are trained again: drop their lines so none appears twice.
             MetricsLog.TruncateAfter(_outDir, step);
