@@ -33,7 +33,8 @@ public static class Program
         if (parse.Action is ParseErrorAction && parse.Errors.Count > 0 && parse.CommandResult.Command != root)
         {
             string help = $" (see cankit {string.Join(' ', Path(parse.CommandResult))} --help)";
-            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}{help}");
+            foreach (var e in parse.Errors)
+                Console.Error.WriteLine($"error: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))}{help}");
             return 2;
         }
         try

@@ -122,6 +122,19 @@ public sealed class BadInputFlagTests : IDisposable
     }
 
     [Fact]
+    public void FlagsThatOnlyTheDataShowWrongAreNamedToo()
+    {
+        string run = SyntheticData.TrainedRun(_dir);
+        // 3 images cannot fill one fine-tuning batch; 1e300 epochs of 40 images are beyond any run (a cast to long wrapped).
+        AssertOneLineError(CliRunner.Run("finetune", "--out", run, "--subset", "3"), 2, "--subset: 3 training images are fewer than one fine-tuning batch of 128");
+        var args = SyntheticData.TinyPretrainArgs(Path.Combine(_dir, "cifar10"), Path.Combine(_dir, "long"), 1).Concat(["--epochs", "1e300"]).ToArray();
+        AssertOneLineError(CliRunner.Run(args), 2, "--epochs: gives 2.5E+300 steps, more than 1e12");
+        Assert.False(Directory.Exists(Path.Combine(_dir, "long")));
+        // The parser's own multi-line messages are joined into one line.
+        AssertOneLineError(CliRunner.Run("data", "fetch", "nosuch"), 2, "Argument 'nosuch' not recognized. Must be one of: 'cifar10' 'cifar100'");
+    }
+
+    [Fact]
     public void AnUnexpectedErrorIsOneLineAndItsStackTraceNeedsVerbose()
     {
         static Exception Thrown()

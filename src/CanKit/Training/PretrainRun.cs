@@ -79,7 +79,7 @@ public static class PretrainRun
     private static long StepsFor(double steps, string param)
     {
         const double max = 1e12;
-        if (!(steps <= max)) throw new ArgumentOutOfRangeException(param, $"gives {steps:G3} steps, more than {max:G0}");
+        if (!(steps <= max)) throw new ArgumentOutOfRangeException(param, FormattableString.Invariant($"gives {steps:G3} steps, more than 1e12"));
         return Math.Max(1, (long)steps);
     }
 
@@ -157,6 +157,9 @@ public static class PretrainRun
         }
     }
 
+    /// <summary>Images per fine-tuning step (FineTune's default).</summary>
+    public const int FineTuneBatch = 128;
+
     /// <summary>Fine-tunes the run's encoder (or the random-init one) with a linear head; returns test top-1.</summary>
     public static FineTune.Result FineTuneRun(string runDir, Device device, bool randomInit = false, int epochs = 5, int evalSubset = 0, IProgress<string>? log = null)
     {
@@ -164,7 +167,9 @@ public static class PretrainRun
         if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
         var (spec, method, train, test) = Prepare(runDir, device, randomInit, evalSubset);
         using var _ = method;
-        return FineTune.Run(method.Encoder, train, test, device, epochs, seed: spec.Seed, log: log);
+        if (train.Count < FineTuneBatch)
+            throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, $"{train.Count} training images are fewer than one fine-tuning batch of {FineTuneBatch}");
+        return FineTune.Run(method.Encoder, train, test, device, epochs, FineTuneBatch, seed: spec.Seed, log: log);
     }
 
     /// <summary>
