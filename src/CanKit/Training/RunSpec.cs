@@ -38,7 +38,8 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"{path}: {e.Message}", e);
+            string message = e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "") : e.Message;
+            throw new InvalidDataException($"{path}: {message}", e);
         }
         return spec;
     }
