@@ -59,27 +59,6 @@ internal static class Cli
         DataParallel.EnsureSingleProcess();
     }
 
-    /// <summary>Runs <paramref name="check"/>, prefixing an ArgumentException's message with the flag it concerns.</summary>
-    public static void Flag(string flag, Action check)
-    {
-        try
-        {
-            check();
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"{flag}: {Clean(e)}", e);
-        }
-    }
-
-    /// <summary>
-    /// A folder a command will write into must not be a file; checked before anything is read or written.
-    /// </summary>
-    public static void OutputFolder(string path, string flag = "--out")
-    {
-        if (File.Exists(path)) throw new ArgumentException($"{flag} {path}: is a file; expected a folder");
-    }
-
     /// <summary>
     /// Runs a command body. Errors become one line (see <see cref="Report"/>); an <see cref="ArgumentException"/> whose
     /// parameter is a key of <paramref name="flags"/> (a library argument such as <c>k</c>) is reported under its flag.

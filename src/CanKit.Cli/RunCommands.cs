@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.RegularExpressions;
 using CanKit.Training;
 
 namespace CanKit.Cli;

@@ -164,7 +164,7 @@ public sealed class BadInputDataTests : IDisposable
     }
 
     [Fact]
-    public void AServerThatSendsNothingIsGivenUpAfterTwoStalls()
+    public async Task AServerThatSendsNothingIsGivenUpAfterTwoStalls()
     {
         // Accepts connections and never answers: each attempt waits one stall timeout, two in a row end the download.
         var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -188,7 +188,7 @@ public sealed class BadInputDataTests : IDisposable
         finally
         {
             stop.Cancel();
-            accept.Wait(TimeSpan.FromSeconds(5));
+            await accept.WaitAsync(TimeSpan.FromSeconds(5));
             foreach (var c in held) c.Dispose();
             listener.Stop();
         }

@@ -19,7 +19,8 @@ public sealed record ImageFolderSummary(string Root, int Images, int Classes, IR
 /// <summary>
 /// Images in class sub-folders (<c>root/&lt;class&gt;/**/*.{jpg,jpeg,png}</c>, the ImageNet / Imagenette layout),
 /// decoded, resized (shorter side to <c>side</c>, centre crop side×side, RGB) and labelled by the sorted folder
-/// names, as torchvision's ImageFolder does. The first load decodes everything once and packs the result into
+/// names, as torchvision's ImageFolder does (and, as it does, an empty class folder is an error). Links to files are
+/// followed; links to folders are not, and each is named in the summary's warning. The first load decodes everything once and packs the result into
 /// <c>root/.cankit-cache-&lt;side&gt;.bin</c> with an index <c>.cankit-cache-&lt;side&gt;.json</c> (written via temp file
 /// + rename, index last, so a crash never leaves a half cache that looks whole); every later load only reads the
 /// packed file. Delete the two files (or pass <c>rebuild: true</c>) after changing the images.
