@@ -23,11 +23,11 @@ internal static class AblateCommand
         var root = new Option<string?>("--data-root") { Description = "dataset folder" };
         var steps = new Option<long>("--steps") { Description = "pre-training steps per method (the shared budget)", DefaultValueFactory = _ => 300 };
         var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 128 };
-        var outDir = new Option<string>("--out") { Description = "folder for the runs and the table", DefaultValueFactory = _ => "runs/ablate" };
+        var outDir = new Option<string>("--out") { Description = "folder for the runs and the table", DefaultValueFactory = _ => "runs/ablate" }.NotAFile();
         var only = new Option<string[]>("--only") { Description = "run only these entries", AllowMultipleArgumentsPerToken = true };
         var list = new Option<bool>("--list") { Description = "list the suite and exit" };
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
-        var epochs = new Option<int>("--probe-epochs") { Description = "linear-probe epochs", DefaultValueFactory = _ => 30 };
+        var epochs = new Option<int>("--probe-epochs") { Description = "linear-probe epochs", DefaultValueFactory = _ => 30 }.AtLeast(1);
         var cmd = new Command("ablate", "run the ablation suite at one budget and write a comparison table and plot") { data, root, steps, batch, outDir, only, list, subset, epochs };
         cmd.SetAction(r => Cli.Guard(() =>
         {
@@ -41,17 +41,22 @@ internal static class AblateCommand
             var unknown = names.Where(n => suite.All(s => s.Name != n)).ToList();
             if (unknown.Count > 0) throw new ArgumentException($"--only: unknown entries {string.Join(", ", unknown)} (see --list)");
             var chosen = names.Length == 0 ? suite : suite.Where(s => names.Contains(s.Name)).ToList();
+            // Every entry's run is checked before the first one starts, so a bad flag never leaves a half-made suite.
+            foreach (var s in chosen) RunCommands.Validate(Spec(s, r.GetValue(data)!, r.GetValue(root), r.GetValue(steps), r.GetValue(batch), r.GetValue(subset)));
             return Run(chosen, r.GetValue(data)!, r.GetValue(root), r.GetValue(steps), r.GetValue(batch), r.GetValue(outDir)!, r.GetValue(subset), r.GetValue(epochs));
-        }));
+        }, RunCommands.Flags));
         return cmd;
     }
+
+    private static RunSpec Spec(MethodSpec s, string data, string? root, long steps, int batch, int subset) =>
+        new(s.Name, "paper", data, root, 128, 4, 4, 4, batch, steps, 1e-3, 0.05, 1.0, 0, subset);
 
     private static int Run(IReadOnlyList<MethodSpec> suite, string data, string? root, long steps, int batch, string outDir, int subset, int probeEpochs)
     {
         var rows = new List<(string Name, EvalResult Result, double Seconds)>();
         foreach (var s in suite)
         {
-            var spec = new RunSpec(s.Name, "paper", data, root, 128, 4, 4, 4, batch, steps, 1e-3, 0.05, 1.0, 0, subset);
+            var spec = Spec(s, data, root, steps, batch, subset);
             string dir = Path.Combine(outDir, s.Name);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             int rc = RunCommands.Pretrain(spec, dir, torch.CPU);

@@ -34,24 +34,28 @@ internal static class DataCommand
     {
         var dataset = DatasetArgument();
         var root = RootOption();
-        var url = new Option<string?>("--url") { Description = "download from this URL instead (a mirror); checksums still apply" };
+        var url = new Option<string?>("--url") { Description = "download from this URL instead (a mirror); checksums still apply" }.HttpUrl();
         var dropArchive = new Option<bool>("--delete-archive") { Description = "delete the downloaded archive after a successful extraction" };
-        var cacheSide = new Option<int?>("--cache-side") { Description = "image datasets: also decode train/val once into an ImageFolder cache of this side" };
-        var cmd = new Command("fetch", "download (resumable), verify and safely extract a dataset") { dataset, root, url, dropArchive, cacheSide };
+        var cacheSide = new Option<int?>("--cache-side") { Description = "image datasets: also decode train/val once into an ImageFolder cache of this side" }
+            .Between(1, ImageFolder.MaxSide);
+        var stall = new Option<double>("--stall-timeout") { Description = "seconds without a byte from the server before an attempt is abandoned (two such attempts in a row end the download)", DefaultValueFactory = _ => 30 }
+            .PositiveFinite();
+        var cmd = new Command("fetch", "download (resumable), verify and safely extract a dataset") { dataset, root, url, dropArchive, cacheSide, stall };
         cmd.SetAction(async (r, ct) =>
         {
             var source = DatasetCatalog.Find(r.GetValue(dataset)!);
             if (r.GetValue(url) is { } mirror) source = source with { Url = new Uri(mirror) };
             string dir = r.GetValue(root)!;
-            return await Guard(async () =>
+            return await Cli.GuardAsync(async () =>
             {
-                using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };  // per-read idle timeouts bound the waits
-                var fetcher = new DatasetFetcher(new Downloader(http), Console.Out);
+                using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };  // per-read stall timeouts bound the waits
+                var fetcher = new DatasetFetcher(new Downloader(http) { IdleTimeout = TimeSpan.FromSeconds(r.GetValue(stall)) }, Console.Out);
                 string folder = await fetcher.FetchAsync(source, dir, keepArchive: !r.GetValue(dropArchive), new ConsoleProgress(), ct);
                 Console.WriteLine($"{source.Title} ready in {folder}");
                 if (r.GetValue(cacheSide) is int side && source.Layout.ImageCounts.Count > 0)
                     foreach (string split in new[] { "train", "val" }.Where(s => Directory.Exists(Path.Combine(folder, s))))
                         BuildCache(Path.Combine(folder, split), side);
+                return 0;
             });
         });
         return cmd;
@@ -62,7 +66,7 @@ internal static class DataCommand
         var dataset = DatasetArgument();
         var root = RootOption();
         var cmd = new Command("verify", "check a fetched dataset: archive checksums (when the archive is kept) and the extracted files") { dataset, root };
-        cmd.SetAction(r =>
+        cmd.SetAction(r => Cli.Guard(() =>
         {
             var source = DatasetCatalog.Find(r.GetValue(dataset)!);
             string dir = Path.GetFullPath(r.GetValue(root)!);
@@ -90,7 +94,7 @@ internal static class DataCommand
             }
             if (bad > 0) Console.Error.WriteLine($"{bad} problem(s); fetch again with data-scripts/ (see data-scripts/README.md)");
             return bad == 0 ? 0 : 1;
-        });
+        }));
         return cmd;
     }
 
@@ -101,23 +105,23 @@ internal static class DataCommand
         var output = new Option<string>("--out") { Description = "output folder (ImageFolder layout: <out>/train/<wnid>/...)", Required = true };
         var mode = new Option<SubsetLinkMode>("--mode") { Description = "symlink | hardlink | copy", DefaultValueFactory = _ => SubsetLinkMode.Symlink };
         var cmd = new Command("imagenet-subset", "link or copy chosen ImageNet classes into an ImageFolder layout") { imagenet, classes, output, mode };
-        cmd.SetAction(r => Guard(() =>
+        cmd.SetAction(r => Cli.Guard(() =>
         {
             var counts = ImageNetSubset.Build(r.GetValue(imagenet)!, r.GetValue(classes)!, r.GetValue(output)!, r.GetValue(mode),
                                               new Progress<(int done, int total)>(p => Console.Write($"\r  classes {p.done}/{p.total}")), Console.Out);
             Console.WriteLine();
             foreach (var (split, n) in counts) Console.WriteLine($"{split}: {n} images");
-            return Task.CompletedTask;
-        }).GetAwaiter().GetResult());
+            return 0;
+        }));
         return cmd;
     }
 
     private static Command Cache()
     {
         var folder = new Argument<string>("folder") { Description = "ImageFolder root (class sub-folders of JPEG/PNG files)" };
-        var side = new Option<int>("--side") { Description = "square side of the cached images", DefaultValueFactory = _ => 64 };
+        var side = new Option<int>("--side") { Description = "square side of the cached images", DefaultValueFactory = _ => 64 }.Between(1, ImageFolder.MaxSide);
         var cmd = new Command("cache", "decode an image folder once into its packed cache") { folder, side };
-        cmd.SetAction(r => Guard(() => { BuildCache(r.GetValue(folder)!, r.GetValue(side)); return Task.CompletedTask; }).GetAwaiter().GetResult());
+        cmd.SetAction(r => Cli.Guard(() => { BuildCache(r.GetValue(folder)!, r.GetValue(side)); return 0; }));
         return cmd;
     }
 
@@ -127,22 +131,8 @@ internal static class DataCommand
         Console.WriteLine();
         Console.WriteLine(summary);
         foreach (var s in summary.Skipped.Take(20)) Console.WriteLine($"  skipped {s.Path}: {s.Reason}");
+        foreach (var link in (summary.SkippedFolderLinks ?? []).Take(20)) Console.Error.WriteLine($"warning: link to a folder not followed: {link}");
         GC.KeepAlive(set);
-    }
-
-    // Expected failures become one error line and exit code 1; anything else is a bug and keeps its stack trace.
-    private static async Task<int> Guard(Func<Task> body)
-    {
-        try
-        {
-            await body();
-            return 0;
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or HttpRequestException or ArgumentException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
     }
 
     private sealed class ConsoleProgress : IProgress<DownloadProgress>

@@ -20,8 +20,8 @@ internal static class MainJobCommand
 {
     public static Command Create()
     {
-        var outDir = new Option<string>("--out") { Description = "report folder", DefaultValueFactory = _ => "runs/main" };
-        var steps = new Option<long>("--steps") { Description = "pre-training steps", DefaultValueFactory = _ => 1500 };
+        var outDir = new Option<string>("--out") { Description = "report folder", DefaultValueFactory = _ => "runs/main" }.NotAFile();
+        var steps = new Option<long>("--steps") { Description = "pre-training steps", DefaultValueFactory = _ => 1500 }.AtLeast(1);
         var quick = new Option<bool>("--quick") { Description = "a 2-minute smoke run (few steps, subsets)" };
         var cmd = new Command("main", "pre-train CAN on Fashion-MNIST, probe and kNN against random init, write a report") { outDir, steps, quick };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(outDir)!, r.GetValue(quick) ? 30 : r.GetValue(steps), r.GetValue(quick))));

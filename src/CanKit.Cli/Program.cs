@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 
 namespace CanKit.Cli;
 
@@ -11,7 +12,8 @@ public static class Program
         // the first command that needs TorchSharp; commands that do not (help, data) still run.
         try { Engine.TorchSharpLoader.EnsureLoaded(); }
         catch (Exception) { }
-        var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on TorchSharp");
+        var verbose = new Option<bool>("--verbose") { Description = "on an unexpected error (a bug), print its stack trace", Recursive = true };
+        var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on TorchSharp") { verbose };
         root.Subcommands.Add(MainJobCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(RunCommands.Pretrain());
@@ -24,6 +26,28 @@ public static class Program
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
         root.Subcommands.Add(NotebooksCommand.Create());
-        return root.Parse(args).Invoke();
+        var parse = root.Parse(args);
+        Cli.Verbose = parse.GetValue(verbose);
+        // Flag errors (unknown values, values out of the ranges the options declare) are one line each, exit code 2,
+        // before any command runs.
+        if (parse.Action is ParseErrorAction && parse.Errors.Count > 0 && parse.CommandResult.Command != root)
+        {
+            string help = $" (see cankit {string.Join(' ', Path(parse.CommandResult))} --help)";
+            foreach (var e in parse.Errors)
+                Console.Error.WriteLine($"error: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))}{help}");
+            return 2;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            return Cli.Report(e);   // what a command's own guard did not catch: still one line
+        }
     }
+
+    private static IEnumerable<string> Path(System.CommandLine.Parsing.CommandResult r) =>
+        r.Parent is System.CommandLine.Parsing.CommandResult p && p.Parent is not null ? Path(p).Append(r.Command.Name) :
+        r.Parent is null ? [] : [r.Command.Name];
 }

@@ -13,14 +13,7 @@ public sealed class ExportSafetyTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("cankit-export-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private string TrainedRun()
-    {
-        string root = SyntheticData.Cifar10(_dir, perFile: 8);
-        string run = Path.Combine(_dir, "run");
-        var spec = new RunSpec("can", "paper", "cifar10", root, 32, 1, 2, 8, 16, 1, 1e-3, 0.05, 1.0, 0, 0);
-        Assert.Equal(TrainOutcome.Completed, PretrainRun.Pretrain(spec, run, CPU, checkpointEvery: 1, logEvery: 1));
-        return run;
-    }
+    private string TrainedRun() => SyntheticData.TrainedRun(_dir);
 
     [Fact]
     public void ExportNeverReplacesTheRunsOwnFilesButReplacesAnEarlierExport()

@@ -1,4 +1,5 @@
 using CanKit.Data;
+using CanKit.Training;
 
 namespace CanKit.Tests;
 
@@ -20,5 +21,57 @@ internal static class SyntheticData
             File.WriteAllBytes(Path.Combine(root, file + ".bin"), bytes);
         }
         return root;
+    }
+
+    /// <summary>A CIFAR-10 run small enough for tests: ViT 32×1, 2 heads, patch 8, 16 images per step.</summary>
+    public static RunSpec TinySpec(string cifarRoot, long steps) => new("can", "paper", "cifar10", cifarRoot, 32, 1, 2, 8, 16, steps, 1e-3, 0.05, 1.0, 0, 0);
+
+    /// <summary>The same run as `cankit pretrain` flags (with <c>--out</c> <paramref name="run"/>).</summary>
+    public static string[] TinyPretrainArgs(string cifarRoot, string run, long steps) =>
+        ["pretrain", "--data", "cifar10", "--data-root", cifarRoot, "--width", "32", "--depth", "1", "--heads", "2", "--patch", "8", "--batch", "16",
+         "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", run];
+
+    /// <summary>Pre-trains <see cref="TinySpec"/> on <see cref="Cifar10"/> data (8 images per file) into <c>dir/run</c>.</summary>
+    public static string TrainedRun(string dir, long steps = 1)
+    {
+        string run = Path.Combine(dir, "run");
+        var outcome = PretrainRun.Pretrain(TinySpec(Cifar10(dir, perFile: 8), steps), run, CPU, checkpointEvery: 1, logEvery: 1);
+        if (outcome != TrainOutcome.Completed) throw new InvalidOperationException("the tiny run did not complete");
+        return run;
+    }
+
+    /// <summary>
+    /// Fashion-MNIST's four idx files under <c>dir/fmnist</c> (uncompressed): <paramref name="train"/> and
+    /// <paramref name="test"/> random 28×28 images, labels cycling 0–9. Returns the folder.
+    /// </summary>
+    public static string FashionMnist(string dir, int train, int test)
+    {
+        string root = Path.Combine(dir, "fmnist");
+        Directory.CreateDirectory(root);
+        var rng = new Random(5);
+        foreach (var (prefix, n) in new[] { ("train", train), ("t10k", test) })
+        {
+            var images = new byte[16 + n * 28 * 28];
+            rng.NextBytes(images);
+            new byte[] { 0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28 }.CopyTo(images, 0);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(4), n);
+            File.WriteAllBytes(Path.Combine(root, $"{prefix}-images-idx3-ubyte"), images);
+            var labels = new byte[8 + n];
+            new byte[] { 0, 0, 8, 1 }.CopyTo(labels, 0);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(labels.AsSpan(4), n);
+            for (int i = 0; i < n; i++) labels[8 + i] = (byte)(i % 10);
+            File.WriteAllBytes(Path.Combine(root, $"{prefix}-labels-idx1-ubyte"), labels);
+        }
+        return root;
+    }
+
+    /// <summary>A flat-colour RGB PNG of <paramref name="side"/>² pixels at <paramref name="path"/>.</summary>
+    public static void Png(string path, byte value, int side = 12)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var px = new byte[3 * side * side];
+        Array.Fill(px, value);
+        using var t = torch.tensor(px, [3, side, side]);
+        File.WriteAllBytes(path, ImageCodec.EncodePng(t));
     }
 }

@@ -29,6 +29,10 @@ public sealed class FashionMnist
             throw new InvalidDataException($"{images}: expected [N, 28, 28] images, got [{string.Join(", ", img.Shape)}]");
         if (lab.Shape.Length != 1 || lab.Shape[0] != img.Shape[0])
             throw new InvalidDataException($"{labels}: {string.Join("×", lab.Shape)} labels for {img.Shape[0]} images");
+        // Labels are range-checked here, where the file is known, not at evaluation (a cross-entropy "target out of bounds").
+        int bad = Array.FindIndex(lab.Data, l => l >= ClassNames.Length);
+        if (bad >= 0)
+            throw new InvalidDataException($"{labels}: label {lab.Data[bad]} of image {bad} at byte {IdxFile.DataOffset(1) + bad} (uncompressed) is outside 0..{ClassNames.Length - 1}");
         return new FashionMnist(img.Data, lab.Data);
     }
 

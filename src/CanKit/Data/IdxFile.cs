@@ -16,6 +16,9 @@ public static class IdxFile
     /// <summary>The sizes and bytes of an IDX file of unsigned bytes.</summary>
     public sealed record Contents(int[] Shape, byte[] Data);
 
+    /// <summary>Where the data of an IDX file of rank <paramref name="ndim"/> starts: the magic, then one int32 per size.</summary>
+    public static int DataOffset(int ndim) => 4 + 4 * ndim;
+
     public static Contents Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"IDX file not found: {path}", path);

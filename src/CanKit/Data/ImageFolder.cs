@@ -7,17 +7,20 @@ namespace CanKit.Data;
 public sealed record SkippedImage(string Path, string Reason);
 
 /// <summary>What one <see cref="ImageFolder.Load(string, int, out ImageFolderSummary, bool, IProgress{ValueTuple{int, int}}?, bool)"/> did.</summary>
-public sealed record ImageFolderSummary(string Root, int Images, int Classes, IReadOnlyList<SkippedImage> Skipped, bool FromCache, string CachePath)
+public sealed record ImageFolderSummary(string Root, int Images, int Classes, IReadOnlyList<SkippedImage> Skipped, bool FromCache, string CachePath,
+                                        IReadOnlyList<string>? SkippedFolderLinks = null)
 {
     public override string ToString() =>
         $"{Root}: {Images} images in {Classes} classes" + (FromCache ? $" (from cache {CachePath})" : $", cached to {CachePath}") +
-        (Skipped.Count == 0 ? "" : $"; {Skipped.Count} unreadable image(s) skipped, first: {Skipped[0].Path}: {Skipped[0].Reason}");
+        (Skipped.Count == 0 ? "" : $"; {Skipped.Count} unreadable image(s) skipped, first: {Skipped[0].Path}: {Skipped[0].Reason}") +
+        (SkippedFolderLinks is not { Count: > 0 } links ? "" : $"; warning: {links.Count} link(s) to folders not followed (a loop or a link into another class would duplicate and mislabel images), first: {links[0]}");
 }
 
 /// <summary>
 /// Images in class sub-folders (<c>root/&lt;class&gt;/**/*.{jpg,jpeg,png}</c>, the ImageNet / Imagenette layout),
 /// decoded, resized (shorter side to <c>side</c>, centre crop side×side, RGB) and labelled by the sorted folder
-/// names, as torchvision's ImageFolder does. The first load decodes everything once and packs the result into
+/// names, as torchvision's ImageFolder does (and, as it does, an empty class folder is an error). Links to files are
+/// followed; links to folders are not, and each is named in the summary's warning. The first load decodes everything once and packs the result into
 /// <c>root/.cankit-cache-&lt;side&gt;.bin</c> with an index <c>.cankit-cache-&lt;side&gt;.json</c> (written via temp file
 /// + rename, index last, so a crash never leaves a half cache that looks whole); every later load only reads the
 /// packed file. Delete the two files (or pass <c>rebuild: true</c>) after changing the images.
@@ -25,6 +28,33 @@ public sealed record ImageFolderSummary(string Root, int Images, int Classes, IR
 public static class ImageFolder
 {
     public static readonly string[] Extensions = [".jpg", ".jpeg", ".png"];
+
+    /// <summary>Largest cache side: one 1024² RGB image is 3 MiB, and a side beyond it is a typo, not a training size.</summary>
+    public const int MaxSide = 1024;
+
+    /// <summary>
+    /// The image files under <paramref name="folder"/> (sub-folders included), sorted. Links to files are followed
+    /// (ImageNet subsets are made of them); links to folders are not: a loop would list images many times and a
+    /// link into another class would label its images wrongly. Each skipped folder link is added to <paramref name="skippedLinks"/>.
+    /// </summary>
+    public static List<string> ImageFiles(string folder, List<string>? skippedLinks = null)
+    {
+        var files = new List<string>();
+        var pending = new Stack<string>();
+        pending.Push(folder);
+        while (pending.Count > 0)
+        {
+            string dir = pending.Pop();
+            files.AddRange(Directory.EnumerateFiles(dir).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())));
+            foreach (string sub in Directory.EnumerateDirectories(dir))
+            {
+                if (new DirectoryInfo(sub).LinkTarget is { } target) skippedLinks?.Add($"{sub} -> {target}");
+                else pending.Push(sub);
+            }
+        }
+        files.Sort(StringComparer.Ordinal);
+        return files;
+    }
     private const int Channels = 3;
     private const int FormatVersion = 1;
     private static readonly byte[] Magic = "CKIMGF01"u8.ToArray();
@@ -47,7 +77,7 @@ public static class ImageFolder
     public static ImageSet Load(string root, int side, out ImageFolderSummary summary, bool failOnUnreadable = false,
                                 IProgress<(int done, int total)>? progress = null, bool rebuild = false)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(side, 1);
+        if (side is < 1 or > MaxSide) throw new ArgumentOutOfRangeException(nameof(side), side, $"the image side must be in 1..{MaxSide}");
         root = Path.GetFullPath(root);
         string name = $"{Path.GetFileName(Path.GetDirectoryName(root.TrimEnd('/')))}/{Path.GetFileName(root.TrimEnd('/'))}";
         string bin = CachePath(root, side), index = IndexPath(root, side);
@@ -60,22 +90,30 @@ public static class ImageFolder
         if (!Directory.Exists(root))
             throw new DirectoryNotFoundException($"image folder {root} not found (expected class sub-folders of JPEG/PNG files; see data-scripts/README.md)");
 
-        var classes = Directory.GetDirectories(root).Select(Path.GetFileName).Where(n => !n!.StartsWith('.')).Order(StringComparer.Ordinal).ToArray();
-        if (classes.Length == 0) throw new InvalidDataException($"{root}: no class sub-folders");
+        var links = new List<string>();
+        var classes = new List<string>();
+        foreach (string dir in Directory.GetDirectories(root).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal))
+        {
+            if (new DirectoryInfo(dir).LinkTarget is { } target) links.Add($"{dir} -> {target}");
+            else classes.Add(Path.GetFileName(dir));
+        }
+        if (classes.Count == 0) throw new InvalidDataException($"{root}: no class sub-folders" + (links.Count > 0 ? $" (links to folders are not followed: {links[0]})" : ""));
         var files = new List<(string Path, int Label)>();
-        for (int c = 0; c < classes.Length; c++)
-            foreach (string f in Directory.EnumerateFiles(Path.Combine(root, classes[c]!), "*", SearchOption.AllDirectories)
-                                          .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-                                          .Order(StringComparer.Ordinal))
-                files.Add((f, c));
-        if (files.Count == 0) throw new InvalidDataException($"{root}: no {string.Join("/", Extensions)} files in its class folders");
+        for (int c = 0; c < classes.Count; c++)
+        {
+            var found = ImageFiles(Path.Combine(root, classes[c]), links);
+            // As torchvision's ImageFolder: an empty class would still take a label and a logit, and never be seen.
+            if (found.Count == 0)
+                throw new InvalidDataException($"{Path.Combine(root, classes[c])}: class folder has no {string.Join("/", Extensions)} files; remove it or add its images");
+            files.AddRange(found.Select(f => (f, c)));
+        }
 
         File.Delete(index);  // an index only ever describes the bin written just before it
         var skipped = WriteCache(files, side, bin, failOnUnreadable, progress, out int kept);
-        var idx = new CacheIndex(FormatVersion, side, Channels, kept, classes!, new FileInfo(bin).Length, skipped.ToArray());
+        var idx = new CacheIndex(FormatVersion, side, Channels, kept, classes.ToArray(), new FileInfo(bin).Length, skipped.ToArray());
         WriteAtomic(index, JsonSerializer.SerializeToUtf8Bytes(idx, new JsonSerializerOptions { WriteIndented = true }));
         var result = ReadCache(name, bin, index, side, out _);
-        summary = new ImageFolderSummary(root, result.Count, classes.Length, skipped, FromCache: false, bin);
+        summary = new ImageFolderSummary(root, result.Count, classes.Count, skipped, FromCache: false, bin, links);
         return result;
     }
 
@@ -93,7 +131,7 @@ public static class ImageFolder
             // Decode in chunks (in parallel within a chunk) and stream pixels to disk, so memory stays bounded.
             using (var px = new FileStream(tmpPixels, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             {
-                const int chunk = 256;
+                int chunk = Math.Clamp((256 << 20) / imageBytes, 1, 256);   // at most 256 MiB of decoded pixels in flight
                 var buffer = new byte[chunk * imageBytes];
                 var errors = new string?[chunk];
                 var opts = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
@@ -167,8 +205,16 @@ public static class ImageFolder
 
     private static ImageSet ReadCache(string name, string bin, string index, int side, out CacheIndex idx)
     {
-        idx = JsonSerializer.Deserialize<CacheIndex>(File.ReadAllBytes(index))
-              ?? throw new InvalidDataException($"{index}: empty cache index");
+        try
+        {
+            idx = JsonSerializer.Deserialize<CacheIndex>(File.ReadAllBytes(index)) ?? throw new InvalidDataException($"{index}: empty cache index");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{index}: not a cache index ({e.Message.Split('\n')[0]}); delete it and {bin} to rebuild", e);
+        }
+        if (idx.Classes is null || idx.Classes.Length == 0 || idx.Classes.Any(c => c is null) || idx.Count <= 0 || idx.Channels != Channels || idx.Skipped is null)
+            throw new InvalidDataException($"{index}: cache index has missing or invalid fields (Classes, Count, Channels, Skipped); delete it and {bin} to rebuild");
         long length = new FileInfo(bin).Length;
         long pixelBytes = (long)idx.Count * idx.Channels * side * side;
         if (idx.Version != FormatVersion || idx.Side != side || idx.BinBytes != length || length != 24 + 4L * idx.Count + pixelBytes)

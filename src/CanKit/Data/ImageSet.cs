@@ -33,6 +33,9 @@ public sealed class ImageSet
             throw new ArgumentException($"{name}: {pixels.Length} pixel bytes do not hold {labels.Length} images of {channels}×{height}×{width}");
         if (normalization.Mean.Length != channels || normalization.Std.Length != channels)
             throw new ArgumentException($"{name}: normalisation has {normalization.Mean.Length} channels, images have {channels}");
+        // Every loader names the file of a bad label; this is the last line before a label reaches a loss or a vote.
+        int bad = Array.FindIndex(labels, l => (uint)l >= (uint)classNames.Count);
+        if (bad >= 0) throw new ArgumentException($"{name}: label {labels[bad]} of image {bad} is outside 0..{classNames.Count - 1}");
         (Name, Pixels, Labels, Channels, Height, Width, ClassNames, Normalization) = (name, pixels, labels, channels, height, width, classNames, normalization);
     }
 

@@ -45,8 +45,16 @@ public static class Features
     {
         if (File.Exists(cacheFile))
         {
-            using var ckpt = SafeTensors.Load(cacheFile);
-            if (ckpt.Metadata.TryGetValue("key", out var k) && k == key) return (ckpt.Take("features"), ckpt.Take("labels"));
+            // A cache that cannot be read or does not hold what it should is rebuilt, never trusted.
+            try
+            {
+                using var ckpt = SafeTensors.Load(cacheFile);
+                if (ckpt.Metadata.TryGetValue("key", out var k) && k == key
+                    && ckpt.TryGetValue("features", out var f0) && ckpt.TryGetValue("labels", out var l0)
+                    && f0.dtype == ScalarType.Float32 && f0.dim() == 2 && l0.dtype == ScalarType.Int64 && l0.dim() == 1 && f0.size(0) == l0.size(0))
+                    return (ckpt.Take("features"), ckpt.Take("labels"));
+            }
+            catch (InvalidDataException) { }
         }
         var (f, l) = extract();
         SafeTensors.Save(cacheFile, new Dictionary<string, Tensor> { ["features"] = f, ["labels"] = l }, new Dictionary<string, string> { ["key"] = key });

@@ -66,6 +66,14 @@ public static class Checkpoint
             throw new InvalidDataException($"{path}: checkpoint is for method '{Get("method")}', not '{method}'");
         if (Get("fingerprint") != fingerprint)
             throw new InvalidDataException($"{path}: checkpoint was made with another configuration:\n  checkpoint: {Get("fingerprint")}\n  this run:   {fingerprint}");
+        var inv = CultureInfo.InvariantCulture;
+        long Long(string key) => long.TryParse(Get(key), NumberStyles.Integer, inv, out long v) ? v : throw new InvalidDataException($"{path}: metadata '{key}' is not an integer: '{Get(key)}'");
+        long at = Long("step"), total = Long("total_steps"), epoch = Long("epoch"), batch = Long("batch");
+        // A step outside [0, total] would resume a run "to done" without training, or feed the schedule a negative step.
+        if (total <= 0) throw new InvalidDataException($"{path}: metadata 'total_steps' must be > 0, got {total}");
+        if (at < 0 || at > total) throw new InvalidDataException($"{path}: metadata 'step' {at} is outside 0..{total} (the checkpoint's 'total_steps')");
+        if (epoch < 0) throw new InvalidDataException($"{path}: metadata 'epoch' must be ≥ 0, got {epoch}");
+        if (batch < 0) throw new InvalidDataException($"{path}: metadata 'batch' must be ≥ 0, got {batch}");
         LoadModel(model, ckpt.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key[6..], kv => kv.Value), path);
 
         Tensor Need(string key) => ckpt.TryGetValue(key, out var t) ? t : throw new InvalidDataException($"{path}: checkpoint has no tensor '{key}'");
@@ -83,10 +91,13 @@ public static class Checkpoint
                 state.step = step.item<long>();
             }
         }
-        generator.set_state(Need("rng"));
-        var inv = CultureInfo.InvariantCulture;
-        long Long(string key) => long.TryParse(Get(key), NumberStyles.Integer, inv, out long v) ? v : throw new InvalidDataException($"{path}: metadata '{key}' is not an integer: '{Get(key)}'");
-        return new CheckpointInfo(Long("step"), Long("total_steps"), new DataPosition(Long("epoch"), Long("batch")), method, fingerprint);
+        // The generator's state is an opaque byte string of a fixed length for its kind: anything else is not ours.
+        var rng = Need("rng");
+        using (var current = generator.get_state())
+            if (rng.dtype != ScalarType.Byte || rng.dim() != 1 || rng.shape[0] != current.shape[0])
+                throw new InvalidDataException($"{path}: tensor 'rng' is {rng.dtype} [{string.Join(", ", rng.shape)}], the generator's state is Byte [{current.shape[0]}]");
+        generator.set_state(rng);
+        return new CheckpointInfo(at, total, new DataPosition(epoch, batch), method, fingerprint);
     }
 
     /// <summary>

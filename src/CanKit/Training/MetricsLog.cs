@@ -34,12 +34,45 @@ public sealed class MetricsLog : IDisposable
         _jsonl.WriteLine(JsonSerializer.Serialize(obj));
     }
 
-    /// <summary>Reads a metrics.jsonl back (for reports and plots).</summary>
-    public static IReadOnlyList<StepMetrics> Read(string path) =>
-        File.ReadLines(path).Where(l => l.Length > 0).Select(l =>
+    /// <summary>
+    /// Keeps only the lines of metrics.jsonl and metrics.csv up to <paramref name="step"/> (a resumed run's
+    /// checkpoint step): the steps after it were logged before a crash and are about to be trained and logged again.
+    /// A line cut short by the crash is dropped too. Each file is rewritten through a temporary file + rename.
+    /// </summary>
+    public static void TruncateAfter(string directory, long step)
+    {
+        Rewrite(Path.Combine(directory, "metrics.jsonl"), (line, _) =>
         {
-            var d = JsonSerializer.Deserialize<Dictionary<string, double>>(l)!;
-            return new StepMetrics((long)d["step"], (long)d["epoch"], d["lr"], d["loss"], d["contrastive"], d["reconstruction"], d["denoise"], d["top1"], d["images_per_s"], d["elapsed_s"]);
+            try { return JsonSerializer.Deserialize<Dictionary<string, double>>(line) is { } d && d.TryGetValue("step", out var s) && s <= step; }
+            catch (JsonException) { return false; }
+        });
+        Rewrite(Path.Combine(directory, "metrics.csv"), (line, index) =>
+            index == 0 ? line.StartsWith(Columns[0] + ",", StringComparison.Ordinal)
+                       : line.Split(',') is { Length: var n } cells && n == Columns.Length
+                         && double.TryParse(cells[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s <= step);
+    }
+
+    private static void Rewrite(string path, Func<string, int, bool> keep)
+    {
+        if (!File.Exists(path)) return;
+        var lines = File.ReadAllLines(path);
+        var kept = lines.Where((l, i) => l.Length > 0 && keep(l, i)).ToList();
+        if (kept.Count == lines.Length) return;
+        string tmp = path + ".tmp";
+        File.WriteAllLines(tmp, kept, new UTF8Encoding(false));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Reads a metrics.jsonl back (for reports and plots).</summary>
+    /// <remarks>A malformed line is an <see cref="InvalidDataException"/> naming the file, the line and the problem.</remarks>
+    public static IReadOnlyList<StepMetrics> Read(string path) =>
+        File.ReadLines(path).Select((l, i) => (Line: l, Number: i + 1)).Where(x => x.Line.Length > 0).Select(x =>
+        {
+            Dictionary<string, double>? d;
+            try { d = JsonSerializer.Deserialize<Dictionary<string, double>>(x.Line); }
+            catch (JsonException e) { throw new InvalidDataException($"{path}:{x.Number}: not a metrics line ({e.Message.Split('\n')[0]})", e); }
+            double Get(string key) => d is not null && d.TryGetValue(key, out var v) ? v : throw new InvalidDataException($"{path}:{x.Number}: no '{key}'");
+            return new StepMetrics((long)Get("step"), (long)Get("epoch"), Get("lr"), Get("loss"), Get("contrastive"), Get("reconstruction"), Get("denoise"), Get("top1"), Get("images_per_s"), Get("elapsed_s"));
         }).ToList();
 
     public void Dispose()

@@ -20,14 +20,19 @@ public static class PretrainRun
                                         CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, int processes = 1)
     {
         DataParallel.EnsureSingleProcess(processes);
+        // Everything is checked before anything is written: a refused run leaves no run.json behind that would
+        // make the corrected command fail as "a different run".
+        spec.Validate();
         var config = spec.TrainConfig(device, checkpointEvery, logEvery).Validate();
+        if (File.Exists(runDir)) throw new IOException($"{runDir}: is a file; the run folder must be a folder");
         var train = LoadTrain(spec);
+        spec.ValidateFor(train);
         string runJson = Path.Combine(runDir, "run.json");
         if (File.Exists(runJson) && RunSpec.Load(runDir) != spec)
             throw new InvalidDataException($"{runDir} holds a different run ({runJson}); use another --out folder or delete it");
-        spec.Save(runDir);
         using var g = new Generator(spec.Seed);
         using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
+        spec.Save(runDir);
         var trainer = new Trainer(method, train, config, runDir, spec.ToJson());
         return trainer.Run(progress, cancel);
     }
@@ -38,7 +43,7 @@ public static class PretrainRun
     /// </summary>
     public static long StepsForMinutes(RunSpec spec, Device device, double minutes, int probeSteps = 3)
     {
-        if (minutes <= 0) throw new ArgumentOutOfRangeException(nameof(minutes), minutes, "must be > 0");
+        if (!(minutes > 0) || !double.IsFinite(minutes)) throw new ArgumentOutOfRangeException(nameof(minutes), minutes, "must be a finite number > 0");
         var train = LoadTrain(spec);
         using var init = new Generator(spec.Seed + 12345);
         using var method = spec.MethodSpec().Create(spec.Encoder(train), init);
@@ -59,7 +64,23 @@ public static class PretrainRun
             opt.step();
             if (i > 0) seconds += clock.Elapsed.TotalSeconds;   // the first step warms up
         }
-        return Math.Max(1, (long)(minutes * 60 / (seconds / probeSteps)));
+        return StepsFor(minutes * 60 / (seconds / probeSteps), nameof(minutes));
+    }
+
+    /// <summary>Steps for <paramref name="epochs"/> passes over the run's training images.</summary>
+    public static long StepsForEpochs(RunSpec spec, double epochs)
+    {
+        if (!(epochs > 0) || !double.IsFinite(epochs)) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "must be a finite number > 0");
+        return StepsFor(epochs * LoadTrain(spec).Count / spec.BatchSize, nameof(epochs));
+    }
+
+    // A step count from a measured or computed length: at least 1, and refused when it is beyond any run (a cast of a
+    // huge double to long would wrap).
+    private static long StepsFor(double steps, string param)
+    {
+        const double max = 1e12;
+        if (!(steps <= max)) throw new ArgumentOutOfRangeException(param, FormattableString.Invariant($"gives {steps:G3} steps, more than 1e12"));
+        return Math.Max(1, (long)steps);
     }
 
     public static ImageSet LoadTrain(RunSpec spec)
@@ -78,8 +99,20 @@ public static class PretrainRun
         if (randomInit) return method;
         string ckpt = Path.Combine(runDir, Trainer.CheckpointFile);
         if (!File.Exists(ckpt)) throw new FileNotFoundException($"{runDir} has no checkpoint yet; run `cankit pretrain --out {runDir}` first", ckpt);
-        using var state = SafeTensors.Load(ckpt);
-        Checkpoint.LoadModel(method.Module, state.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key[6..], kv => kv.Value), ckpt);
+        try
+        {
+            using var state = SafeTensors.Load(ckpt);
+            Checkpoint.LoadModel(method.Module, state.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key[6..], kv => kv.Value), ckpt);
+            // A run that diverged leaves NaN/inf weights; their features would score by chance and export silently.
+            foreach (var (name, p) in method.Module.named_parameters())
+                if (!isfinite(p).all().item<bool>())
+                    throw new InvalidDataException($"{ckpt}: parameter 'model.{name}' holds NaN or infinite values (the run diverged); retrain or use an earlier checkpoint");
+        }
+        catch
+        {
+            method.Dispose();
+            throw;
+        }
         return method;
     }
 
@@ -99,6 +132,10 @@ public static class PretrainRun
     public static EvalResult Evaluate(string runDir, Device device, bool randomInit = false, int k = 20, double temperature = 0.07, int probeEpochs = 30,
                                       IProgress<string>? log = null, int evalSubset = 0)
     {
+        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "must be > 0");
+        if (!(temperature > 0) || !double.IsFinite(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
+        if (probeEpochs <= 0) throw new ArgumentOutOfRangeException(nameof(probeEpochs), probeEpochs, "must be > 0");
+        if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
         var (spec, method, train, test) = Prepare(runDir, device, randomInit, evalSubset);
         using var _ = method;
         string which = randomInit ? "random-init" : "pretrained";
@@ -109,6 +146,10 @@ public static class PretrainRun
         using (xtr) using (ytr) using (xte) using (yte)
         {
             int classes = train.ClassNames.Count;
+            foreach (var (split, x) in new[] { ("train", xtr), ("test", xte) })
+                if (!isfinite(x).all().item<bool>())
+                    throw new InvalidDataException($"{runDir}: the {which} encoder gives NaN or infinite features on the {split} split; no score is reported");
+            if (k > xtr.size(0)) throw new ArgumentOutOfRangeException(nameof(k), k, $"k = {k} is more than the {xtr.size(0)} training images");
             log?.Report($"linear probe ({probeEpochs} epochs) and {k}-NN on {which} features");
             var probe = LinearProbe.Run(xtr, ytr, xte, yte, classes, epochs: probeEpochs, seed: spec.Seed);
             double knn = KnnClassifier.Accuracy(xtr, ytr, xte, yte, classes, k, temperature);
@@ -116,12 +157,19 @@ public static class PretrainRun
         }
     }
 
+    /// <summary>Images per fine-tuning step (FineTune's default).</summary>
+    public const int FineTuneBatch = 128;
+
     /// <summary>Fine-tunes the run's encoder (or the random-init one) with a linear head; returns test top-1.</summary>
     public static FineTune.Result FineTuneRun(string runDir, Device device, bool randomInit = false, int epochs = 5, int evalSubset = 0, IProgress<string>? log = null)
     {
+        if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "must be > 0");
+        if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
         var (spec, method, train, test) = Prepare(runDir, device, randomInit, evalSubset);
         using var _ = method;
-        return FineTune.Run(method.Encoder, train, test, device, epochs, seed: spec.Seed, log: log);
+        if (train.Count < FineTuneBatch)
+            throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, $"{train.Count} training images are fewer than one fine-tuning batch of {FineTuneBatch}");
+        return FineTune.Run(method.Encoder, train, test, device, epochs, FineTuneBatch, seed: spec.Seed, log: log);
     }
 
     /// <summary>
@@ -164,6 +212,8 @@ public static class PretrainRun
     private static void RefuseToOverwriteOtherFiles(string path)
     {
         if (Directory.Exists(path)) throw new IOException($"{path}: is a folder; --to names the file to write");
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent && !Directory.Exists(parent))
+            throw new IOException($"{path}: its folder {parent} does not exist");
         if (!File.Exists(path)) return;
         bool isExport;
         try { isExport = SafeTensors.ReadHeader(path).Metadata.TryGetValue(ExportMarker, out var kind) && kind == "encoder"; }

@@ -22,14 +22,71 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     {
         string path = Path.Combine(runDir, "run.json");
         if (!File.Exists(path)) throw new FileNotFoundException($"{runDir} is not a CanKit run folder (no run.json); pretrain into it first", path);
+        RunSpec? spec;
         try
         {
-            return JsonSerializer.Deserialize<RunSpec>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty");
+            spec = JsonSerializer.Deserialize<RunSpec>(File.ReadAllText(path), Json);
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: {e.Message}", e);
+            throw new InvalidDataException($"{path}: {FirstLine(e.Message)}", e);
         }
+        if (spec is null) throw new InvalidDataException($"{path}: empty (null) run description");
+        try
+        {
+            spec.Validate(field => $"field '{field}'");
+        }
+        catch (ArgumentException e)
+        {
+            string message = e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "") : e.Message;
+            throw new InvalidDataException($"{path}: {message}", e);
+        }
+        return spec;
+    }
+
+    private static string FirstLine(string s) => s.Split('\n')[0].TrimEnd();
+
+    /// <summary>
+    /// Checks every field (a run.json from disk and flags from the command line go through the same rules). The
+    /// first problem is an <see cref="ArgumentException"/> whose ParamName is the field and whose message names it
+    /// with <paramref name="name"/> (a flag such as <c>--lr</c>, or <c>field 'LearningRate'</c>).
+    /// </summary>
+    public RunSpec Validate(Func<string, string>? name = null)
+    {
+        name ??= field => field;
+        ArgumentException Bad(string field, FormattableString rule) => new($"{name(field)}: {FormattableString.Invariant(rule)}", field);
+        if (string.IsNullOrWhiteSpace(Method)) throw Bad(nameof(Method), $"missing");
+        try { Methods.MethodSpec.Parse(Method); }
+        catch (ArgumentException e) { throw new ArgumentException($"{name(nameof(Method))}: {e.Message.Split(" (Parameter")[0]}", nameof(Method), e); }
+        if (Preset is not ("paper" or "official" or "community")) throw Bad(nameof(Preset), $"unknown preset '{Preset}' (expected paper, official or community)");
+        if (Dataset is null || !Datasets.Names.Contains(Dataset)) throw Bad(nameof(Dataset), $"unknown dataset '{Dataset}' (expected {string.Join(", ", Datasets.Names)})");
+        foreach (var (field, value) in new[] { (nameof(Steps), Steps), (nameof(BatchSize), BatchSize), (nameof(Width), Width), (nameof(Depth), Depth), (nameof(Heads), Heads), (nameof(PatchSize), PatchSize) })
+            if (value <= 0) throw Bad(field, $"must be > 0, got {value}");
+        // Upper bounds keep a typo from asking for terabytes: far above any model this kit trains on a CPU.
+        foreach (var (field, value, max) in new[] { (nameof(Width), Width, 8192), (nameof(Depth), Depth, 256), (nameof(Heads), Heads, 256), (nameof(PatchSize), PatchSize, 1024), (nameof(BatchSize), BatchSize, 1 << 20) })
+            if (value > max) throw Bad(field, $"must be ≤ {max}, got {value}");
+        // ~12·W²·D weights in the encoder's blocks (attention 4·W², MLP 8·W²): beyond 2·10⁹ the model alone needs 8 GB
+        // and AdamW twice that again.
+        if (12.0 * Width * Width * Depth > 2e9) throw Bad(nameof(Width), $"{Width} with {name(nameof(Depth))} {Depth} makes an encoder of ~{12.0 * Width * Width * Depth:G2} weights, more than 2e9");
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw Bad(nameof(LearningRate), $"must be a finite number > 0, got {LearningRate}");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw Bad(nameof(WeightDecay), $"must be a finite number ≥ 0, got {WeightDecay}");
+        if (!(ClipNorm >= 0) || !double.IsFinite(ClipNorm)) throw Bad(nameof(ClipNorm), $"must be a finite number ≥ 0, got {ClipNorm}");
+        if (TrainSubset < 0) throw Bad(nameof(TrainSubset), $"must be ≥ 0 (0: all images), got {TrainSubset}");
+        if (Width % Heads != 0) throw Bad(nameof(Heads), $"{Heads} does not divide {name(nameof(Width))} {Width}");
+        // bf16 training needs autocast, which TorchSharp does not have; a cast model without it would lose fp32's
+        // accumulation in the loss and optimiser, so the setting is refused rather than half-honoured.
+        if (Bf16) throw Bad(nameof(Bf16), $"not available (TorchSharp has no autocast); train in fp32");
+        return this;
+    }
+
+    /// <summary>Checks what depends on the data: the patch size must divide the image side, a batch must fit in the set.</summary>
+    public void ValidateFor(ImageSet train, Func<string, string>? name = null)
+    {
+        name ??= field => field;
+        if (train.Height % PatchSize != 0 || train.Width % PatchSize != 0)
+            throw new ArgumentException($"{name(nameof(PatchSize))}: {PatchSize} does not divide the {train.Height}×{train.Width} images of {train.Name}", nameof(PatchSize));
+        if (BatchSize > train.Count)
+            throw new ArgumentException($"{name(nameof(BatchSize))}: {BatchSize} is more than the {train.Count} training images of {train.Name}", nameof(BatchSize));
     }
 
     public void Save(string runDir)

@@ -64,13 +64,19 @@ public sealed class Trainer
 
         long step = 0;
         var position = new DataPosition(0, 0);
+        RemoveStrayTemporaryFiles();
         bool resumed = File.Exists(CheckpointPath);
         if (resumed)
         {
             var info = Checkpoint.Load(CheckpointPath, module, optimizer, generator, _method.Name, _fingerprint);
             if (info.TotalSteps != c.Steps)
                 throw new InvalidDataException($"{CheckpointPath}: checkpoint belongs to a {info.TotalSteps}-step run, this run has {c.Steps} steps");
+            long batchesPerEpoch = _data.Count / c.BatchSize;
+            if (info.Data.Batch > batchesPerEpoch)
+                throw new InvalidDataException($"{CheckpointPath}: metadata 'batch' {info.Data.Batch} is beyond the {batchesPerEpoch} batches of an epoch of {_data.Name}");
             (step, position) = (info.Step, info.Data);
+            // Steps logged after this checkpoint (before a crash) are trained again: drop their lines so none appears twice.
+            MetricsLog.TruncateAfter(_outDir, step);
         }
         string? lastGood = resumed ? CheckpointPath : null;
         using var metrics = new MetricsLog(_outDir, append: resumed);
@@ -134,6 +140,15 @@ public sealed class Trainer
             }
         }
         return TrainOutcome.Completed;
+    }
+
+    // A write killed part-way leaves ".checkpoint.safetensors.<guid>.tmp" beside the checkpoint (the atomic save's
+    // temporary file); nothing else writes in this folder while the run starts, so every such file is stale.
+    private void RemoveStrayTemporaryFiles()
+    {
+        if (!Directory.Exists(_outDir)) return;
+        foreach (string tmp in Directory.EnumerateFiles(_outDir, $".{CheckpointFile}.*.tmp"))
+            File.Delete(tmp);
     }
 
     private void Save(nn.Module module, AdamW optimizer, Generator generator, long step, DataPosition position) =>

@@ -45,8 +45,7 @@ public sealed class DatasetFetcher(Downloader downloader, TextWriter? log = null
         {
             string path = Path.Combine(root, dir);
             if (!Directory.Exists(path)) { problems.Add($"{path} is missing"); continue; }
-            int n = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
-                             .Count(f => ImageFolder.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()));
+            int n = ImageFolder.ImageFiles(path).Count;
             if (n != count) problems.Add($"{path} has {n} images, expected {count}");
         }
         return problems;

@@ -28,6 +28,12 @@ public sealed class Downloader(HttpClient http)
     /// <summary>Attempts per file (each resumes where the last stopped).</summary>
     public int MaxAttempts { get; init; } = 5;
 
+    /// <summary>
+    /// Attempts in a row that may time out without receiving a single byte before the download is given up: a server
+    /// that accepts and then sends nothing costs at most this many <see cref="IdleTimeout"/>s, not every attempt's.
+    /// </summary>
+    public int MaxStalledAttempts { get; init; } = 2;
+
     /// <summary>Pause before attempt k is k × this.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -47,25 +53,37 @@ public sealed class Downloader(HttpClient http)
         }
         string part = destination + ".part";
         Exception? last = null;
+        int attempts = 0, stalled = 0;
         for (int attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             ct.ThrowIfCancellationRequested();
+            attempts = attempt;
+            var received = new Received();
             try
             {
-                await TransferAsync(url, part, progress, ct);
+                await TransferAsync(url, part, progress, received, ct);
                 last = null;
                 break;
             }
             catch (Exception e) when (e is HttpRequestException or IOException or TimeoutException
                                       || e is OperationCanceledException && !ct.IsCancellationRequested)
             {
-                last = e;
+                last = e is OperationCanceledException
+                    ? new TimeoutException($"no data for {IdleTimeout.TotalSeconds:G4} s", e)
+                    : e;
                 if (e is HttpRequestException { StatusCode: { } code } && (int)code is >= 400 and < 500 and not 408 and not 429 and not 416) break;
+                stalled = e is OperationCanceledException && received.Bytes == 0 ? stalled + 1 : 0;
+                if (stalled >= MaxStalledAttempts)
+                {
+                    last = new TimeoutException($"the server sent nothing for {IdleTimeout.TotalSeconds:G4} s, {stalled} time(s) in a row", e);
+                    break;
+                }
                 if (attempt < MaxAttempts) await Task.Delay(RetryDelay * attempt, ct);
             }
         }
         if (last != null)
-            throw new IOException($"download of {url} failed after {MaxAttempts} attempt(s) ({last.Message}); the partial file {part} is kept and a later run resumes it", last);
+            throw new IOException($"download of {url} failed after {attempts} attempt(s) ({last.Message})" +
+                                  (File.Exists(part) ? $"; the partial file {part} is kept and a later run resumes it" : ""), last);
 
         if (Verify(part, expected) is { } bad)
         {
@@ -77,7 +95,9 @@ public sealed class Downloader(HttpClient http)
     }
 
     // One attempt: resume from the .part length when there is one.
-    private async Task TransferAsync(Uri url, string part, IProgress<DownloadProgress>? progress, CancellationToken ct)
+    private sealed class Received { public long Bytes; }
+
+    private async Task TransferAsync(Uri url, string part, IProgress<DownloadProgress>? progress, Received received, CancellationToken ct)
     {
         long have = File.Exists(part) ? new FileInfo(part).Length : 0;
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
@@ -115,6 +135,7 @@ public sealed class Downloader(HttpClient http)
             idle.CancelAfter(IdleTimeout);
             int n = await body.ReadAsync(buffer, idle.Token);
             if (n == 0) break;
+            received.Bytes += n;
             await file.WriteAsync(buffer.AsMemory(0, n), ct);
             done += n;
             if (done - lastReport >= 1 << 20) { progress?.Report(new DownloadProgress(done, length, resumed)); lastReport = done; }
