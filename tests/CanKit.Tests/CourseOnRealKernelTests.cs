@@ -18,16 +18,9 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
     private readonly string _dir = Directory.CreateTempSubdirectory("cankit-course-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static string Root()
-    {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "CanKit.sln"))) root = Path.GetDirectoryName(root)!;
-        return root;
-    }
-
     private (int Code, string Output) Run(string file, string args, TimeSpan limit, string? cwd = null)
     {
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = cwd ?? Root() };
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = cwd ?? RepoPaths.Root() };
         // The kernel restores `#r "nuget:"` packages with MSBuild; it must not inherit the test host's MSBuild and
         // test-platform settings (it would run as if inside this build).
         foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) ||
@@ -47,7 +40,7 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
     [Fact]
     public async Task EveryNotebookRunsOnTheRealKernelAndItsPageDraws()
     {
-        string root = Root(), executed = Path.Combine(_dir, "executed");
+        string root = RepoPaths.Root(), executed = Path.Combine(_dir, "executed");
         string[] notebooks = Directory.GetFiles(Path.Combine(root, "notebooks"), "*.ipynb").Order().ToArray();
         Assert.True(notebooks.Length >= 11, $"{notebooks.Length} notebooks");
         var (code, log) = Run("/usr/bin/python3", $"tests/kernel/run_course.py \"{executed}\"", TimeSpan.FromMinutes(40));

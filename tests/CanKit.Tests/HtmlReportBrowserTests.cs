@@ -120,9 +120,7 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
     [Fact]
     public async Task ExecutedNotebookPagesRenderEveryPlot()
     {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "CanKit.sln"))) root = Path.GetDirectoryName(root)!;
-        var r = await NotebookRunner.RunAsync(Path.Combine(root, "notebooks", "03-views-and-infonce.ipynb"), _dir, quick: true);
+        var r = await NotebookRunner.RunAsync(Path.Combine(RepoPaths.Root(), "notebooks", "03-views-and-infonce.ipynb"), _dir, quick: true);
         Assert.True(r.Succeeded, string.Join("; ", r.Failures));
         await AssertRenders(r.OutputHtml, output);
     }

@@ -89,9 +89,7 @@ public class LoaderEndToEndTests
 
         static string Build()
         {
-            var root = AppContext.BaseDirectory;
-            while (root is not null && !File.Exists(Path.Combine(root, "CanKit.sln"))) root = Path.GetDirectoryName(root);
-            if (root is null) throw new DirectoryNotFoundException($"no CanKit.sln above {AppContext.BaseDirectory}");
+            var root = RepoPaths.Root();
             var config = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
             var project = Path.Combine(root, "tests", "CanKit.LoaderProbe");
             var output = Path.Combine(project, "bin", config, "net10.0", "CanKit.LoaderProbe.dll");

@@ -186,13 +186,6 @@ public sealed class NotebookRunnerTests : IDisposable
         Assert.Contains("plotly-2.0.0.min.js", File.ReadAllText(r.OutputNotebook));            // the notebook keeps what the cell made
     }
 
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "CanKit.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("CanKit.sln not found above the test folder");
-    }
-
     private static string? NbformatError(string path)
     {
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardError = true, RedirectStandardOutput = true };
@@ -216,7 +209,7 @@ public sealed class NotebookRunnerTests : IDisposable
     [Fact]
     public void TheCourseRunsInQuickModeAndValidates()
     {
-        string root = RepoRoot();
+        string root = RepoPaths.Root();
         var notebooks = Directory.GetFiles(Path.Combine(root, "notebooks"), "*.ipynb").Order().ToList();
         Assert.True(notebooks.Count >= 6);
         bool validate = HaveNbformat();
