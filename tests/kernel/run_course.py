@@ -6,6 +6,7 @@ a failing cell is reported as `notebooks/NAME.ipynb: cell N: ENAME: message`. Ex
 ran through and no cell produced an error.
 
 Usage: /usr/bin/python3 tests/kernel/run_course.py OUT [notebook.ipynb ...]     (default: every notebooks/*.ipynb)
+The kernel's own log goes to OUT/kernel.log.
 Needs a Release build of src/CanKit.Cli (the notebooks reference its output), Debian's python3-nbclient and the
 `.net-csharp` kernelspec (`dotnet interactive jupyter install`; tools/install-kernel.sh does both).
 """
@@ -24,6 +25,9 @@ if len(sys.argv) < 2:
     sys.exit(__doc__)
 out = os.path.abspath(sys.argv[1])
 paths = [os.path.abspath(p) for p in sys.argv[2:]] or sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+missing = [p for p in paths if not os.path.isfile(p)]
+if missing or not paths:
+    sys.exit(f"run_course.py: no such notebook: {', '.join(missing)}" if missing else "run_course.py: no notebooks found")
 os.makedirs(out, exist_ok=True)
 
 # The kernelspec runs `dotnet interactive`, which the dotnet host finds only when the global tools folder is on PATH.
@@ -35,15 +39,17 @@ os.environ.setdefault("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
 os.environ.setdefault("DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT", "1")
 
 failed = 0
+# The kernel's own log (ASP.NET start-up lines and warnings) goes to OUT/kernel.log, not between the report's lines.
+kernel_log = open(os.path.join(out, "kernel.log"), "ab")
 for path in paths:
-    name = os.path.relpath(path, ROOT)
+    name = os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
     nb = nbformat.read(path, as_version=4)
     start = time.time()
     client = nbclient.NotebookClient(nb, kernel_name=".net-csharp", timeout=900, allow_errors=True,
                                      resources={"metadata": {"path": os.path.dirname(path)}})
     problem = None
     try:
-        client.execute()
+        client.execute(stdout=kernel_log, stderr=kernel_log)
     except Exception as e:  # the kernel died or a cell timed out: report it as this notebook's failure
         problem = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
     code = [c for c in nb.cells if c.cell_type == "code"]
