@@ -69,6 +69,20 @@ public static class PrecisionPolicy
     }
 
     /// <summary>
+    /// Why <see cref="Precision.BFloat16"/> is not offered on <paramref name="device"/>, or null when it is: on a CPU
+    /// only with native bf16 (<see cref="Engine.CpuFeatures.NativeBf16Flags"/>); elsewhere bf16 is emulated and slower
+    /// than float32. CUDA GPUs compute bf16 natively.
+    /// </summary>
+    public static string? Bf16Unavailable(Device device) => device.type switch
+    {
+        DeviceType.CUDA => null,
+        DeviceType.CPU when Engine.CpuFeatures.HasNativeBf16 => null,
+        DeviceType.CPU => $"this CPU has no native bf16 ({string.Join(" or ", Engine.CpuFeatures.NativeBf16Flags)} missing from the flags in " +
+                          "/proc/cpuinfo), where bf16 products are slower than float32; train in fp32 (the default)",
+        _ => $"bf16 products are not supported on {device.type}",
+    };
+
+    /// <summary>
     /// The dtype of <c>scaled_dot_product_attention</c> on <paramref name="device"/>. On a CPU it stays float32 with
     /// either precision: at the reference shapes ([128, 3, 32, 64], forward + backward) libtorch 2.10's bf16 CPU kernel
     /// took 3.1× the float32 time on an avx512_bf16 CPU (<c>cankit bench precision</c>, docs/performance.md). On CUDA the
