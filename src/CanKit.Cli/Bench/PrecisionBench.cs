@@ -12,7 +12,8 @@ namespace CanKit.Cli.Bench;
 /// alternating rounds. Ops are timed forward + backward (training pays both): a 1024³ GEMM, the qkv-sized linear
 /// [8192×192]·[192×576] (bf16 with the policy's casts, and already-bf16 tensors without them), GELU between the
 /// MLP's products, SDPA at the reference
-/// encoder's shapes ([128, 3, 32, 64]: 2×64 images, 3 heads, 32 visible tokens, head width 64), and the CAN step of
+/// encoder's shapes ([128, 3, 32, 64]: 2×64 images, 3 heads, 32 visible tokens, head width 64) and, against float32
+/// SDPA, attention written as two bf16 matmuls around a float32 softmax, the patch projection, and the CAN step of
 /// <see cref="StepBench"/> with <see cref="Precision.BFloat16"/>. Ratios are medians of per-round ratios bf16 / fp32.
 /// </summary>
 internal static class PrecisionBench
@@ -84,6 +85,16 @@ internal static class PrecisionBench
             nn.functional.gelu(x).backward([dy]);
         });
 
+        // The patch projection: 4×4 stride-4 convolution of [2·batch, 3, 32, 32] to 192 channels, forward + backward.
+        using var conv = nn.Conv2d(3, 192, 4, stride: 4);
+        using var img = torch.randn([n, 3, 32, 32], generator: g);
+        using var cdy = torch.randn([n, 192, 8, 8], generator: g);
+        double Patch(Precision p) => Time(5, () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            PrecisionPolicy.PatchConv(conv, img, 4, p).backward([cdy]);
+        });
+
         // The reference CAN step, float32 and with the policy, from the same initial weights and views.
         using var v1 = torch.randn([batch, 3, 32, 32], generator: g);
         using var v2 = torch.randn([batch, 3, 32, 32], generator: g);
@@ -97,8 +108,16 @@ internal static class PrecisionBench
                 () => LinearStep(() => PrecisionPolicy.Linear(lin, lx, Precision.BFloat16), ldy)),
             ("linear [8192×192]·[192×576], bf16 tensors", () => LinearStep(() => lin.call(lx), ldy),
                 () => LinearStep(() => nn.functional.linear(lxH, lwH, lbH), ldyH)),
+            ($"patch projection [{n}, 3, 32, 32] → [{n}, 192, 8, 8], policy casts", () => Patch(Precision.Float32), () => Patch(Precision.BFloat16)),
             ("GELU [8192×768]", () => Gelu(gx, gdy), () => Gelu(gxH, gdyH)),
             ($"SDPA [{n}, 3, 32, 64]", () => Sdpa(q, k, v, sdy), () => Sdpa(qH, kH, vH, sdyH)),
+            ($"attention [{n}, 3, 32, 64]: SDPA fp32 vs bf16 matmuls with fp32 softmax", () => Sdpa(q, k, v, sdy), () => Time(5, () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                var scores = qH.matmul(kH.transpose(-2, -1)).to(ScalarType.Float32) * (1 / Math.Sqrt(64));   // [N, H, L, L]
+                var p = scores.softmax(-1).to(bf16);
+                p.matmul(vH).backward([sdyH]);
+            })),
             ("CAN step (reference config)", () => StepBench.Median(steps, can32.Step), () => StepBench.Median(steps, can16.Step)),
         };
         // Warm-up: first calls allocate and pick kernels.
