@@ -80,6 +80,43 @@ public class PrecisionTests
         foreach (var t in new[] { y32, dw32, db32, y16, dw16, db16 }) t.Dispose();
     }
 
+    /// <summary>
+    /// The CPU's bf16 attention (two bf16 matmuls around a float32 softmax) against float32 SDPA, elementwise, to first
+    /// order: the scores s = q·kᵀ/√hd carry E_s = the product bound (K = hd) + u·|s| (the bf16 result); the softmax
+    /// p moves by |Δp_j| ≤ p_j·(E_s,j + Σ_i p_i·E_s,i), plus u·p_j for its bf16 copy; o = p·v then carries
+    /// Σ_j E_p,j·|v_j| + the product bound (K = L) of p·|v| + u·|o|. Second-order terms are below 10 % of the bound
+    /// while E_s ≤ 0.05 (asserted), hence the factor 1.1.
+    /// </summary>
+    [Fact]
+    public void PolicyAttentionIsWithinTheFirstOrderBf16Bound()
+    {
+        const int n = 2, h = 3, l = 16, hd = 32;
+        using var g = new Generator(11);
+        using var q = torch.randn([n, h, l, hd], generator: g).mul_(0.5);   // scores of O(1), as after LayerNorm and qkv
+        using var k = torch.randn([n, h, l, hd], generator: g).mul_(0.5);
+        using var v = torch.randn([n, h, l, hd], generator: g);
+        using var _ = torch.NewDisposeScope();
+        var exact = PrecisionPolicy.Attention(q, k, v, Precision.Float32);
+        var policy = PrecisionPolicy.Attention(q.to(ScalarType.BFloat16), k.to(ScalarType.BFloat16), v.to(ScalarType.BFloat16), Precision.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, policy.dtype);
+
+        double scale = 1 / Math.Sqrt(hd);
+        Tensor F64(Tensor t) => t.to(ScalarType.Float64);
+        var s = F64(q).matmul(F64(k).transpose(-2, -1)) * scale;                                   // [N, H, L, L]
+        var p = s.softmax(-1);
+        double Rel(long terms) => (2 * U + U * U + 2 * terms * Eps32) * (1 + U);
+        var es = Rel(hd) * F64(q).abs().matmul(F64(k).abs().transpose(-2, -1)) * scale + U * s.abs();
+        Assert.True(es.max().item<double>() <= 0.05, "the first-order bound needs small score errors");
+        var ep = p * (es + (p * es).sum([-1L], keepdim: true)) + U * p;
+        var av = F64(v).abs();
+        var o = p.matmul(F64(v));
+        var bound = 1.1 * (ep.matmul(av) + Rel(l) * p.matmul(av) + U * o.abs());
+        var err = (F64(policy) - F64(exact)).abs();
+        double worst = (err / bound).max().item<double>();
+        Assert.True(worst <= 1, $"largest |difference| / bound = {worst:F3}");
+        Assert.True(err.max().item<double>() > 10 * 2 * l * Eps32, "the policy did not compute in bf16");
+    }
+
     [Fact]
     public void PolicyPatchProjectionIsWithinTheBf16RoundingBound()
     {
@@ -137,7 +174,7 @@ public class PrecisionTests
 
         static double RelErr(double[] a, double[] b) =>
             Math.Sqrt(a.Zip(b, (p, q) => (p - q) * (p - q)).Sum() / a.Sum(p => p * p));
-        int forwardProducts = 1 + 4 * cfg.Depth;          // patch projection; qkv, proj, fc1, fc2 per block (SDPA is float32 on a CPU)
+        int forwardProducts = 1 + 6 * cfg.Depth;          // patch projection; qkv, q·kᵀ, weights·v, proj, fc1, fc2 per block
         double yErr = RelErr(y32, y16), forwardTol = 4 * Math.Sqrt(forwardProducts) * U;
         Assert.InRange(yErr, U / 16, forwardTol);
         // Backward: every forward product has two backward products (input and weight gradients), and the gradients
@@ -157,7 +194,6 @@ public class PrecisionTests
         using var c = PrecisionPolicy.LinearCompute(layer, x, Precision.Float32);
         Assert.Equal(Approx.Values(a), Approx.Values(b));   // bit for bit
         Assert.Equal(Approx.Values(a), Approx.Values(c));
-        Assert.Equal(ScalarType.Float32, PrecisionPolicy.AttentionType(Precision.BFloat16, torch.CPU));
         Assert.Equal(Precision.Float32, new VitConfig().Precision);
     }
 

@@ -3,8 +3,8 @@ namespace CanKit.Vision;
 /// <summary>
 /// Multi-head self-attention, timm layout: <c>qkv</c> Linear(D, 3D) and <c>proj</c> Linear(D, D). The product
 /// softmax(q·kᵀ/√hd)·v runs in <c>scaled_dot_product_attention</c> (libtorch picks the fused kernel per device).
-/// With <see cref="Precision.BFloat16"/> qkv and proj run in bf16; the attention product runs in
-/// <see cref="PrecisionPolicy.AttentionType"/> (float32 on a CPU, where libtorch's bf16 SDPA was measured slower).
+/// With <see cref="Precision.BFloat16"/> qkv, the two attention products and proj run in bf16, the softmax in float32
+/// (<see cref="PrecisionPolicy.Attention"/>), and only proj's output is cast back to float32.
 /// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor>
 {
@@ -30,16 +30,13 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         long n = x.size(0), l = x.size(1), d = x.size(2), hd = d / _heads;
-        var sdpaType = PrecisionPolicy.AttentionType(_precision, x.device);
-        using var packed = sdpaType == ScalarType.Float32
-            ? PrecisionPolicy.Linear(qkv, x, _precision)                     // [N, L, 3·D] float32
-            : PrecisionPolicy.LinearCompute(qkv, x, _precision);             // [N, L, 3·D] bf16
+        using var packed = PrecisionPolicy.LinearCompute(qkv, x, _precision); // [N, L, 3·D], compute dtype
         using var split = packed.view(n, l, 3, _heads, hd);                   // [N, L, 3, H, hd]
         using var heads = split.permute(2, 0, 3, 1, 4);                       // [3, N, H, L, hd]
         using var q = heads[0];                                               // [N, H, L, hd]
         using var k = heads[1];
         using var v = heads[2];
-        using var o = nn.functional.scaled_dot_product_attention(q, k, v);   // [N, H, L, hd]
+        using var o = PrecisionPolicy.Attention(q, k, v, _precision);        // [N, H, L, hd], compute dtype
         using var tokenMajor = o.transpose(1, 2);                             // [N, L, H, hd]
         using var merged = tokenMajor.reshape(n, l, d);                       // [N, L, D], heads merged
         return PrecisionPolicy.Linear(proj, merged, _precision);              // float32

@@ -5,11 +5,10 @@ namespace CanKit.Vision;
 /// explicit policy, applied in one place (<see cref="PrecisionPolicy"/>) that the ViT's layers call:
 /// <list type="bullet">
 /// <item>parameters, AdamW's moments and the gradients that reach the parameters stay float32 (master weights);</item>
-/// <item>with <see cref="BFloat16"/> the matrix products (linear layers, the patch projection, and on CUDA
-///   <c>scaled_dot_product_attention</c>) read bf16 copies of their inputs and weights and accumulate in float32
-///   inside the kernel; on a CPU attention stays float32 (<see cref="PrecisionPolicy.AttentionType"/>);</item>
-/// <item>LayerNorm, the residual stream, losses and InfoNCE logits stay float32; SDPA's softmax statistics
-///   (running max and sum) are float32 inside libtorch's bf16 kernel.</item>
+/// <item>with <see cref="BFloat16"/> the matrix products (linear layers, the patch projection, both attention products)
+///   read bf16 copies of their inputs and weights and accumulate in float32 inside the kernel;</item>
+/// <item>LayerNorm, the residual stream, the attention softmax (<see cref="PrecisionPolicy.Attention"/>), losses and
+///   InfoNCE logits stay float32.</item>
 /// </list>
 /// bf16 keeps float32's exponent and 8 significant bits (unit roundoff u = 2⁻⁸), so each product's result is good to
 /// about u relative to the size of its terms.
@@ -83,11 +82,22 @@ public static class PrecisionPolicy
     };
 
     /// <summary>
-    /// The dtype of <c>scaled_dot_product_attention</c> on <paramref name="device"/>. On a CPU it stays float32 with
-    /// either precision: at the reference shapes ([128, 3, 32, 64], forward + backward) libtorch 2.10's bf16 CPU kernel
-    /// took 3.1× the float32 time on an avx512_bf16 CPU (<c>cankit bench precision</c>, docs/performance.md). On CUDA the
-    /// fused bf16 kernels (flash / memory-efficient attention) are the fast path, so it follows the policy.
+    /// softmax(q·kᵀ/√hd)·v for q, k, v [N, H, L, hd] in <paramref name="precision"/>'s compute dtype → [N, H, L, hd] in
+    /// that dtype. Float32, and bf16 on CUDA (fused flash / memory-efficient kernels): <c>scaled_dot_product_attention</c>.
+    /// bf16 on a CPU: the two products as bf16 matmuls around a float32 softmax — at the reference shapes
+    /// ([128, 3, 32, 64], forward + backward) libtorch 2.10's bf16 SDPA took 4.3× the float32 SDPA's time on an
+    /// avx512_bf16 CPU, and this form 0.74× (<c>cankit bench precision</c>, docs/performance.md).
     /// </summary>
-    public static ScalarType AttentionType(Precision precision, Device device) =>
-        device.type == DeviceType.CUDA ? precision.ComputeType() : ScalarType.Float32;
+    public static Tensor Attention(Tensor q, Tensor k, Tensor v, Precision precision)
+    {
+        if (precision == Precision.Float32 || q.device.type == DeviceType.CUDA)
+            return nn.functional.scaled_dot_product_attention(q, k, v);
+        using var kt = k.transpose(-2, -1);                                // [N, H, hd, L]
+        using var raw = q.matmul(kt);                                      // [N, H, L, L] bf16 (float32 accumulation)
+        using var scores = raw.to(ScalarType.Float32);
+        using var scaled = scores * (1.0 / Math.Sqrt(q.size(-1)));         // the 1/√hd scale in float32
+        using var weights = scaled.softmax(-1);                            // float32: max and sum in float32
+        using var wc = weights.to(q.dtype);
+        return wc.matmul(v);                                               // [N, H, L, hd] bf16
+    }
 }
