@@ -40,7 +40,7 @@ internal static class RunCommands
         var patch = new Option<int>("--patch") { Description = "patch size", DefaultValueFactory = _ => 4 };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
-        var bf16 = new Option<bool>("--bf16") { Description = "bf16 autocast for the forward pass (not available: TorchSharp has no autocast)" };
+        var bf16 = new Option<bool>("--bf16") { Description = "bf16 matrix products with float32 weights, norms and losses (the precision policy, docs/performance.md); needs a CPU with avx512_bf16 or AMX, or CUDA" };
         var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes (not available in this version: only 1)", DefaultValueFactory = _ => 1 };
         var device = DeviceOpt();
         var outDir = Out(required: false);
@@ -53,6 +53,7 @@ internal static class RunCommands
             Validate(spec);
             Cli.SingleProcess(r.GetValue(nproc));
             var dev = Cli.ParseDevice(r.GetValue(device)!);
+            spec.ValidateFor(dev, FlagOf);
             if (r.GetValue(epochs) is not null && r.GetValue(minutes) is not null)
                 throw new ArgumentException("--epochs and --minutes: give one of them");
             string outPath = r.GetValue(outDir)!;

@@ -1,5 +1,6 @@
 using CanKit.Cli;
 using CanKit.Cli.Bench;
+using CanKit.Training;
 using Xunit;
 
 namespace CanKit.Tests;
@@ -94,11 +95,25 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void Bf16IsRefusedWithoutAutocast()
+    public void Bf16TrainsWhereTheCpuHasNativeBf16AndIsAOneLineErrorElsewhere()
     {
-        var (code, _, err) = Run("pretrain", "--bf16", "--out", Path.Combine(_dir, "run"));
-        Assert.Equal(2, code);
-        Assert.Contains("--bf16: not available (TorchSharp has no autocast)", err);
+        string root = SyntheticData.Cifar10(_dir, perFile: 8), run = Path.Combine(_dir, "run");
+        var (code, output, err) = Run([.. SyntheticData.TinyPretrainArgs(root, run, steps: 2), "--bf16"]);
+        if (Engine.CpuFeatures.HasNativeBf16)
+        {
+            Assert.True(code == 0, err);
+            Assert.True(RunSpec.Load(run).Bf16);
+            Assert.Equal(Vision.Precision.BFloat16, RunSpec.Load(run).Encoder(Datasets.Load("cifar10", root, train: true)).Precision);
+            Assert.Contains("\"Bf16\": true", File.ReadAllText(Path.Combine(run, "run.json")));
+        }
+        else
+        {
+            Assert.Equal(2, code);
+            Assert.Contains("--bf16: this CPU has no native bf16 (avx512_bf16 or amx_bf16 missing", err);
+            Assert.Single(err.Trim().Split('\n'));
+            Assert.False(Directory.Exists(run));
+        }
+        Assert.DoesNotContain("   at ", output + err);
     }
 
     [Fact]

@@ -7,8 +7,9 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("bench", "benchmarks, measured side by side: the CAN step (CanKit vs plain TorchSharp vs PyTorch), on a GPU, the input pipeline");
+        var cmd = new Command("bench", "benchmarks, measured side by side: the CAN step (CanKit vs plain TorchSharp vs PyTorch), float32 vs bf16, on a GPU, the input pipeline");
         cmd.Subcommands.Add(StepBench.Create());
+        cmd.Subcommands.Add(PrecisionBench.Create());
         cmd.Subcommands.Add(CudaStepBench.Create());
         cmd.Subcommands.Add(LoaderBench.Create());
         // `./build.sh bench` with no subcommand runs the CAN step comparison with its defaults.

@@ -6,21 +6,7 @@ internal static class MachineInfo
     public static int Cores => Environment.ProcessorCount;
 
     /// <summary>The CPU model from /proc/cpuinfo, or "unknown".</summary>
-    public static string CpuModel
-    {
-        get
-        {
-            try
-            {
-                foreach (string line in File.ReadLines("/proc/cpuinfo"))
-                    if (line.StartsWith("model name", StringComparison.Ordinal))
-                        return line[(line.IndexOf(':') + 1)..].Trim();
-            }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-            return "unknown";
-        }
-    }
+    public static string CpuModel => Engine.CpuFeatures.Model;
 
     /// <summary>Peak resident memory of this process in bytes (VmHWM), or 0 where /proc is not there.</summary>
     public static long PeakRss()

@@ -23,6 +23,7 @@ public static class PretrainRun
         // Everything is checked before anything is written: a refused run leaves no run.json behind that would
         // make the corrected command fail as "a different run".
         spec.Validate();
+        spec.ValidateFor(device);
         var config = spec.TrainConfig(device, checkpointEvery, logEvery).Validate();
         if (File.Exists(runDir)) throw new IOException($"{runDir}: is a file; the run folder must be a folder");
         var train = LoadTrain(spec);

@@ -73,10 +73,15 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         if (!(ClipNorm >= 0) || !double.IsFinite(ClipNorm)) throw Bad(nameof(ClipNorm), $"must be a finite number ≥ 0, got {ClipNorm}");
         if (TrainSubset < 0) throw Bad(nameof(TrainSubset), $"must be ≥ 0 (0: all images), got {TrainSubset}");
         if (Width % Heads != 0) throw Bad(nameof(Heads), $"{Heads} does not divide {name(nameof(Width))} {Width}");
-        // bf16 training needs autocast, which TorchSharp does not have; a cast model without it would lose fp32's
-        // accumulation in the loss and optimiser, so the setting is refused rather than half-honoured.
-        if (Bf16) throw Bad(nameof(Bf16), $"not available (TorchSharp has no autocast); train in fp32");
         return this;
+    }
+
+    /// <summary>Checks what depends on the device: <see cref="Bf16"/> only where the device computes bf16 natively.</summary>
+    public void ValidateFor(Device device, Func<string, string>? name = null)
+    {
+        name ??= field => field;
+        if (Bf16 && PrecisionPolicy.Bf16Unavailable(device) is { } why)
+            throw new ArgumentException($"{name(nameof(Bf16))}: {why}", nameof(Bf16));
     }
 
     /// <summary>Checks what depends on the data: the patch size must divide the image side, a batch must fit in the set.</summary>
@@ -97,9 +102,13 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>The encoder shape for images of <paramref name="data"/>.</summary>
+    /// <summary>The encoder shape for images of <paramref name="data"/>, with <see cref="Bf16"/>'s precision policy.</summary>
     public VitConfig Encoder(ImageSet data) =>
-        new VitConfig { ImageSize = data.Height, PatchSize = PatchSize, InChannels = data.Channels, Width = Width, Depth = Depth, Heads = Heads }.Validate();
+        new VitConfig
+        {
+            ImageSize = data.Height, PatchSize = PatchSize, InChannels = data.Channels, Width = Width, Depth = Depth, Heads = Heads,
+            Precision = Bf16 ? Precision.BFloat16 : Precision.Float32,
+        }.Validate();
 
     /// <summary>The method with its preset (paper / official / community for CAN; ablation names are their own presets).</summary>
     public MethodSpec MethodSpec()
@@ -120,7 +129,6 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     {
         BatchSize = BatchSize, Steps = Steps, LearningRate = LearningRate, WeightDecay = WeightDecay, ClipNorm = ClipNorm,
         Seed = Seed, Device = device, CheckpointEvery = checkpointEvery, LogEvery = logEvery, MinLearningRate = Math.Min(1e-6, LearningRate),
-        MixedPrecision = Bf16 ? true : null,
     };
 }
 

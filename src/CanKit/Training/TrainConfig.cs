@@ -43,19 +43,10 @@ public sealed record TrainConfig
     /// <summary>Where the model, the views and the optimiser state live (batches are assembled on the CPU).</summary>
     public Device Device { get; init; } = CPU;
 
-    /// <summary>
-    /// bf16 autocast for the forward pass. Null or false: float32 throughout. True is rejected by
-    /// <see cref="Validate"/>: TorchSharp has no autocast, and casting by hand would change the numbers the run's
-    /// checkpoints and tests are defined by.
-    /// </summary>
-    public bool? MixedPrecision { get; init; }
-
     public long WarmupSteps => (long)(Steps * WarmupFraction);
 
     public TrainConfig Validate()
     {
-        if (MixedPrecision == true)
-            throw new NotSupportedException($"{nameof(MixedPrecision)}: bf16 autocast is not available (TorchSharp has no autocast); train in float32");
         if (BatchSize % Accumulation != 0)
             throw new ArgumentOutOfRangeException(nameof(Accumulation), Accumulation, $"must divide the batch size {BatchSize}");
         if (MinLearningRate > LearningRate)

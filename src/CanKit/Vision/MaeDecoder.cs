@@ -31,7 +31,8 @@ public sealed record DecoderConfig
 /// MAE's decoder: embed encoder tokens to the decoder width, append learned [M] tokens for the removed patches,
 /// unshuffle to image order, add fixed position embeddings (and optionally a per-sample vector to every token,
 /// e.g. CAN's σ embedding), run blocks and a norm, then (optionally) a linear pixel head.
-/// Names: <c>embed</c>, <c>mask_token</c>, <c>pos_embed</c>, <c>blocks.{i}</c>, <c>norm</c>, <c>pred</c>.
+/// Names: <c>embed</c>, <c>mask_token</c>, <c>pos_embed</c>, <c>blocks.{i}</c>, <c>norm</c>, <c>pred</c>. Its products
+/// follow the encoder's <see cref="VitConfig.Precision"/>; its output is float32 (the pixel losses are float32).
 /// </summary>
 public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -67,7 +68,7 @@ public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
         using (var pe = PositionEmbedding.SinCos2D(d, encoder.GridSize, encoder.ClsToken))
             pos_embed = pe.unsqueeze(0);                                                       // [1, (1+)L, Dd]
         _blockList = Enumerable.Range(0, config.Depth)
-            .Select(_ => new Block(d, config.Heads, config.MlpRatio, encoder.LayerNormEps, generator)).ToArray();
+            .Select(_ => new Block(d, config.Heads, config.MlpRatio, encoder.LayerNormEps, generator, encoder.Precision)).ToArray();
         blocks = nn.ModuleList(_blockList);
         norm = nn.LayerNorm(d, encoder.LayerNormEps);
         if (pixelHead) pred = TransformerInit.Linear(d, encoder.PatchDim, generator);
@@ -93,7 +94,7 @@ public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
             throw new ArgumentException($"idsRestore must be [N, L] = [{n}, {l}], got [{string.Join(", ", idsRestore.shape)}]", nameof(idsRestore));
         if (tokenBias is not null && (tokenBias.dim() != 2 || tokenBias.size(0) != n || tokenBias.size(1) != d))
             throw new ArgumentException($"tokenBias must be [N, Dd] = [{n}, {d}], got [{string.Join(", ", tokenBias.shape)}]", nameof(tokenBias));
-        using var x = embed.call(encoded);                                          // [N, (1+)Lv, Dd]
+        using var x = PrecisionPolicy.Linear(embed, encoded, _enc.Precision);       // [N, (1+)Lv, Dd] float32
         using var patches = x.narrow(1, off, lv);                                   // [N, Lv, Dd]
         using var masks = mask_token.expand(n, l - lv, d);                          // [N, L−Lv, Dd]
         using var shuffled = torch.cat([patches, masks], 1);                        // [N, L, Dd] kept-then-removed
@@ -116,6 +117,6 @@ public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
         using (h)
         using (var normed = norm.call(h))
         using (var body = normed.narrow(1, off, l))                                 // [N, L, Dd]
-            return pred is null ? body.contiguous() : pred.call(body);              // [N, L, P]
+            return pred is null ? body.contiguous() : PrecisionPolicy.Linear(pred, body, _enc.Precision);   // [N, L, P] float32
     }
 }

@@ -45,7 +45,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
         using (var pe = PositionEmbedding.SinCos2D(d, config.GridSize, config.ClsToken))
             pos_embed = pe.unsqueeze(0);                                                           // [1, (1+)L, D]
         _blockList = Enumerable.Range(0, config.Depth)
-            .Select(_ => new Block(d, config.Heads, config.MlpRatio, config.LayerNormEps, generator)).ToArray();
+            .Select(_ => new Block(d, config.Heads, config.MlpRatio, config.LayerNormEps, generator, config.Precision)).ToArray();
         blocks = nn.ModuleList(_blockList);
         norm = nn.LayerNorm(d, config.LayerNormEps);
         RegisterComponents();
@@ -125,24 +125,29 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
 
 /// <summary>
 /// Patch embedding as timm's <c>patch_embed.proj</c>: a p×p convolution with stride p, whose output [N, D, h, w]
-/// is flattened to tokens [N, L, D] in MAE's patch order (row-major over the grid).
+/// is flattened to tokens [N, L, D] in MAE's patch order (row-major over the grid). With
+/// <see cref="Precision.BFloat16"/> the projection reads bf16 images and weights and returns float32.
 /// </summary>
 internal sealed class PatchEmbed : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d proj;
+    private readonly int _patchSize;
+    private readonly Precision _precision;
 
     public Conv2d Proj => proj;
 
     public PatchEmbed(VitConfig c) : base(nameof(PatchEmbed))
     {
         proj = nn.Conv2d(c.InChannels, c.Width, c.PatchSize, stride: c.PatchSize);
+        _patchSize = c.PatchSize;
+        _precision = c.Precision;
         RegisterComponents();
     }
 
     /// <summary>[N, C, H, W] → [N, L, D].</summary>
     public override Tensor forward(Tensor images)
     {
-        using var conv = proj.call(images);     // [N, D, h, w]
+        using var conv = PrecisionPolicy.PatchConv(proj, images, _patchSize, _precision);   // [N, D, h, w] float32
         using var flat = conv.flatten(2);       // [N, D, L]
         return flat.transpose(1, 2);            // [N, L, D]
     }

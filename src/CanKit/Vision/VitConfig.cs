@@ -36,6 +36,13 @@ public sealed record VitConfig
     /// <summary>LayerNorm epsilon: 1e-6 as in MAE and timm's ViT.</summary>
     public double LayerNormEps { get => _layerNormEps; init => _layerNormEps = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(LayerNormEps), value, "must be > 0"); }
 
+    /// <summary>
+    /// Arithmetic of the matrix products (<see cref="Vision.Precision"/>; the decoder follows the encoder). Float32: the
+    /// reference. BFloat16: bf16 products with float32 master weights, norms and losses, faster only where the device
+    /// computes bf16 natively (<c>cankit bench precision</c>).
+    /// </summary>
+    public Precision Precision { get; init; } = Precision.Float32;
+
     public int GridSize => ImageSize / PatchSize;
 
     /// <summary>Number of patches L = (ImageSize / PatchSize)².</summary>
