@@ -23,16 +23,17 @@ internal static class MainJobCommand
         var outDir = new Option<string>("--out") { Description = "report folder", DefaultValueFactory = _ => "runs/main" }.NotAFile();
         var steps = new Option<long>("--steps") { Description = "pre-training steps", DefaultValueFactory = _ => 1500 }.AtLeast(1);
         var quick = new Option<bool>("--quick") { Description = "a 2-minute smoke run (few steps, subsets)" };
-        var cmd = new Command("main", "pre-train CAN on Fashion-MNIST, probe and kNN against random init, write a report") { outDir, steps, quick };
-        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(outDir)!, r.GetValue(quick) ? 30 : r.GetValue(steps), r.GetValue(quick))));
+        var bf16 = new Option<bool>("--bf16") { Description = "the bf16 precision policy (docs/performance.md): CUDA, or a CPU with avx512_bf16 or amx_bf16" };
+        var cmd = new Command("main", "pre-train CAN on Fashion-MNIST, probe and kNN against random init, write a report") { outDir, steps, quick, bf16 };
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(outDir)!, r.GetValue(quick) ? 30 : r.GetValue(steps), r.GetValue(quick), r.GetValue(bf16))));
         return cmd;
     }
 
-    private static int Run(string outDir, long steps, bool quick)
+    private static int Run(string outDir, long steps, bool quick, bool bf16)
     {
         var started = DateTime.UtcNow;
         var spec = new RunSpec("can", "paper", "fashion-mnist", null, Width: 128, Depth: 4, Heads: 4, PatchSize: 4, BatchSize: 128,
-            Steps: steps, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: quick ? 4096 : 0);
+            Steps: steps, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: quick ? 4096 : 0, Bf16: bf16);
         string runDir = Path.Combine(outDir, "run");
         int rc = RunCommands.Pretrain(spec, runDir, torch.CPU);
         if (rc != 0) return rc;
@@ -45,7 +46,7 @@ internal static class MainJobCommand
 
         var inv = CultureInfo.InvariantCulture;
         string table = "| encoder | linear probe top-1 | 20-NN top-1 |\n|---|---|---|\n" +
-                       $"| CAN ({steps} steps) | {can.ProbeTop1:P2} | {can.KnnTop1:P2} |\n| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";
+                       $"| CAN ({steps} steps{(bf16 ? ", bf16 policy" : "")}) | {can.ProbeTop1:P2} | {can.KnnTop1:P2} |\n| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";
         File.WriteAllText(Path.Combine(outDir, "results.md"),
             $"# CanKit main job\n\nCAN pre-trained on Fashion-MNIST for {steps} steps of {spec.BatchSize} images (ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}), " +
             $"{torch.get_num_threads()} CPU threads, {minutes.ToString("F1", inv)} minutes in all.\n\n{table}");
