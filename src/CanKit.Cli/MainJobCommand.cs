@@ -23,9 +23,14 @@ internal static class MainJobCommand
         var outDir = new Option<string>("--out") { Description = "report folder", DefaultValueFactory = _ => "runs/main" }.NotAFile();
         var steps = new Option<long>("--steps") { Description = "pre-training steps", DefaultValueFactory = _ => 1500 }.AtLeast(1);
         var quick = new Option<bool>("--quick") { Description = "a 2-minute smoke run (few steps, subsets)" };
-        var bf16 = new Option<bool>("--bf16") { Description = "the bf16 precision policy (docs/performance.md): CUDA, or a CPU with avx512_bf16 or amx_bf16" };
-        var cmd = new Command("main", "pre-train CAN on Fashion-MNIST, probe and kNN against random init, write a report") { outDir, steps, quick, bf16 };
-        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(outDir)!, r.GetValue(quick) ? 30 : r.GetValue(steps), r.GetValue(quick), r.GetValue(bf16))));
+        var precision = RunCommands.PrecisionOpt();
+        var cmd = new Command("main", "pre-train CAN on Fashion-MNIST, probe and kNN against random init, write a report") { outDir, steps, quick, precision };
+        cmd.SetAction(r => Cli.Guard(() =>
+        {
+            string outPath = r.GetValue(outDir)!;
+            bool bf16 = RunCommands.ResolvePrecision(r.GetValue(precision)!, torch.CPU, Path.Combine(outPath, "run")) == Vision.Precision.BFloat16;
+            return Run(outPath, r.GetValue(quick) ? 30 : r.GetValue(steps), r.GetValue(quick), bf16);
+        }));
         return cmd;
     }
 

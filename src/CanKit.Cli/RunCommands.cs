@@ -16,11 +16,36 @@ internal static class RunCommands
         [nameof(RunSpec.DataRoot)] = "--data-root", [nameof(RunSpec.Width)] = "--width", [nameof(RunSpec.Depth)] = "--depth",
         [nameof(RunSpec.Heads)] = "--heads", [nameof(RunSpec.PatchSize)] = "--patch", [nameof(RunSpec.BatchSize)] = "--batch",
         [nameof(RunSpec.Steps)] = "--steps", [nameof(RunSpec.LearningRate)] = "--lr", [nameof(RunSpec.TrainSubset)] = "--train-subset",
-        [nameof(RunSpec.Bf16)] = "--bf16", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
+        [nameof(RunSpec.Bf16)] = "--precision", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
         ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset",
     };
 
     private static string FlagOf(string field) => Flags.TryGetValue(field, out var f) ? f : field;
+    internal static Option<string> PrecisionOpt() => new("--precision")
+    {
+        Description = "auto, fp32 or bf16: bf16 matrix products with float32 weights, norms and losses (docs/performance.md); " +
+                      "auto is bf16 on CUDA and on CPUs with avx512_bf16 or AMX, fp32 elsewhere, and a resumed run's own",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    /// <summary>
+    /// The precision of <c>--precision</c> on <paramref name="device"/>. <c>auto</c> keeps the precision of a run that
+    /// <paramref name="runDir"/> already holds, so resuming never changes the arithmetic half-way.
+    /// </summary>
+    internal static Vision.Precision ResolvePrecision(string flag, Device device, string runDir)
+    {
+        try
+        {
+            if (flag.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) && File.Exists(Path.Combine(runDir, "run.json")))
+                return RunSpec.Load(runDir).Bf16 ? Vision.Precision.BFloat16 : Vision.Precision.Float32;
+            return Vision.PrecisionPolicy.Parse(flag, device);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"--precision: {e.Message}");
+        }
+    }
+
     private static Option<string> DeviceOpt() => new("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
 
     public static Command Pretrain()
@@ -40,23 +65,24 @@ internal static class RunCommands
         var patch = new Option<int>("--patch") { Description = "patch size", DefaultValueFactory = _ => 4 };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
-        var bf16 = new Option<bool>("--bf16") { Description = "bf16 matrix products with float32 weights, norms and losses (the precision policy, docs/performance.md); needs a CPU with avx512_bf16 or AMX, or CUDA" };
+        var precision = PrecisionOpt();
         var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes (not available in this version: only 1)", DefaultValueFactory = _ => 1 };
         var device = DeviceOpt();
         var outDir = Out(required: false);
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
-            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, bf16, nproc, device, outDir };
+            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, nproc, device, outDir };
         cmd.SetAction(r => Cli.Guard(() =>
         {
+            var dev = Cli.ParseDevice(r.GetValue(device)!);
+            string outPath = r.GetValue(outDir)!;
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
-                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset), r.GetValue(bf16));
+                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset),
+                Bf16: ResolvePrecision(r.GetValue(precision)!, dev, outPath) == Vision.Precision.BFloat16);
             Validate(spec);
             Cli.SingleProcess(r.GetValue(nproc));
-            var dev = Cli.ParseDevice(r.GetValue(device)!);
             spec.ValidateFor(dev, FlagOf);
             if (r.GetValue(epochs) is not null && r.GetValue(minutes) is not null)
                 throw new ArgumentException("--epochs and --minutes: give one of them");
-            string outPath = r.GetValue(outDir)!;
             if (File.Exists(Path.Combine(outPath, "run.json")) && (r.GetValue(minutes) is not null || r.GetValue(epochs) is not null))
                 spec = spec with { Steps = RunSpec.Load(outPath).Steps };   // resuming: keep the measured length
             else if (r.GetValue(minutes) is { } m)

@@ -98,7 +98,7 @@ public sealed class CliTests : IDisposable
     public void Bf16TrainsWhereTheCpuHasNativeBf16AndIsAOneLineErrorElsewhere()
     {
         string root = SyntheticData.Cifar10(_dir, perFile: 8), run = Path.Combine(_dir, "run");
-        var (code, output, err) = Run([.. SyntheticData.TinyPretrainArgs(root, run, steps: 2), "--bf16"]);
+        var (code, output, err) = Run([.. SyntheticData.TinyPretrainArgs(root, run, steps: 2), "--precision", "bf16"]);
         if (Engine.CpuFeatures.HasNativeBf16)
         {
             Assert.True(code == 0, err);
@@ -109,10 +109,33 @@ public sealed class CliTests : IDisposable
         else
         {
             Assert.Equal(2, code);
-            Assert.Contains("--bf16: this CPU has no native bf16 (avx512_bf16 or amx_bf16 missing", err);
+            Assert.Contains("--precision: this CPU has no native bf16 (avx512_bf16 or amx_bf16 missing", err);
             Assert.Single(err.Trim().Split('\n'));
             Assert.False(Directory.Exists(run));
         }
+        Assert.DoesNotContain("   at ", output + err);
+    }
+
+    [Fact]
+    public void PrecisionAutoFollowsTheCpuAndAResumedRunKeepsItsOwn()
+    {
+        string root = SyntheticData.Cifar10(_dir, perFile: 8), run = Path.Combine(_dir, "run");
+        var (code, _, err) = Run([.. SyntheticData.TinyPretrainArgs(root, run, steps: 2)]);
+        Assert.True(code == 0, err);
+        // auto: bf16 exactly where the CPU computes it natively.
+        Assert.Equal(Engine.CpuFeatures.HasNativeBf16, RunSpec.Load(run).Bf16);
+
+        // A run started in float32 and continued with the default flag stays float32 (else the run would differ from its run.json).
+        string fp32Run = Path.Combine(_dir, "fp32");
+        (code, _, err) = Run([.. SyntheticData.TinyPretrainArgs(root, fp32Run, steps: 2), "--precision", "fp32"]);
+        Assert.True(code == 0, err);
+        (code, _, err) = Run([.. SyntheticData.TinyPretrainArgs(root, fp32Run, steps: 2)]);
+        Assert.True(code == 0, err);
+        Assert.False(RunSpec.Load(fp32Run).Bf16);
+
+        (code, var output, err) = Run([.. SyntheticData.TinyPretrainArgs(root, Path.Combine(_dir, "bad"), steps: 2), "--precision", "fp16"]);
+        Assert.Equal(2, code);
+        Assert.Contains("--precision: unknown precision 'fp16' (expected auto, fp32 or bf16)", err);
         Assert.DoesNotContain("   at ", output + err);
     }
 

@@ -204,4 +204,22 @@ public class PrecisionTests
     [InlineData("", false)]
     public void NativeBf16NeedsAvx512Bf16OrAmx(string flags, bool native) =>
         Assert.Equal(native, CpuFeatures.NativeBf16(flags.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+
+    [Theory]
+    [InlineData("fp32", Precision.Float32)]
+    [InlineData("float32", Precision.Float32)]
+    [InlineData(" BF16 ", Precision.BFloat16)]
+    [InlineData("bfloat16", Precision.BFloat16)]
+    public void PrecisionByName(string name, Precision expected) => Assert.Equal(expected, PrecisionPolicy.Parse(name, CPU));
+
+    [Fact]
+    public void AutoIsBf16ExactlyWhereTheDeviceComputesItNatively()
+    {
+        var expected = CpuFeatures.HasNativeBf16 ? Precision.BFloat16 : Precision.Float32;
+        Assert.Equal(expected, PrecisionPolicy.Default(CPU));
+        Assert.Equal(expected, PrecisionPolicy.Parse("auto", CPU));
+        Assert.Equal(Precision.BFloat16, PrecisionPolicy.Default(new Device(DeviceType.CUDA, 0)));
+        var e = Assert.Throws<ArgumentException>(() => PrecisionPolicy.Parse("fp16", CPU));
+        Assert.Equal("unknown precision 'fp16' (expected auto, fp32 or bf16)", e.Message);
+    }
 }
