@@ -242,6 +242,28 @@ public sealed class CliTests : IDisposable
         Assert.Equal(flops / ms / 1e9, tflops, 0.0051);
         Assert.Equal(flops / ms / 1e9 / 0.5 * 100, mfu, 0.051);
         Assert.Contains("MFU against a 0.5 TFLOP/s dense fp32 peak (given)", output);
+        Assert.Matches(@"CanKit process peak RSS \d+ MB", output);
+    }
+
+    [Fact]
+    public void BenchCudaRunsTheBf16PolicyWhereTheCpuHasItAndSaysWhyNotElsewhere()
+    {
+        var (code, output, err) = Run("bench", "cuda", "--device", "cpu", "--model", "reference", "--batch", "2", "--rounds", "1", "--steps", "1",
+            "--warmup", "0", "--no-pytorch", "--precision", "bf16");
+        if (Engine.CpuFeatures.HasNativeBf16)
+        {
+            Assert.True(code == 0, err);
+            Assert.Contains("mask 0.5, bf16, AdamW", output);
+            Assert.Contains("MFU: no peak known for 'cpu' in bf16", output);
+        }
+        else
+        {
+            Assert.Equal(2, code);
+            Assert.Contains("--precision bf16: this CPU has no native bf16", err);
+        }
+        (code, _, err) = Run("bench", "cuda", "--device", "cpu", "--precision", "fp16");
+        Assert.Equal(2, code);
+        Assert.Contains("--precision must be fp32 or bf16 (got 'fp16')", err);
     }
 
     [Fact]

@@ -29,13 +29,14 @@ internal static class CudaStepBench
         var warmup = new Option<int>("--warmup") { Description = "untimed steps per contender before the rounds", DefaultValueFactory = _ => 3 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
         var python = new Option<string>("--python") { Description = "the python with PyTorch for the eager contender", DefaultValueFactory = _ => "python3" };
-        var peak = new Option<double?>("--peak-tflops") { Description = "the device's dense fp32 peak, for the MFU (default: known GPUs' peak by name)" };
+        var peak = new Option<double?>("--peak-tflops") { Description = "the device's dense peak in the chosen precision, for the MFU (default: known GPUs' fp32 peak by name)" };
+        var precisionOpt = new Option<string>("--precision") { Description = "fp32 or bf16 (CanKit's precision policy; PyTorch runs bf16 autocast)", DefaultValueFactory = _ => "fp32" };
         var cmd = new Command("cuda", "the CAN step on a GPU vs PyTorch eager on the same GPU: images/s and MFU")
         {
-            device, model, batch, rounds, steps, warmup, noTorch, python, peak,
+            device, model, batch, rounds, steps, warmup, noTorch, python, peak, precisionOpt,
         };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(device)!, r.GetValue(model)!, r.GetValue(batch), r.GetValue(rounds), r.GetValue(steps),
-            r.GetValue(warmup), !r.GetValue(noTorch), r.GetValue(python)!, r.GetValue(peak))));
+            r.GetValue(warmup), !r.GetValue(noTorch), r.GetValue(python)!, r.GetValue(peak), r.GetValue(precisionOpt)!)));
         return cmd;
     }
 
@@ -66,16 +67,23 @@ internal static class CudaStepBench
     }
 
     private static int Run(string deviceText, string modelName, int batch, int rounds, int steps, int warmup, bool withTorch,
-                           string python, double? peakTflops)
+                           string python, double? peakTflops, string precisionName)
     {
         var (enc, dec, description) = Model(modelName);
+        if (precisionName is not ("fp32" or "bf16")) throw new ArgumentException($"--precision must be fp32 or bf16 (got '{precisionName}')");
         if (batch < 2) throw new ArgumentException($"--batch must be ≥ 2 (got {batch})");
         if (rounds < 1) throw new ArgumentException($"--rounds must be ≥ 1 (got {rounds})");
         if (steps < 1) throw new ArgumentException($"--steps must be ≥ 1 (got {steps})");
         if (warmup < 0) throw new ArgumentException($"--warmup must be ≥ 0 (got {warmup})");
         if (peakTflops is <= 0) throw new ArgumentException($"--peak-tflops must be > 0 (got {peakTflops})");
         var dev = Cli.ParseDevice(deviceText);
-        const string precision = "fp32";
+        string precision = precisionName;
+        if (precision == "bf16")
+        {
+            if (PrecisionPolicy.Bf16Unavailable(dev) is { } why) throw new ArgumentException($"--precision bf16: {why}");
+            enc = enc with { Precision = Precision.BFloat16 };
+            // The known peaks are fp32: a bf16 MFU needs the bf16 peak, given by hand.
+        }
 
         using var init = new Generator(0);
         using var can = new Can(CanConfig.Paper with { Encoder = enc, Decoder = dec, MaskRatio = Mask }, init);
@@ -112,11 +120,11 @@ internal static class CudaStepBench
         string torchVersion = "";
         if (pytorch is not null) (torchVersion, deviceName) = pytorch.Info();
         else if (dev.type == DeviceType.CUDA) deviceName = NvidiaSmiName(Math.Max(0, dev.index)) ?? Cli.DeviceName(dev);
-        peakTflops ??= dev.type == DeviceType.CUDA ? KnownFp32PeakTflops(deviceName) : null;
+        peakTflops ??= dev.type == DeviceType.CUDA && precision == "fp32" ? KnownFp32PeakTflops(deviceName) : null;
 
         int lv = (int)(enc.NumPatches * (1 - Mask));
         Console.WriteLine($"CAN step on {deviceName} ({Cli.DeviceName(dev)}): {description}, {batch} images/view, {enc.NumPatches} patches ({lv} visible), mask {Mask}, " +
-                          $"fp32, AdamW; CanKit on {Cli.EngineVersion}" +
+                          $"{precision}, AdamW; CanKit on {Cli.EngineVersion}" +
                           (pytorch is not null ? $", PyTorch {torchVersion} eager ({python})" : ""));
         if (warmup > 0)
         {
@@ -153,6 +161,9 @@ internal static class CudaStepBench
         Row("CanKit", ck);
         if (pytorch is not null) Row("PyTorch eager", pt);
         Console.Write(table);
+        Console.WriteLine(dev.type == DeviceType.CUDA
+            ? "CanKit peak memory: not reported (TorchSharp 0.107 exposes no CUDA allocator statistics)"
+            : $"CanKit process peak RSS {MachineInfo.PeakRss() / 1e6:F0} MB (model, AdamW state, activations of one step)");
         Console.WriteLine(peakTflops is double pk
             ? $"MFU against a {pk:F1} TFLOP/s dense {precision} peak" + (dev.type == DeviceType.CUDA ? "" : " (given)")
             : $"MFU: no peak known for '{deviceName}' in {precision}; --peak-tflops gives one");
