@@ -25,10 +25,17 @@ internal sealed class AllGatherFunction : autograd.SingleTensorFunction<AllGathe
     {
         var group = (ProcessGroup)ctx.get_data("group");
         long rows = (long)ctx.get_data("rows");
-        var summed = gradOutput.contiguous().clone();                               // [W·n, …], owned here
-        group.AllReduceSum(summed);
-        var mine = summed.narrow(0, group.Rank * rows, rows).clone();              // [n, …]
-        summed.Dispose();
-        return [null!, mine];                                                         // one per argument of apply: the group has none
+        using var summed = gradOutput.contiguous().clone();                         // [W·n, …], owned here
+        try
+        {
+            group.AllReduceSum(summed);
+        }
+        catch (DistributedException)
+        {
+            // The group recorded the failure; the trainer's next collective (or ThrowIfFailed) reports it. An exception
+            // must not unwind through LibTorch's autograd engine.
+            return [null!, torch.zeros([rows, .. gradOutput.shape.Skip(1)], gradOutput.dtype, gradOutput.device)];
+        }
+        return [null!, summed.narrow(0, group.Rank * rows, rows).clone()];          // one per argument of apply: the group has none
     }
 }

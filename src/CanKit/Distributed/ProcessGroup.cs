@@ -16,6 +16,7 @@ public sealed class DistributedException(string message) : IOException(message);
 public sealed class ProcessGroup : IDisposable
 {
     private IntPtr _handle;
+    private DistributedException? _failure;
 
     /// <summary>This process's index in [0, WorldSize).</summary>
     public int Rank { get; }
@@ -84,12 +85,27 @@ public sealed class ProcessGroup : IDisposable
 
     private unsafe delegate int Call(byte* err, int len);
 
+    // A failed collective leaves Gloo's connections closed: every later call repeats the first failure.
     private unsafe void Check(string op, Call call)
     {
+        ThrowIfFailed();
         var err = stackalloc byte[GlooNative.ErrorLength];
         err[0] = 0;
         if (call(err, GlooNative.ErrorLength) != 0)
-            throw new DistributedException($"{op} failed on rank {Rank} of {WorldSize}: {Text(err)} (a peer process died or did not answer within {Timeout.TotalSeconds:0.#} s)");
+        {
+            _failure = new DistributedException($"{op} failed on rank {Rank} of {WorldSize}: {Text(err)} (a peer process died or did not answer within {Timeout.TotalSeconds:0.#} s)");
+            throw _failure;
+        }
+    }
+
+    /// <summary>
+    /// Throws the first failure of this group again, if there was one. An exception cannot leave an autograd backward
+    /// (it would cross LibTorch's engine), so <see cref="AllGatherWithGrad"/>'s backward records the failure and the
+    /// next collective, or this call, reports it.
+    /// </summary>
+    public void ThrowIfFailed()
+    {
+        if (_failure is not null) throw new DistributedException(_failure.Message);
     }
 
     // A collective works on the tensor's own CPU memory: contiguous, on the CPU.

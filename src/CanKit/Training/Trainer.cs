@@ -137,6 +137,7 @@ public sealed partial class Trainer
                 }
                 if (Group is not null)
                 {
+                    Group.ThrowIfFailed();                                              // a collective inside backward failed
                     stop = AgreeAfterBackward(sums, cancel.IsCancellationRequested);
                     CheckFinite(Terms(sums, c.Accumulation), step, lastGood);           // the same on every rank
                     DataParallel.AverageGradients(Group, trainable);
