@@ -75,24 +75,11 @@ public static class LocalLauncher
         var procs = new Process[nproc];
         var outputs = new StringBuilder[nproc];
         var killed = new bool[nproc];
-        string S(int v) => v.ToString(CultureInfo.InvariantCulture);
         try
         {
             for (int r = 0; r < nproc; r++)
             {
-                var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-                foreach (var a in args) psi.ArgumentList.Add(a);
-                // Like torchrun: split the cores between the workers unless the caller chose (oversubscribed intra-op
-                // pools cost more than they give).
-                if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null)
-                    psi.Environment["OMP_NUM_THREADS"] = S(Math.Max(1, Environment.ProcessorCount / nproc));
-                foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
-                psi.Environment["MASTER_ADDR"] = layout.MasterAddress;
-                psi.Environment["MASTER_PORT"] = S(port);
-                psi.Environment["RANK"] = S(layout.NodeRank * nproc + r);
-                psi.Environment["LOCAL_RANK"] = S(r);
-                psi.Environment["WORLD_SIZE"] = S(layout.WorldSize);
-                psi.Environment["LOCAL_WORLD_SIZE"] = S(nproc);
+                var psi = StartInfo(file, args, layout, r, port, environment);
                 var sb = outputs[r] = new StringBuilder();
                 var p = procs[r] = new Process { StartInfo = psi };
                 int rank = r;
@@ -146,6 +133,51 @@ public static class LocalLauncher
                 p.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// Starts this node's ranks and returns them running, standard input, output and error redirected, for a caller that
+    /// talks to its workers (a benchmark driving rounds); the caller waits for and disposes them.
+    /// </summary>
+    public static Process[] Start(string file, IReadOnlyList<string> args, NodeLayout layout, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        layout.Validate();
+        int port = layout.MasterPort == 0 ? FreePort() : layout.MasterPort;
+        var procs = new List<Process>();
+        try
+        {
+            for (int r = 0; r < layout.ProcessesPerNode; r++)
+            {
+                var psi = StartInfo(file, args, layout, r, port, environment);
+                psi.RedirectStandardInput = true;
+                procs.Add(Process.Start(psi)!);
+            }
+            return procs.ToArray();
+        }
+        catch
+        {
+            foreach (var p in procs) { Kill(p); p.Dispose(); }
+            throw;
+        }
+    }
+
+    private static ProcessStartInfo StartInfo(string file, IReadOnlyList<string> args, NodeLayout layout, int localRank, int port, IReadOnlyDictionary<string, string>? environment)
+    {
+        static string S(int v) => v.ToString(CultureInfo.InvariantCulture);
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        // Like torchrun: split the cores between the workers unless the caller chose (oversubscribed intra-op pools
+        // cost more than they give).
+        if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null)
+            psi.Environment["OMP_NUM_THREADS"] = S(Math.Max(1, Environment.ProcessorCount / layout.ProcessesPerNode));
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
+        psi.Environment["MASTER_ADDR"] = layout.MasterAddress;
+        psi.Environment["MASTER_PORT"] = S(port);
+        psi.Environment["RANK"] = S(layout.NodeRank * layout.ProcessesPerNode + localRank);
+        psi.Environment["LOCAL_RANK"] = S(localRank);
+        psi.Environment["WORLD_SIZE"] = S(layout.WorldSize);
+        psi.Environment["LOCAL_WORLD_SIZE"] = S(layout.ProcessesPerNode);
+        return psi;
     }
 
     private static bool Kill(Process p)
