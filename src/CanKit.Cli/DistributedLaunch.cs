@@ -19,15 +19,26 @@ internal static class DistributedLaunch
         Console.WriteLine($"launching ranks {first}…{first + layout.ProcessesPerNode - 1} of {layout.WorldSize} (Gloo over TCP, rendezvous at " +
                           $"{layout.MasterAddress}:{(layout.MasterPort == 0 ? "a free port" : layout.MasterPort)}); rank {first}'s output follows");
         var gate = new object();
-        var result = LocalLauncher.Run(file, args, layout, (local, error, line) =>
+        // Ctrl-C reaches every worker too: they agree to stop after the same step and rank 0 saves; the launcher waits.
+        ConsoleCancelEventHandler onCancel = (_, e) => e.Cancel = true;
+        Console.CancelKeyPress += onCancel;
+        LaunchResult result;
+        try
         {
-            lock (gate)
+            result = LocalLauncher.Run(file, args, layout, (local, error, line) =>
             {
-                if (error) Console.Error.WriteLine($"[rank {first + local}] {line}");
-                else if (local == 0) Console.WriteLine(line);
-            }
-        });
-        if (result.ExitCode == 0) return 0;
+                lock (gate)
+                {
+                    if (error) Console.Error.WriteLine($"[rank {first + local}] {line}");
+                    else if (local == 0) Console.WriteLine(line);
+                }
+            });
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        if (result.ExitCode is 0 or 130) return result.ExitCode;   // 130: interrupted, the workers said so
         Console.Error.WriteLine($"error: {result.Failure}");
         return result.ExitCode;
     }

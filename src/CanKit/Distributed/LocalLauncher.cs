@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace CanKit.Distributed;
@@ -75,6 +76,10 @@ public static class LocalLauncher
         var procs = new Process[nproc];
         var outputs = new StringBuilder[nproc];
         var killed = new bool[nproc];
+        // A launcher stopped by SIGTERM or SIGHUP takes its workers with it (its own finally would not run).
+        void KillAll(PosixSignalContext _) { foreach (var p in procs) if (p is not null) Kill(p); }
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, KillAll);
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, KillAll);
         try
         {
             for (int r = 0; r < nproc; r++)
