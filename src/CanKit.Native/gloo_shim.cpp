@@ -252,6 +252,22 @@ struct Group {
   uint32_t tag = 0;
 };
 
+// Every collective of a group waits at most its timeout and takes the next tag (calls match up in order on all ranks).
+template <typename Options>
+Options& prepared(Options& o, Group* g) {
+  o.setTimeout(g->timeout);
+  o.setTag(g->tag++);
+  return o;
+}
+
+template <typename T>
+void sumInPlace(gloo::AllreduceOptions& o, void* buffer, int64_t count) {
+  auto p = static_cast<T*>(buffer);
+  o.setInput(p, static_cast<size_t>(count));
+  o.setOutput(p, static_cast<size_t>(count));
+  o.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<T>));
+}
+
 int report(char* err, int errLen, const std::string& what) {
   if (err != nullptr && errLen > 0) {
     std::strncpy(err, what.c_str(), static_cast<size_t>(errLen) - 1);
@@ -319,21 +335,10 @@ int ckg_allreduce_sum(void* group, void* buffer, int64_t count, int dtype, char*
   return guarded(err, errLen, [&] {
     auto g = static_cast<Group*>(group);
     gloo::AllreduceOptions o(g->context);
-    o.setTimeout(g->timeout);
-    o.setTag(g->tag++);
-    if (dtype == 0) {
-      auto p = static_cast<float*>(buffer);
-      o.setInput(p, static_cast<size_t>(count));
-      o.setOutput(p, static_cast<size_t>(count));
-      o.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
-    } else if (dtype == 1) {
-      auto p = static_cast<double*>(buffer);
-      o.setInput(p, static_cast<size_t>(count));
-      o.setOutput(p, static_cast<size_t>(count));
-      o.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<double>));
-    } else {
-      fail("all-reduce: unsupported dtype code " + std::to_string(dtype));
-    }
+    prepared(o, g);
+    if (dtype == 0) sumInPlace<float>(o, buffer, count);
+    else if (dtype == 1) sumInPlace<double>(o, buffer, count);
+    else fail("all-reduce: unsupported dtype code " + std::to_string(dtype));
     gloo::allreduce(o);
   });
 }
@@ -343,9 +348,7 @@ int ckg_broadcast(void* group, void* buffer, int64_t bytes, int root, char* err,
   return guarded(err, errLen, [&] {
     auto g = static_cast<Group*>(group);
     gloo::BroadcastOptions o(g->context);
-    o.setTimeout(g->timeout);
-    o.setTag(g->tag++);
-    o.setRoot(root);
+    prepared(o, g).setRoot(root);
     auto p = static_cast<uint8_t*>(buffer);
     if (g->context->rank == root) o.setInput(p, static_cast<size_t>(bytes));
     o.setOutput(p, static_cast<size_t>(bytes));
@@ -358,8 +361,7 @@ int ckg_allgather(void* group, const void* input, void* output, int64_t bytes, c
   return guarded(err, errLen, [&] {
     auto g = static_cast<Group*>(group);
     gloo::AllgatherOptions o(g->context);
-    o.setTimeout(g->timeout);
-    o.setTag(g->tag++);
+    prepared(o, g);
     o.setInput(const_cast<uint8_t*>(static_cast<const uint8_t*>(input)), static_cast<size_t>(bytes));
     o.setOutput(static_cast<uint8_t*>(output), static_cast<size_t>(bytes) * static_cast<size_t>(g->context->size));
     gloo::allgather(o);
@@ -370,9 +372,7 @@ int ckg_barrier(void* group, char* err, int errLen) {
   return guarded(err, errLen, [&] {
     auto g = static_cast<Group*>(group);
     gloo::BarrierOptions o(g->context);
-    o.setTimeout(g->timeout);
-    o.setTag(g->tag++);
-    gloo::barrier(o);
+    gloo::barrier(prepared(o, g));
   });
 }
 

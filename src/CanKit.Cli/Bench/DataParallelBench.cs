@@ -21,9 +21,7 @@ internal static class DataParallelBench
 
     public static Command Create()
     {
-        var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 };
-        var steps = new Option<int>("--steps") { Description = "steps per round per contender (their median is the round's figure)", DefaultValueFactory = _ => 3 };
-        var batch = new Option<int>("--batch") { Description = "global images per view (split over the processes)", DefaultValueFactory = _ => 64 };
+        var (rounds, steps, batch) = SideBySide.Options("CAN steps", "global images per view (split over the processes)");
         var cmd = new Command("dp", "data-parallel training: 2 processes × 1 thread vs 1 process × 2 threads on the reference CAN step, side by side") { rounds, steps, batch };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch))));
         return cmd;
