@@ -12,6 +12,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 case "$cmd" in
   main)
     bash tools/install-deps.sh
+    bash src/CanKit.Native/build.sh
     dotnet build src/CanKit.Cli -c Release -v quiet -nologo
     dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll main "$@"
     ;;
@@ -20,6 +21,7 @@ case "$cmd" in
     # the course on the real kernel.
     bash tools/install-deps.sh chromium python3-nbclient python3-jupyter-client jupyter-core jupyter-nbconvert libjs-requirejs libjs-mathjax
     bash tools/install-kernel.sh
+    bash src/CanKit.Native/build.sh
     dotnet build CanKit.sln -c Release -v quiet -nologo
     log=$(mktemp)
     set +e
@@ -34,6 +36,7 @@ case "$cmd" in
     ;;
   bench)
     bash tools/install-deps.sh python3-torch
+    bash src/CanKit.Native/build.sh
     dotnet build src/CanKit.Cli -c Release -v quiet -nologo
     dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll bench "$@"
     ;;

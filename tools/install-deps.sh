@@ -3,10 +3,11 @@
 # The engine (TorchSharp with LibTorch) and the image codecs (SkiaSharp) come from NuGet with `dotnet build`.
 #   dataset-fashion-mnist the offline dataset (/usr/share/datasets/fashion-mnist)
 #   python3-nbformat      validates the course notebooks against the nbformat 4 schema in the tests
+#   g++, libgloo-dev      build src/CanKit.Native (Gloo collectives for data-parallel training, Linux)
 # Extra packages can be named as arguments (./build.sh test adds chromium and Jupyter's client for the course on the
 # real kernel; ./build.sh bench adds python3-torch for the PyTorch comparison).
 set -euo pipefail
-pkgs=(dataset-fashion-mnist python3-nbformat "$@")
+pkgs=(dataset-fashion-mnist python3-nbformat g++ libgloo-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

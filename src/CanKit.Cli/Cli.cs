@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using CanKit.Distributed;
 using CanKit.Training;
 
 namespace CanKit.Cli;
@@ -47,17 +48,6 @@ internal static class Cli
 
     /// <summary>A device as users write it: "cpu", "cuda:0".</summary>
     public static string DeviceName(Device d) => d.type == DeviceType.CPU ? "cpu" : $"{d.type.ToString().ToLowerInvariant()}:{Math.Max(0, d.index)}";
-
-    /// <summary>
-    /// Data-parallel training (--nproc) is not available in this version: TorchSharp has no torch.distributed. Anything
-    /// but 1 is a one-line error naming the flag; a launcher's WORLD_SIZE above 1 is refused too (exit code 1).
-    /// </summary>
-    public static void SingleProcess(int nproc, string flag = "--nproc")
-    {
-        if (nproc < 1) throw new ArgumentException($"{flag}: must be ≥ 1, got {nproc}");
-        if (nproc > 1) throw new ArgumentException($"{flag} {nproc}: {DataParallel.Unavailable} (TorchSharp has no torch.distributed); use {flag} 1");
-        DataParallel.EnsureSingleProcess();
-    }
 
     /// <summary>
     /// Runs a command body. Errors become one line (see <see cref="Report"/>); an <see cref="ArgumentException"/> whose

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CanKit.Distributed;
 using CanKit.Training;
 
 namespace CanKit.Cli;
@@ -18,6 +19,8 @@ internal static class RunCommands
         [nameof(RunSpec.Steps)] = "--steps", [nameof(RunSpec.LearningRate)] = "--lr", [nameof(RunSpec.TrainSubset)] = "--train-subset",
         [nameof(RunSpec.Bf16)] = "--precision", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
         ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset",
+        [nameof(NodeLayout.ProcessesPerNode)] = "--nproc", [nameof(NodeLayout.Nodes)] = "--nnodes", [nameof(NodeLayout.NodeRank)] = "--node-rank",
+        [nameof(NodeLayout.MasterAddress)] = "--master-addr", [nameof(NodeLayout.MasterPort)] = "--master-port",
     };
 
     private static string FlagOf(string field) => Flags.TryGetValue(field, out var f) ? f : field;
@@ -66,11 +69,15 @@ internal static class RunCommands
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
         var precision = PrecisionOpt();
-        var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes (not available in this version: only 1)", DefaultValueFactory = _ => 1 };
+        var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes on this machine (Linux, CPU; docs/distributed.md)", DefaultValueFactory = _ => 1 };
+        var nnodes = new Option<int>("--nnodes") { Description = "machines taking part (each runs this command with its --node-rank)", DefaultValueFactory = _ => 1 };
+        var nodeRank = new Option<int>("--node-rank") { Description = "this machine's index in [0, --nnodes)", DefaultValueFactory = _ => 0 };
+        var masterAddr = new Option<string>("--master-addr") { Description = "address of node 0, where rank 0 hosts the rendezvous", DefaultValueFactory = _ => "127.0.0.1" };
+        var masterPort = new Option<int>("--master-port") { Description = "rendezvous port on node 0 (0: a free one; needed with --nnodes > 1)", DefaultValueFactory = _ => 0 };
         var device = DeviceOpt();
         var outDir = Out(required: false);
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
-            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, nproc, device, outDir };
+            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, nproc, nnodes, nodeRank, masterAddr, masterPort, device, outDir };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var dev = Cli.ParseDevice(r.GetValue(device)!);
@@ -79,10 +86,22 @@ internal static class RunCommands
                 r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset),
                 Bf16: ResolvePrecision(r.GetValue(precision)!, dev, outPath) == Vision.Precision.BFloat16);
             Validate(spec);
-            Cli.SingleProcess(r.GetValue(nproc));
+            var layout = new NodeLayout(r.GetValue(nproc), r.GetValue(nnodes), r.GetValue(nodeRank), r.GetValue(masterAddr)!, r.GetValue(masterPort)).Validate(FlagOf);
+            bool worker = ProcessGroup.InEnvironment();
+            if (worker && layout.WorldSize > 1)
+                throw new ArgumentException($"--nproc/--nnodes: this process is already rank {Environment.GetEnvironmentVariable("RANK")} of WORLD_SIZE={Environment.GetEnvironmentVariable("WORLD_SIZE")} (set by a launcher); drop the launcher flags");
+            int world = worker ? int.Parse(Environment.GetEnvironmentVariable("WORLD_SIZE")!, System.Globalization.CultureInfo.InvariantCulture) : layout.WorldSize;
             spec.ValidateFor(dev, FlagOf);
             if (r.GetValue(epochs) is not null && r.GetValue(minutes) is not null)
                 throw new ArgumentException("--epochs and --minutes: give one of them");
+            if (world > 1)
+            {
+                spec.ValidateFor(world, FlagOf);
+                if (dev.type != DeviceType.CPU) throw new ArgumentException($"--device {r.GetValue(device)}: data-parallel training runs on the CPU (Gloo); NCCL for CUDA is not built");
+                if (r.GetValue(minutes) is not null) throw new ArgumentException("--minutes: not with several processes (each would measure its own step count); give --steps or --epochs");
+                if (ProcessGroup.Unavailable() is { } why) throw new NotSupportedException($"{(worker ? $"WORLD_SIZE={world}" : "--nproc")}: {why}");
+                if (!worker) return DistributedLaunch.Launch(layout);
+            }
             if (File.Exists(Path.Combine(outPath, "run.json")) && (r.GetValue(minutes) is not null || r.GetValue(epochs) is not null))
                 spec = spec with { Steps = RunSpec.Load(outPath).Steps };   // resuming: keep the measured length
             else if (r.GetValue(minutes) is { } m)
@@ -92,7 +111,9 @@ internal static class RunCommands
             }
             else if (r.GetValue(epochs) is { } e)
                 spec = spec with { Steps = PretrainRun.StepsForEpochs(spec, e) };
-            return Pretrain(spec, r.GetValue(outDir)!, dev);
+            if (!worker) return Pretrain(spec, r.GetValue(outDir)!, dev);
+            using var group = ProcessGroup.FromEnvironment();
+            return Pretrain(spec, r.GetValue(outDir)!, dev, group);
         }, Flags));
         return cmd;
     }
@@ -104,22 +125,28 @@ internal static class RunCommands
         if (spec.DataRoot is { } root && !Directory.Exists(root)) throw new ArgumentException($"--data-root: folder '{root}' does not exist");
     }
 
-    internal static int Pretrain(RunSpec spec, string outDir, Device device)
+    internal static int Pretrain(RunSpec spec, string outDir, Device device, ProcessGroup? group = null)
     {
-        Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {Cli.DeviceName(device)}, {torch.get_num_threads()} threads → {outDir}");
+        // Rank 0 speaks for a data-parallel group; the other ranks train silently (the launcher prefixes their errors).
+        bool speaks = (group?.Rank ?? 0) == 0;
+        string ranks = group is null ? "" : $" × {group.WorldSize} processes";
+        if (speaks)
+            Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {Cli.DeviceName(device)}, {torch.get_num_threads()} threads{ranks} → {outDir}");
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
             e.Cancel = true;
             cts.Cancel();
-            Console.Error.WriteLine("interrupt: saving a checkpoint after this step (Ctrl-C again to abort)");
+            if (speaks) Console.Error.WriteLine("interrupt: saving a checkpoint after this step (Ctrl-C again to abort)");
         };
         Console.CancelKeyPress += onCancel;
         try
         {
             var progress = new ConsoleProgress(spec.Steps, spec.Method);
-            var outcome = progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10));
-            Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
+            var outcome = speaks
+                ? progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10, group))
+                : PretrainRun.Pretrain(spec, outDir, device, null, cts.Token, checkpointEvery: 100, logEvery: 10, group);
+            if (speaks) Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
             return outcome == TrainOutcome.Completed ? 0 : 130;
         }
         finally

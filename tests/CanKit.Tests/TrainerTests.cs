@@ -176,13 +176,11 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
-    public void MoreThanOneProcessIsRefusedClearly()
+    public void ABatchThatDoesNotSplitOverTheProcessesIsRefusedNamingTheField()
     {
-        var e = Assert.Throws<NotSupportedException>(() => DataParallel.EnsureSingleProcess(2));
-        Assert.Contains("data-parallel training is not available in this version; see docs/distributed.md", e.Message);
-        DataParallel.EnsureSingleProcess(1);
         var spec = new RunSpec("can", "paper", "fashion-mnist", null, 32, 1, 2, 4, 16, 2, 1e-3, 0.05, 1.0, 1, 48);
-        Assert.Contains("data-parallel", Assert.Throws<NotSupportedException>(() => PretrainRun.Pretrain(spec, Path.Combine(_dir, "dp"), CPU, processes: 2)).Message);
-        Assert.False(Directory.Exists(Path.Combine(_dir, "dp")));
+        spec.ValidateFor(worldSize: 4);
+        var e = Assert.Throws<ArgumentException>(() => spec.ValidateFor(worldSize: 3));
+        Assert.Equal("BatchSize: 16 images do not split evenly over 3 processes (each takes batch / processes)", e.Message.Split(" (Parameter")[0]);
     }
 }

@@ -7,11 +7,13 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("bench", "benchmarks, measured side by side: the CAN step (CanKit vs plain TorchSharp vs PyTorch), float32 vs bf16, on a GPU, the input pipeline");
+        var cmd = new Command("bench", "benchmarks, measured side by side: the CAN step (CanKit vs plain TorchSharp vs PyTorch), float32 vs bf16, on a GPU, the input pipeline, data-parallel processes");
         cmd.Subcommands.Add(StepBench.Create());
         cmd.Subcommands.Add(PrecisionBench.Create());
         cmd.Subcommands.Add(CudaStepBench.Create());
         cmd.Subcommands.Add(LoaderBench.Create());
+        cmd.Subcommands.Add(DataParallelBench.Create());
+        cmd.Subcommands.Add(DataParallelBench.Worker());
         // `./build.sh bench` with no subcommand runs the CAN step comparison with its defaults.
         cmd.SetAction(r =>
         {

@@ -20,9 +20,7 @@ internal static class PrecisionBench
 {
     public static Command Create()
     {
-        var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 };
-        var steps = new Option<int>("--steps") { Description = "CAN steps per round per contender (their median is the round's figure)", DefaultValueFactory = _ => 3 };
-        var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
+        var (rounds, steps, batch) = SideBySide.Options("CAN steps", "images per view");
         var cmd = new Command("precision", "float32 vs bf16 (the precision policy) op by op and for the CAN step, side by side") { rounds, steps, batch };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch))));
         return cmd;

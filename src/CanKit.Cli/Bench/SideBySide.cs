@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 
 namespace CanKit.Cli.Bench;
@@ -22,6 +23,12 @@ internal sealed class SideBySide
         Rounds = rounds;
         _values = names.ToDictionary(n => n, _ => new List<double>());
     }
+
+    /// <summary>The flags of a side-by-side bench: --rounds, --steps per round per contender, --batch (images per view).</summary>
+    public static (Option<int> Rounds, Option<int> Steps, Option<int> Batch) Options(string steps, string batch) =>
+        (new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 },
+         new Option<int>("--steps") { Description = $"{steps} per round per contender (their median is the round's figure)", DefaultValueFactory = _ => 3 },
+         new Option<int>("--batch") { Description = batch, DefaultValueFactory = _ => 64 });
 
     /// <param name="contenders">Each returns one measurement (ms per step, GFLOP/s, …) per call.</param>
     /// <param name="afterRound">Called with the 0-based round and the results so far (progress lines).</param>

@@ -1,3 +1,4 @@
+using CanKit.Distributed;
 using CanKit.Objectives;
 using CanKit.Vision;
 
@@ -10,7 +11,7 @@ namespace CanKit.Methods;
 /// the decoder by <see cref="SigmaEmbedding"/>. Both views run as one stacked batch [2N, …] (view 1 first).
 /// Submodules: <c>encoder</c>, <c>decoder</c>, <c>sigma_embed</c> (when denoising with the σ embedding), <c>head</c>.
 /// </summary>
-public sealed class Can : nn.Module
+public sealed class Can : nn.Module, IGlobalNegatives
 {
     // Fields carry the state-dict names: RegisterComponents() registers them by field name.
     private readonly IEncoder encoder;
@@ -19,6 +20,9 @@ public sealed class Can : nn.Module
     private readonly Sequential head;
 
     public CanConfig Config { get; }
+
+    /// <inheritdoc/>
+    public ProcessGroup? NegativesGroup { get; set; }
     public IEncoder Encoder => encoder;
     public MaeDecoder? Decoder => decoder;
     public SigmaEmbedding? SigmaEmbed => sigma_embed;
@@ -65,7 +69,7 @@ public sealed class Can : nn.Module
             var pooled = c.PoolIncludesCls ? latent.mean([1]) : ProjectionHead.MeanPool(latent, encoder.HasClsToken);   // [2N, D]
             var z = head.call(pooled);                                                       // [2N, P]
             long n = view1.size(0);
-            var con = InfoNceLoss.Compute(z.narrow(0, 0, n), z.narrow(0, n, n), c.Temperature);
+            var con = InfoNceLoss.Compute(z.narrow(0, 0, n), z.narrow(0, n, n), c.Temperature, NegativesGroup);
             loss = con.Loss * c.ContrastiveWeight;
             Tensor? recon = null, denoise = null;
             if (decoder is not null)

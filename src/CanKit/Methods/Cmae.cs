@@ -1,4 +1,5 @@
 using CanKit.Augment;
+using CanKit.Distributed;
 using CanKit.Objectives;
 using CanKit.Vision;
 
@@ -93,7 +94,7 @@ public sealed record CmaeConfig
 /// Submodules: <c>encoder</c>, <c>pixel_decoder</c>, <c>feature_decoder</c>, <c>projector</c>, <c>predictor</c>,
 /// <c>target_encoder</c>, <c>target_projector</c>.
 /// </summary>
-public sealed class Cmae : nn.Module
+public sealed class Cmae : nn.Module, IGlobalNegatives
 {
     // Fields carry the state-dict names: RegisterComponents() registers them by field name.
     private readonly VisionTransformer encoder;
@@ -105,6 +106,9 @@ public sealed class Cmae : nn.Module
     private readonly Sequential target_projector;
 
     public CmaeConfig Config { get; }
+
+    /// <inheritdoc/>
+    public ProcessGroup? NegativesGroup { get; set; }
     public VisionTransformer Encoder => encoder;
     public MaeDecoder PixelDecoder => pixel_decoder;
     public MaeDecoder FeatureDecoder => feature_decoder;
@@ -164,7 +168,7 @@ public sealed class Cmae : nn.Module
                 var t = Config.TargetFinalNorm ? target_encoder.Encode(full) : target_encoder.EncodeWithoutFinalNorm(full);   // [N, (1+)L, D]
                 k = target_projector.call(ProjectionHead.MeanPool(t, target_encoder.HasClsToken));   // [N, P]
             }
-            var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature);
+            var con = InfoNceLoss.Asymmetric(q, k, Config.Temperature, NegativesGroup);
             loss = recon + con.Loss * Config.EffectiveContrastiveWeight;
             terms = LossBreakdown.Read(loss, con.Loss, recon, top1: con.Top1);
             if (keepPredictions) predictions = Predictions.Keep(scope, pixels, masked.Mask, online);

@@ -1,3 +1,4 @@
+using CanKit.Distributed;
 using CanKit.Objectives;
 using CanKit.Vision;
 
@@ -29,13 +30,16 @@ public sealed record SimClrConfig
 }
 
 /// <summary>SimCLR: both full views through the encoder, mean-pooled, projected, InfoNCE. Submodules <c>encoder</c>, <c>head</c>.</summary>
-public sealed class SimClr : nn.Module
+public sealed class SimClr : nn.Module, IGlobalNegatives
 {
     // Fields carry the state-dict names: RegisterComponents() registers them by field name.
     private readonly IEncoder encoder;
     private readonly Sequential head;
 
     public SimClrConfig Config { get; }
+
+    /// <inheritdoc/>
+    public ProcessGroup? NegativesGroup { get; set; }
     public IEncoder Encoder => encoder;
     public Sequential Head => head;
 
@@ -62,7 +66,7 @@ public sealed class SimClr : nn.Module
             var latent = encoder.Encode(encoder.Embed(x));                            // [2N, (1+)L, D]
             var z = head.call(ProjectionHead.MeanPool(latent, encoder.HasClsToken));  // [2N, P]
             long n = view1.size(0);
-            var con = InfoNceLoss.Compute(z.narrow(0, 0, n), z.narrow(0, n, n), Config.Temperature);
+            var con = InfoNceLoss.Compute(z.narrow(0, 0, n), z.narrow(0, n, n), Config.Temperature, NegativesGroup);
             loss = con.Loss;
             terms = LossBreakdown.Read(loss, loss, top1: con.Top1);
             loss.MoveToOuterDisposeScope();

@@ -1,3 +1,5 @@
+using CanKit.Distributed;
+
 namespace CanKit.Objectives;
 
 /// <summary>
@@ -35,10 +37,10 @@ public static class GaussianNoise
         if (sigma is not null) sig = sigma.to(images.dtype, images.device);
         else
         {
-            using var u = torch.rand([n], images.dtype, images.device, generator: generator);      // [N]
+            using var u = BatchShard.Rand([n], 0, images.dtype, images.device, generator);      // [N]
             sig = u * sigmaMax;
         }
-        using var e = eps?.to(images.dtype, images.device) ?? torch.randn(s, images.dtype, images.device, generator: generator);   // [N, C, H, W]
+        using var e = eps?.to(images.dtype, images.device) ?? BatchShard.Randn(s, 0, images.dtype, images.device, generator);   // [N, C, H, W]
         using var sig4 = sig.view(n, 1, 1, 1);                                                      // [N, 1, 1, 1]
         var noise = e * sig4;
         return new NoisedImages(images + noise, noise, sig);

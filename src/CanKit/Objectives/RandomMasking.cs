@@ -1,3 +1,5 @@
+using CanKit.Distributed;
+
 namespace CanKit.Objectives;
 
 /// <summary>
@@ -34,7 +36,7 @@ public static class RandomMasking
         long n = s[0], l = s[1];
         if (noise is not null && !noise.shape.SequenceEqual(new[] { n, l }))
             throw new ArgumentException($"noise must be [N, L] = [{n}, {l}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
-        using var u = noise?.to(tokens.device) ?? torch.rand([n, l], ScalarType.Float32, tokens.device, generator: generator);   // [N, L]
+        using var u = noise?.to(tokens.device) ?? BatchShard.Rand([n, l], 0, ScalarType.Float32, tokens.device, generator);   // [N, L]
         return KeepLowest(tokens, u, KeepCount((int)l, ratio));
     }
 
@@ -60,7 +62,7 @@ public static class RandomMasking
         if (noise is not null && !noise.shape.SequenceEqual(new[] { n, (long)lb }))
             throw new ArgumentException($"block noise must be [N, Lb] = [{n}, {lb}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
         using var scope = torch.NewDisposeScope();
-        var u = noise?.to(ScalarType.Float32, tokens.device) ?? torch.rand([n, lb], ScalarType.Float32, tokens.device, generator: generator);   // [N, Lb]
+        var u = noise?.to(ScalarType.Float32, tokens.device) ?? BatchShard.Rand([n, lb], 0, ScalarType.Float32, tokens.device, generator);   // [N, Lb]
         // The block of each patch, row-major: (row / b)·gb + col / b.
         var blockOf = torch.tensor(Enumerable.Range(0, l).Select(t => (long)(t / grid / block * gb + t % grid / block)).ToArray(), device: tokens.device);   // [L]
         var perPatch = u.index_select(1, blockOf);                                           // [N, L]

@@ -1,4 +1,5 @@
 using CanKit.Data;
+using CanKit.Distributed;
 using CanKit.Evaluation;
 using CanKit.IO;
 using CanKit.Methods;
@@ -14,16 +15,17 @@ public static class PretrainRun
 {
     /// <summary>
     /// Pre-trains (or resumes) the run described by <paramref name="spec"/> in <paramref name="runDir"/>.
-    /// <paramref name="processes"/> above 1 is refused (see <see cref="DataParallel"/>).
+    /// With a <paramref name="group"/> this process is one rank of a data-parallel run (docs/distributed.md): every
+    /// rank calls this with the same spec and folder; rank 0 writes run.json, metrics and checkpoints.
     /// </summary>
     public static TrainOutcome Pretrain(RunSpec spec, string runDir, Device device, IProgress<StepMetrics>? progress = null,
-                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, int processes = 1)
+                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, ProcessGroup? group = null)
     {
-        DataParallel.EnsureSingleProcess(processes);
         // Everything is checked before anything is written: a refused run leaves no run.json behind that would
         // make the corrected command fail as "a different run".
         spec.Validate();
         spec.ValidateFor(device);
+        if (group is not null) spec.ValidateFor(group.WorldSize);
         var config = spec.TrainConfig(device, checkpointEvery, logEvery).Validate();
         if (File.Exists(runDir)) throw new IOException($"{runDir}: is a file; the run folder must be a folder");
         var train = LoadTrain(spec);
@@ -33,8 +35,8 @@ public static class PretrainRun
             throw new InvalidDataException($"{runDir} holds a different run ({runJson}); use another --out folder or delete it");
         using var g = new Generator(spec.Seed);
         using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
-        spec.Save(runDir);
-        var trainer = new Trainer(method, train, config, runDir, spec.ToJson());
+        if ((group?.Rank ?? 0) == 0) spec.Save(runDir);
+        var trainer = new Trainer(method, train, config, runDir, spec.ToJson()) { Group = group };
         return trainer.Run(progress, cancel);
     }
 

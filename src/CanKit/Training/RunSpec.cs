@@ -84,6 +84,15 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
             throw new ArgumentException($"{name(nameof(Bf16))}: {why}", nameof(Bf16));
     }
 
+    /// <summary>Checks what depends on the number of data-parallel processes: each takes an equal share of the batch.</summary>
+    public void ValidateFor(int worldSize, Func<string, string>? name = null)
+    {
+        name ??= field => field;
+        if (worldSize < 1) throw new ArgumentOutOfRangeException(nameof(worldSize), worldSize, "must be ≥ 1");
+        if (BatchSize % worldSize != 0)
+            throw new ArgumentException($"{name(nameof(BatchSize))}: {BatchSize} images do not split evenly over {worldSize} processes (each takes batch / processes)", nameof(BatchSize));
+    }
+
     /// <summary>Checks what depends on the data: the patch size must divide the image side, a batch must fit in the set.</summary>
     public void ValidateFor(ImageSet train, Func<string, string>? name = null)
     {

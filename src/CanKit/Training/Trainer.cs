@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CanKit.Data;
+using CanKit.Distributed;
 using CanKit.Methods;
 using CanKit.Optim;
 
@@ -25,8 +26,9 @@ public sealed class NonFiniteLossException(long step, string term, double value,
 /// <c>torch.NewDisposeScope()</c>, so native memory stays flat however long the run.
 /// With the same seed, a run resumed from a checkpoint reproduces the uninterrupted run bit for bit on CPU: the
 /// checkpoint holds the weights, AdamW's moments and step counts, the generator's state and the data position.
+/// With a <see cref="Group"/> it trains data-parallel (see Trainer.DataParallel.cs and docs/distributed.md).
 /// </summary>
-public sealed class Trainer
+public sealed partial class Trainer
 {
     public const string CheckpointFile = "checkpoint.safetensors";
 
@@ -48,15 +50,31 @@ public sealed class Trainer
 
     public string CheckpointPath => Path.Combine(_outDir, CheckpointFile);
 
+    /// <summary>
+    /// Data-parallel training over this group (null: one process). Each rank takes its slice of every global batch of
+    /// <see cref="TrainConfig.BatchSize"/> images and draws its samples' randomness as one process would; gradients are
+    /// averaged over ranks; contrastive negatives come from every rank; rank 0 alone writes.
+    /// </summary>
+    public ProcessGroup? Group { get; init; }
+
+    private int Rank => Group?.Rank ?? 0;
+    private int WorldSize => Group?.WorldSize ?? 1;
+
     /// <summary>Runs to the configured number of steps, resuming from the checkpoint in the output folder if one exists.</summary>
     public TrainOutcome Run(IProgress<StepMetrics>? progress = null, CancellationToken cancel = default)
     {
         var c = _config;
         var module = _method.Module;
+        if (c.BatchSize % (WorldSize * c.Accumulation) != 0)
+            throw new ArgumentOutOfRangeException(nameof(c.BatchSize), c.BatchSize,
+                $"the batch of {c.BatchSize} images is not divisible by world size × accumulation = {WorldSize} × {c.Accumulation}");
+        if (Group is not null && c.Device.type != DeviceType.CPU)
+            throw new NotSupportedException($"data-parallel training runs on the CPU here (Gloo); {c.Device} needs NCCL, which is not built");
         if (c.Device.type != DeviceType.CPU) module.to(c.Device);      // before the optimiser takes the parameters
         module.train();
         var trainable = module.parameters().Where(p => p.requires_grad).ToList();
-        // The step generator draws the views, masks and noise on the training device.
+        // The step generator draws the views, masks and noise on the training device. Every rank holds it in the same
+        // state: its draws are sharded by BatchShard, so one saved state resumes at any world size.
         using var generator = new Generator(c.Seed, c.Device);
         using var optimizer = new AdamW(WeightDecayGroups.Split(module, c.WeightDecay), lr: c.LearningRate, beta1: 0.9, beta2: 0.95,
                                         weight_decay: c.WeightDecay);
@@ -64,7 +82,7 @@ public sealed class Trainer
 
         long step = 0;
         var position = new DataPosition(0, 0);
-        RemoveStrayTemporaryFiles();
+        if (Rank == 0) RemoveStrayTemporaryFiles();
         bool resumed = File.Exists(CheckpointPath);
         if (resumed)
         {
@@ -76,20 +94,22 @@ public sealed class Trainer
                 throw new InvalidDataException($"{CheckpointPath}: metadata 'batch' {info.Data.Batch} is beyond the {batchesPerEpoch} batches of an epoch of {_data.Name}");
             (step, position) = (info.Step, info.Data);
             // Steps logged after this checkpoint (before a crash) are trained again: drop their lines so none appears twice.
-            MetricsLog.TruncateAfter(_outDir, step);
+            if (Rank == 0) MetricsLog.TruncateAfter(_outDir, step);
         }
+        AgreeOnStart(module, step, resumed);
         string? lastGood = resumed ? CheckpointPath : null;
-        using var metrics = new MetricsLog(_outDir, append: resumed);
+        using var metrics = Rank == 0 ? new MetricsLog(_outDir, append: resumed) : null;
         bool cuda = c.Device.type == DeviceType.CUDA;
-        using var loader = new BatchLoader(_data, c.BatchSize, c.Seed, position, pinMemory: cuda);
+        using var loader = new BatchLoader(_data, c.BatchSize, c.Seed, position, pinMemory: cuda, rank: Rank, worldSize: WorldSize);
         var clock = Stopwatch.StartNew();
         long imagesSinceLog = 0;
         double logStart = 0;
-        int micro = c.BatchSize / c.Accumulation;
+        int micro = c.BatchSize / WorldSize / c.Accumulation;
+        bool stop = false;
 
         while (step < c.Steps)
         {
-            if (cancel.IsCancellationRequested)
+            if (Group is null ? cancel.IsCancellationRequested : stop)
             {
                 Save(module, optimizer, generator, step, position);
                 return TrainOutcome.Interrupted;
@@ -99,6 +119,7 @@ public sealed class Trainer
             double lr;
             using (hostImages)
             using (NewDisposeScope())
+            using (Group is null ? null : BatchShard.Enter(Rank, WorldSize, micro))
             {
                 var images = hostImages.to(c.Device, non_blocking: cuda);            // [B, C, H, W] uint8
                 lr = schedule.Apply(optimizer, step);
@@ -108,13 +129,20 @@ public sealed class Trainer
                 {
                     var part = c.Accumulation == 1 ? images : images.narrow(0, m * micro, micro);
                     var result = _method.Step(part, _data.Normalization, generator);
-                    CheckFinite(result.Terms, step, lastGood);
+                    if (Group is null) CheckFinite(result.Terms, step, lastGood);
                     // Mean over micro-batches: the same gradient as one batch of B images.
                     (c.Accumulation == 1 ? result.Loss : result.Loss / c.Accumulation).backward();
                     var t = result.Terms;
                     sums[0] += t.Total; sums[1] += t.Contrastive; sums[2] += t.Reconstruction; sums[3] += t.Denoise; sums[4] += t.ContrastiveTop1;
                 }
-                terms = new LossBreakdown(sums[0] / c.Accumulation, sums[1] / c.Accumulation, sums[2] / c.Accumulation, sums[3] / c.Accumulation, sums[4] / c.Accumulation);
+                if (Group is not null)
+                {
+                    Group.ThrowIfFailed();                                              // a collective inside backward failed
+                    stop = AgreeAfterBackward(sums, cancel.IsCancellationRequested);
+                    CheckFinite(Terms(sums, c.Accumulation), step, lastGood);           // the same on every rank
+                    DataParallel.AverageGradients(Group, trainable);
+                }
+                terms = Terms(sums, c.Accumulation);
                 if (c.ClipNorm > 0) nn.utils.clip_grad_norm_(trainable, c.ClipNorm);
                 optimizer.step();
                 _method.AfterOptimizerStep(step, c.Steps);
@@ -128,7 +156,7 @@ public sealed class Trainer
                 double now = clock.Elapsed.TotalSeconds;
                 var m = new StepMetrics(step, position.Epoch, lr, terms.Total, terms.Contrastive, terms.Reconstruction, terms.Denoise,
                     terms.ContrastiveTop1, imagesSinceLog / Math.Max(1e-9, now - logStart), now);
-                metrics.Write(m);
+                metrics?.Write(m);
                 progress?.Report(m);
                 imagesSinceLog = 0;
                 logStart = now;
@@ -151,8 +179,14 @@ public sealed class Trainer
             File.Delete(tmp);
     }
 
-    private void Save(nn.Module module, AdamW optimizer, Generator generator, long step, DataPosition position) =>
-        Checkpoint.Save(CheckpointPath, module, optimizer, generator, new CheckpointInfo(step, _config.Steps, position, _method.Name, _fingerprint));
+    private static LossBreakdown Terms(double[] sums, int accumulation) =>
+        new(sums[0] / accumulation, sums[1] / accumulation, sums[2] / accumulation, sums[3] / accumulation, sums[4] / accumulation);
+
+    // Rank 0 alone writes (atomically); the state is the same on every rank.
+    private void Save(nn.Module module, AdamW optimizer, Generator generator, long step, DataPosition position)
+    {
+        if (Rank == 0) Checkpoint.Save(CheckpointPath, module, optimizer, generator, new CheckpointInfo(step, _config.Steps, position, _method.Name, _fingerprint));
+    }
 
     private static void CheckFinite(LossBreakdown t, long step, string? lastGood)
     {
