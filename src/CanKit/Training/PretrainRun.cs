@@ -14,17 +14,20 @@ public static class PretrainRun
 {
     /// <summary>
     /// Pre-trains (or resumes) the run described by <paramref name="spec"/> in <paramref name="runDir"/>.
-    /// <paramref name="processes"/> above 1 is refused (see <see cref="DataParallel"/>).
+    /// <paramref name="processes"/> above 1 is refused (see <see cref="DataParallel"/>). <paramref name="adjust"/> changes
+    /// the training settings the spec gives (an ablation suite's schedule and kept checkpoints).
     /// </summary>
     public static TrainOutcome Pretrain(RunSpec spec, string runDir, Device device, IProgress<StepMetrics>? progress = null,
-                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, int processes = 1)
+                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, int processes = 1,
+                                        Func<TrainConfig, TrainConfig>? adjust = null)
     {
         DataParallel.EnsureSingleProcess(processes);
         // Everything is checked before anything is written: a refused run leaves no run.json behind that would
         // make the corrected command fail as "a different run".
         spec.Validate();
         spec.ValidateFor(device);
-        var config = spec.TrainConfig(device, checkpointEvery, logEvery).Validate();
+        var config = spec.TrainConfig(device, checkpointEvery, logEvery);
+        config = (adjust is null ? config : adjust(config)).Validate();
         if (File.Exists(runDir)) throw new IOException($"{runDir}: is a file; the run folder must be a folder");
         var train = LoadTrain(spec);
         spec.ValidateFor(train);

@@ -48,6 +48,9 @@ public sealed class Trainer
 
     public string CheckpointPath => Path.Combine(_outDir, CheckpointFile);
 
+    /// <summary>The name of the copy of step <paramref name="step"/>'s checkpoint that <see cref="TrainConfig.KeepCheckpoints"/> keeps.</summary>
+    public static string SnapshotFile(long step) => $"checkpoint-{step}.safetensors";
+
     /// <summary>Runs to the configured number of steps, resuming from the checkpoint in the output folder if one exists.</summary>
     public TrainOutcome Run(IProgress<StepMetrics>? progress = null, CancellationToken cancel = default)
     {
@@ -137,6 +140,7 @@ public sealed class Trainer
             {
                 Save(module, optimizer, generator, step, position);
                 lastGood = CheckpointPath;
+                if (c.KeepCheckpoints) File.Copy(CheckpointPath, Path.Combine(_outDir, SnapshotFile(step)), overwrite: true);
             }
         }
         return TrainOutcome.Completed;
