@@ -30,7 +30,7 @@ public sealed record AblationSettings
     public long Steps { get; init; } = DefaultSteps;
 
     /// <summary>The suite's default budget, chosen from the budget study (docs/ablation/README.md).</summary>
-    public const long DefaultSteps = 160;
+    public const long DefaultSteps = 64;
 
     public double LearningRate { get; init; } = 1e-3;
 
@@ -38,9 +38,9 @@ public sealed record AblationSettings
     public int TrainSubset { get; init; } = 10000;
 
     /// <summary>Probe and k-NN on the first N training images and N/6 test images (0: all).</summary>
-    public int EvalSubset { get; init; } = 6000;
+    public int EvalSubset { get; init; } = 3000;
 
-    public int ProbeEpochs { get; init; } = 30;
+    public int ProbeEpochs { get; init; } = 20;
     public int K { get; init; } = 20;
 
     /// <summary>Seeds 0 … Seeds − 1; the 95 % interval needs at least two.</summary>
