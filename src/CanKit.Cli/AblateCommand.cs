@@ -86,26 +86,14 @@ internal static class AblateCommand
 
     private static int Run(IReadOnlyList<AblationTable> tables, AblationSettings settings, string outDir)
     {
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-            Console.Error.WriteLine("stopping at the next step; the run's checkpoint is kept and the suite resumes from it");
-        };
-        Console.CancelKeyPress += onCancel;
-        try
+        return Cli.UntilCtrlC("interrupt: stopping this run at its next step with a checkpoint; the same command resumes the suite", cancel =>
         {
             var clock = Stopwatch.StartNew();
             var runner = new AblationRunner(settings, outDir, torch.CPU, Console.WriteLine);
-            var results = runner.Run(tables, cts.Token);
+            var results = runner.Run(tables, cancel);
             Write(tables, settings, runner, results, outDir, clock.Elapsed);
             return 0;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        });
     }
 
     private static void Write(IReadOnlyList<AblationTable> tables, AblationSettings s, AblationRunner runner, IReadOnlyList<AblationRunResult> results, string outDir, TimeSpan wall)

@@ -81,25 +81,13 @@ internal static class RunCommands
     internal static int Pretrain(RunSpec spec, string outDir, Device device)
     {
         Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {Cli.DeviceName(device)}, {torch.get_num_threads()} threads → {outDir}");
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-            Console.Error.WriteLine("interrupt: saving a checkpoint after this step (Ctrl-C again to abort)");
-        };
-        Console.CancelKeyPress += onCancel;
-        try
+        return Cli.UntilCtrlC("interrupt: saving a checkpoint after this step (Ctrl-C again to abort)", cancel =>
         {
             var progress = new ConsoleProgress(spec.Steps, spec.Method);
-            var outcome = progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10));
+            var outcome = progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cancel, checkpointEvery: 100, logEvery: 10));
             Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
             return outcome == TrainOutcome.Completed ? 0 : 130;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        });
     }
 
     public static Command Probe() => EvalCommand("probe", "linear probe of a run's frozen encoder (top-1 on the test split)", knnOnly: false);

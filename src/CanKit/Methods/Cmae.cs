@@ -61,12 +61,12 @@ public sealed record CmaeConfig
     /// <summary>
     /// How the target view is placed. <see cref="CmaeTargetView.ShiftedWindow"/>: a window of the online view's crop moved
     /// by <see cref="Shift"/> (CMAE §3.3, official). <see cref="CmaeTargetView.IndependentCrop"/>: its own random resized
-    /// crop (scale 0.2–1), as SimCLR pairs views (the paper's "random crop" row of Table 5: worse than the pixel shift).
+    /// crop (scale 0.2–1), as SimCLR pairs views (the paper's ablation of view pairing: worse than the pixel shift).
     /// </summary>
     public CmaeTargetView TargetView { get; init; } = CmaeTargetView.ShiftedWindow;
 
     /// <summary>
-    /// Run the online tokens through the feature decoder before projector and predictor (CMAE §3.2; Table 6: it helps).
+    /// Run the online tokens through the feature decoder before projector and predictor (CMAE §3.2; its ablation: it helps).
     /// false: the projector takes the mean of the encoder's visible patch tokens directly.
     /// </summary>
     public bool FeatureDecoderEnabled { get; init; } = true;
@@ -98,7 +98,7 @@ public sealed record CmaeConfig
     }
 }
 
-/// <summary>Where CMAE's target view comes from (the view-pairing ablation of CMAE's Table 5).</summary>
+/// <summary>Where CMAE's target view comes from (the view-pairing ablation of CMAE's §4).</summary>
 public enum CmaeTargetView
 {
     /// <summary>A window of the online view's crop, moved by the pixel shift (official).</summary>
