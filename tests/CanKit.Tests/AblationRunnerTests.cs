@@ -70,7 +70,7 @@ public sealed class AblationRunnerTests : IDisposable
     {
         string root = SyntheticData.Cifar10(_dir, perFile: 8);
         string outDir = Path.Combine(_dir, "suite");
-        var settings = Settings(root) with { Seeds = 2, BudgetStudy = false };
+        var settings = Settings(root) with { Steps = 2, Seeds = 2, BudgetStudy = false };
         new AblationRunner(settings, outDir, CPU).Run([Table]);
         // Another probe length: every run folder would be reused for a different evaluation; the first is named.
         var other = new AblationRunner(settings with { ProbeEpochs = 3 }, outDir, CPU);

@@ -87,6 +87,12 @@ public sealed class AblationStatisticsTests
         Assert.Throws<ArgumentException>(() => AblationReport.Judge(claim, [Row("a", 0, 1)], r => r.Probe));
     }
 
+    [Theory]
+    [InlineData(0.0131, "+1.3")]
+    [InlineData(-0.0049, "-0.5")]
+    [InlineData(-0.0004, "+0.0")]
+    public void DifferencesShowInSignedPoints(double difference, string text) => Assert.Equal(text, AblationReport.SignedPoints(difference));
+
     [Fact]
     public void KendallTauCountsConcordantPairs()
     {

@@ -44,7 +44,14 @@ public static class AblationReport
         }
         var (mb, mw) = (metric(b), metric(w));
         var verdict = mb.Low > mw.High ? Verdict.Holds : mb.High < mw.Low ? Verdict.DoesNotHold : Verdict.CannotTell;
-        return (verdict, string.Create(Inv, $"{mb.Mean - mw.Mean:+0.0;-0.0} pts"));
+        return (verdict, $"{SignedPoints(mb.Mean - mw.Mean)} pts");
+    }
+
+    /// <summary>A difference of accuracies (fractions) in percentage points with its sign: "+1.3", "-0.4".</summary>
+    public static string SignedPoints(double difference)
+    {
+        double p = Math.Round(100 * difference, 1);
+        return (p >= 0 ? "+" : "-") + Math.Abs(p).ToString("F1", Inv);
     }
 
     public static string Text(Verdict v) => v switch
