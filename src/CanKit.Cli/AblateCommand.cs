@@ -1,87 +1,163 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using CanKit.Methods;
-using CanKit.Plots;
+using CanKit.Ablation;
 using CanKit.Training;
-using Plotly.NET.CSharp;
-using PlotlyChart = Plotly.NET.CSharp.Chart;
 
 namespace CanKit.Cli;
 
 /// <summary>
-/// `cankit ablate`: the CAN paper's ablation suite at one budget — MAE, SimCLR, masked-contrastive only, CAN
-/// without noise, noise as augmentation only, CAN without the σ embedding, CAN, CMAE, CMAE with InfoNCE weight 1,
-/// CMAE shifted by a share of the image — each pre-trained into its own folder (resumable), then probed; writes
-/// ablation.md, ablation.csv and ablation.html.
+/// `cankit ablate --table NAME`: the named ablation tables (<see cref="AblationTables"/>) over several seeds, each
+/// (row, seed) pre-trained into its own folder and probed; writes tables.csv, budget.csv, runs.csv and ablation.md with
+/// each row's mean, standard deviation and 95 % Student-t interval and each claim's verdict. Resumable (see
+/// <see cref="AblationRunner"/>).
 /// </summary>
 internal static class AblateCommand
 {
+    /// <summary>The flag of each settings field, for errors that name a field.</summary>
+    private static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>(RunCommands.Flags)
+    {
+        [nameof(AblationSettings.Seeds)] = "--seeds", [nameof(AblationSettings.EvalSubset)] = "--eval-subset",
+        [nameof(AblationSettings.ProbeEpochs)] = "--probe-epochs", [nameof(AblationSettings.K)] = "--k", ["name"] = "--table",
+        [nameof(RunSpec.Decoder)] = "--decoder-width", [nameof(AblationSettings.DecoderWidth)] = "--decoder-width", [nameof(AblationSettings.DecoderDepth)] = "--decoder-depth",
+    };
+
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "fashion-mnist, cifar10 or cifar100", DefaultValueFactory = _ => "fashion-mnist" };
+        var d = new AblationSettings();
+        var tables = new Option<string[]>("--table") { Description = $"tables to run, or all ({string.Join(", ", AblationTables.All.Select(t => t.Name))})", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["can-components"] };
+        var seeds = new Option<int>("--seeds") { Description = "seeds per row (≥ 2: the 95 % interval needs two)", DefaultValueFactory = _ => d.Seeds };
+        var data = new Option<string>("--data") { Description = "fashion-mnist, cifar10 or cifar100", DefaultValueFactory = _ => d.Dataset };
         var root = new Option<string?>("--data-root") { Description = "dataset folder" };
-        var steps = new Option<long>("--steps") { Description = "pre-training steps per method (the shared budget)", DefaultValueFactory = _ => 300 };
-        var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 128 };
-        var outDir = new Option<string>("--out") { Description = "folder for the runs and the table", DefaultValueFactory = _ => "runs/ablate" }.NotAFile();
-        var only = new Option<string[]>("--only") { Description = "run only these entries", AllowMultipleArgumentsPerToken = true };
-        var list = new Option<bool>("--list") { Description = "list the suite and exit" };
-        var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
-        var epochs = new Option<int>("--probe-epochs") { Description = "linear-probe epochs", DefaultValueFactory = _ => 30 }.AtLeast(1);
-        var cmd = new Command("ablate", "run the ablation suite at one budget and write a comparison table and plot") { data, root, steps, batch, outDir, only, list, subset, epochs };
+        var steps = new Option<long>("--steps") { Description = "pre-training steps per run (the budget)", DefaultValueFactory = _ => d.Steps };
+        var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => d.Batch };
+        var width = new Option<int>("--width") { Description = "encoder width", DefaultValueFactory = _ => d.Width };
+        var depth = new Option<int>("--depth") { Description = "encoder blocks", DefaultValueFactory = _ => d.Depth };
+        var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => d.Heads };
+        var patch = new Option<int>("--patch") { Description = "patch size", DefaultValueFactory = _ => d.PatchSize };
+        var subset = new Option<int>("--train-subset") { Description = "pre-train on the first N training images (0: all)", DefaultValueFactory = _ => d.TrainSubset };
+        var evalSubset = new Option<int>("--eval-subset") { Description = "probe on the first N training and N/6 test images (0: all)", DefaultValueFactory = _ => d.EvalSubset };
+        var epochs = new Option<int>("--probe-epochs") { Description = "linear-probe epochs", DefaultValueFactory = _ => d.ProbeEpochs }.AtLeast(1);
+        var decWidth = new Option<int>("--decoder-width") { Description = "pixel decoder width (CAN, MAE, CMAE)", DefaultValueFactory = _ => d.DecoderWidth };
+        var decDepth = new Option<int>("--decoder-depth") { Description = "pixel decoder blocks", DefaultValueFactory = _ => d.DecoderDepth };
+        var budget = new Option<bool>("--budget-study") { Description = "probe the checkpoints at 1/4 and 1/2 of the budget too (can-components)", DefaultValueFactory = _ => true };
+        var outDir = new Option<string>("--out") { Description = "folder for the runs and the tables", DefaultValueFactory = _ => "runs/ablate" }.NotAFile();
+        var list = new Option<bool>("--list") { Description = "list the tables, their rows and claims, and exit" };
+        var cmd = new Command("ablate", "run ablation tables over seeds: mean, sd and 95 % interval per row, and the papers' claims judged")
+            { tables, seeds, data, root, steps, batch, width, depth, heads, patch, decWidth, decDepth, subset, evalSubset, epochs, budget, outDir, list };
         cmd.SetAction(r => Cli.Guard(() =>
         {
-            var suite = MethodSpec.AblationSuite();
             if (r.GetValue(list))
             {
-                foreach (var s in suite) Console.WriteLine($"{s.Name,-24} {s.Kind}");
+                foreach (var t in AblationTables.All)
+                {
+                    Console.WriteLine($"{t.Name}: {t.Title}");
+                    foreach (var row in t.Rows) Console.WriteLine($"  {row.Name,-28} {row.Kind}");
+                    foreach (var c in t.Claims) Console.WriteLine($"  claim {c.Id}: {c.Text} ({c.Better} vs {c.Worse})");
+                }
                 return 0;
             }
-            var names = r.GetValue(only) ?? [];
-            var unknown = names.Where(n => suite.All(s => s.Name != n)).ToList();
-            if (unknown.Count > 0) throw new ArgumentException($"--only: unknown entries {string.Join(", ", unknown)} (see --list)");
-            var chosen = names.Length == 0 ? suite : suite.Where(s => names.Contains(s.Name)).ToList();
-            // Every entry's run is checked before the first one starts, so a bad flag never leaves a half-made suite.
-            foreach (var s in chosen) RunCommands.Validate(Spec(s, r.GetValue(data)!, r.GetValue(root), r.GetValue(steps), r.GetValue(batch), r.GetValue(subset)));
-            return Run(chosen, r.GetValue(data)!, r.GetValue(root), r.GetValue(steps), r.GetValue(batch), r.GetValue(outDir)!, r.GetValue(subset), r.GetValue(epochs));
-        }, RunCommands.Flags));
+            var chosen = Chosen(r.GetValue(tables) ?? []);
+            var settings = new AblationSettings
+            {
+                Dataset = r.GetValue(data)!, DataRoot = r.GetValue(root), Width = r.GetValue(width), Depth = r.GetValue(depth), Heads = r.GetValue(heads),
+                PatchSize = r.GetValue(patch), Batch = r.GetValue(batch), DecoderWidth = r.GetValue(decWidth), DecoderDepth = r.GetValue(decDepth), Steps = r.GetValue(steps), TrainSubset = r.GetValue(subset),
+                EvalSubset = r.GetValue(evalSubset), ProbeEpochs = r.GetValue(epochs), Seeds = r.GetValue(seeds), BudgetStudy = r.GetValue(budget),
+            }.Validate();
+            // Every run's flags are checked before the first one starts, so a bad flag never leaves a half-made suite.
+            foreach (var row in chosen.SelectMany(t => t.Rows)) RunCommands.Validate(settings.Spec(row, 0));
+            return Run(chosen, settings, r.GetValue(outDir)!);
+        }, Flags));
         return cmd;
     }
 
-    private static RunSpec Spec(MethodSpec s, string data, string? root, long steps, int batch, int subset) =>
-        new(s.Name, "paper", data, root, 128, 4, 4, 4, batch, steps, 1e-3, 0.05, 1.0, 0, subset);
-
-    private static int Run(IReadOnlyList<MethodSpec> suite, string data, string? root, long steps, int batch, string outDir, int subset, int probeEpochs)
+    /// <summary>The tables named by --table (comma-separated or repeated; "all" for every table).</summary>
+    internal static IReadOnlyList<AblationTable> Chosen(IEnumerable<string> names)
     {
-        var rows = new List<(string Name, EvalResult Result, double Seconds)>();
-        foreach (var s in suite)
-        {
-            var spec = Spec(s, data, root, steps, batch, subset);
-            string dir = Path.Combine(outDir, s.Name);
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            int rc = RunCommands.Pretrain(spec, dir, torch.CPU);
-            if (rc != 0) return rc;
-            var res = PretrainRun.Evaluate(dir, torch.CPU, probeEpochs: probeEpochs, log: new Progress<string>(Console.WriteLine));
-            rows.Add((s.Name, res, clock.Elapsed.TotalSeconds));
-            Console.WriteLine($"{s.Name}: probe {res.ProbeTop1:P2}, kNN {res.KnnTop1:P2}");
-        }
-        var inv = CultureInfo.InvariantCulture;
-        var md = new StringBuilder($"# Ablation at {steps} steps × {batch} images on {data}\n\n| method | linear probe top-1 | 20-NN top-1 | minutes |\n|---|---|---|---|\n");
-        var csv = new StringBuilder("method,probe_top1,knn_top1,seconds\n");
-        foreach (var (name, res, sec) in rows)
-        {
-            md.Append(string.Create(inv, $"| {name} | {res.ProbeTop1:P2} | {res.KnnTop1:P2} | {sec / 60:F1} |\n"));
-            csv.Append(string.Create(inv, $"{name},{res.ProbeTop1},{res.KnnTop1},{sec:F1}\n"));
-        }
-        Directory.CreateDirectory(outDir);
-        File.WriteAllText(Path.Combine(outDir, "ablation.md"), md.ToString());
-        File.WriteAllText(Path.Combine(outDir, "ablation.csv"), csv.ToString());
-        var fig = PlotlyChart.Combine([
-                PlotlyChart.Column<double, string, string>(rows.Select(r => r.Result.ProbeTop1), Keys: rows.Select(r => r.Name).ToArray(), Name: "linear probe"),
-                PlotlyChart.Column<double, string, string>(rows.Select(r => r.Result.KnnTop1), Keys: rows.Select(r => r.Name).ToArray(), Name: "20-NN")])
-            .WithTitle("Ablation: top-1 on frozen features").WithAxisTitles("method", "top-1").WithSize(1000, 480);
-        File.WriteAllText(Path.Combine(outDir, "ablation.html"), ChartHtml.Page("CanKit ablation", $"<pre>{System.Net.WebUtility.HtmlEncode(md.ToString())}</pre>", [fig]));
-        Console.WriteLine(md);
-        return 0;
+        var split = names.SelectMany(n => n.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        if (split.Count == 0) throw new ArgumentException("--table: name at least one table (see --list)");
+        if (split.Contains("all")) return AblationTables.All;
+        var unknown = split.Where(n => AblationTables.All.All(t => t.Name != n)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"--table: unknown table {string.Join(", ", unknown)} (expected all or {string.Join(", ", AblationTables.All.Select(t => t.Name))})");
+        return split.Distinct().Select(AblationTables.Get).ToList();
     }
+
+    private static int Run(IReadOnlyList<AblationTable> tables, AblationSettings settings, string outDir)
+    {
+        return Cli.UntilCtrlC("interrupt: stopping this run at its next step with a checkpoint; the same command resumes the suite", cancel =>
+        {
+            var clock = Stopwatch.StartNew();
+            var runner = new AblationRunner(settings, outDir, torch.CPU, Console.WriteLine);
+            var results = runner.Run(tables, cancel);
+            Write(tables, settings, runner, results, outDir, clock.Elapsed);
+            return 0;
+        });
+    }
+
+    private static void Write(IReadOnlyList<AblationTable> tables, AblationSettings s, AblationRunner runner, IReadOnlyList<AblationRunResult> results, string outDir, TimeSpan wall)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var finals = tables.SelectMany(t => AblationReport.Summarise(t, results, s, runner.Encoder, s.Steps)).ToList();
+        var md = new StringBuilder("# Ablation tables\n\n");
+        md.Append(string.Create(inv, $"""
+            - command: `cankit {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`
+            - commit: {Commit()}
+            - CPU: {CpuModel()}, {Environment.ProcessorCount} logical CPUs visible; torch intra-op threads {torch.get_num_threads()}, OMP_NUM_THREADS={Environment.GetEnvironmentVariable("OMP_NUM_THREADS") ?? "unset"}
+            - wall time of this invocation: {wall.TotalMinutes:F1} min (runs reused from an earlier invocation cost nothing here)
+            - scale: {s.Dataset}, ViT {s.Width}×{s.Depth} ({s.Heads} heads, patch {s.PatchSize}), decoder {s.DecoderWidth}×{s.DecoderDepth}, batch {s.Batch}, {s.Steps} steps (warm-up 5 %, then constant), {(s.TrainSubset > 0 ? s.TrainSubset : "all")} training images; probe and {s.K}-NN on {(s.EvalSubset > 0 ? $"{s.EvalSubset} train / {Math.Max(1, s.EvalSubset / 6)} test" : "all")} images, {s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}
+
+
+            """));
+        foreach (var t in tables) md.Append(AblationReport.Markdown(t, finals.Where(r => r.Table == t.Name).ToList()));
+        Directory.CreateDirectory(outDir);
+        File.WriteAllText(Path.Combine(outDir, "tables.csv"), AblationReport.ToCsv(finals));
+        var studied = s.BudgetStudy ? tables.Where(t => t.BudgetStudy).ToList() : [];
+        if (studied.Count > 0)
+        {
+            var points = studied.SelectMany(t => s.BudgetSteps.SelectMany(step => AblationReport.Summarise(t, results, s, runner.Encoder, step))).ToList();
+            File.WriteAllText(Path.Combine(outDir, "budget.csv"), AblationReport.ToCsv(points));
+            md.Append("### Budget study\n\nKendall's τ between the rows' mean linear-probe ranking at each checkpoint and at the budget (1: same order):\n\n| table | " +
+                      string.Join(" | ", s.BudgetSteps.Select(x => $"step {x}")) + " |\n|---|" + string.Concat(s.BudgetSteps.Select(_ => "---|")) + "\n");
+            foreach (var t in studied)
+            {
+                var final = points.Where(p => p.Table == t.Name && p.Steps == s.Steps).Select(p => p.Probe.Mean).ToList();
+                md.Append($"| {t.Name} | " + string.Join(" | ", s.BudgetSteps.Select(x =>
+                    AblationReport.KendallTau(points.Where(p => p.Table == t.Name && p.Steps == x).Select(p => p.Probe.Mean).ToList(), final).ToString("F2", inv))) + " |\n");
+            }
+            md.Append('\n');
+        }
+        var runs = new StringBuilder("row,seed,step,probe,knn,train_seconds\n");
+        foreach (var r in results) runs.Append(string.Create(inv, $"{r.Row},{r.Seed},{r.Step},{r.Probe:R},{r.Knn:R},{r.TrainSeconds:F1}\n"));
+        File.WriteAllText(Path.Combine(outDir, "runs.csv"), runs.ToString());
+        File.WriteAllText(Path.Combine(outDir, "ablation.md"), md.ToString());
+        Console.WriteLine(md);
+        Console.WriteLine($"wrote {Path.Combine(outDir, "ablation.md")}, tables.csv, runs.csv{(studied.Count > 0 ? ", budget.csv" : "")}");
+    }
+
+    private static string Commit()
+    {
+        try
+        {
+            string Git(string args)
+            {
+                using var p = Process.Start(new ProcessStartInfo("git", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                string o = p.StandardOutput.ReadToEnd().Trim();
+                p.WaitForExit();
+                return p.ExitCode == 0 ? o : throw new InvalidOperationException(o);
+            }
+            string head = Git("rev-parse HEAD");
+            return Git("status --porcelain --untracked-files=no").Length > 0 ? $"{head} (with uncommitted changes)" : head;
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return "unknown (not a git checkout)";
+        }
+    }
+
+    private static string CpuModel() =>
+        File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
+            : "unknown";
 }

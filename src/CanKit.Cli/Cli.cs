@@ -50,6 +50,30 @@ internal static class Cli
     public static string DeviceName(Device d) => d.type == DeviceType.CPU ? "cpu" : $"{d.type.ToString().ToLowerInvariant()}:{Math.Max(0, d.index)}";
 
     /// <summary>
+    /// Runs <paramref name="body"/> with a token that Ctrl-C cancels (printing <paramref name="notice"/> unless null) instead of ending
+    /// the process, so a run stops at its next step with a checkpoint.
+    /// </summary>
+    public static T UntilCtrlC<T>(string? notice, Func<CancellationToken, T> body)
+    {
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+            if (notice is not null) Console.Error.WriteLine(notice);
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return body(cts.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>
     /// Runs a command body. Errors become one line (see <see cref="Report"/>); an <see cref="ArgumentException"/> whose
     /// parameter is a key of <paramref name="flags"/> (a library argument such as <c>k</c>) is reported under its flag.
     /// </summary>

@@ -132,27 +132,15 @@ internal static class RunCommands
         string ranks = group is null ? "" : $" × {group.WorldSize} processes";
         if (speaks)
             Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {Cli.DeviceName(device)}, {torch.get_num_threads()} threads{ranks} → {outDir}");
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-            if (speaks) Console.Error.WriteLine("interrupt: saving a checkpoint after this step (Ctrl-C again to abort)");
-        };
-        Console.CancelKeyPress += onCancel;
-        try
+        return Cli.UntilCtrlC(speaks ? "interrupt: saving a checkpoint after this step (Ctrl-C again to abort)" : null, cancel =>
         {
             var progress = new ConsoleProgress(spec.Steps, spec.Method);
             var outcome = speaks
-                ? progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cts.Token, checkpointEvery: 100, logEvery: 10, group))
-                : PretrainRun.Pretrain(spec, outDir, device, null, cts.Token, checkpointEvery: 100, logEvery: 10, group);
+                ? progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cancel, checkpointEvery: 100, logEvery: 10, group))
+                : PretrainRun.Pretrain(spec, outDir, device, null, cancel, checkpointEvery: 100, logEvery: 10, group);
             if (speaks) Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
             return outcome == TrainOutcome.Completed ? 0 : 130;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        });
     }
 
     public static Command Probe() => EvalCommand("probe", "linear probe of a run's frozen encoder (top-1 on the test split)", knnOnly: false);

@@ -46,6 +46,11 @@ public sealed class BadInputFlagTests : IDisposable
     [InlineData("ablate", "--train-subset", "-1", "--train-subset: must be ≥ 0 (0: all images), got -1")]
     [InlineData("ablate", "--probe-epochs", "0", "--probe-epochs: must be ≥ 1, got 0")]
     [InlineData("ablate", "--steps", "0", "--steps: must be > 0, got 0")]
+    [InlineData("ablate", "--seeds", "1", "--seeds: must be ≥ 2 (a 95 % interval needs two runs), got 1")]
+    [InlineData("ablate", "--eval-subset", "-1", "--eval-subset: must be ≥ 0 (0: all images), got -1")]
+    [InlineData("ablate", "--decoder-width", "30", "--decoder-width: must be a multiple of 4 (the 2-D sin-cos position embedding), got 30")]
+    [InlineData("ablate", "--table", "nonsense", "--table: unknown table nonsense (expected all or can-components, ")]
+    [InlineData("ablate", "--width", "31", "--heads: 2 does not divide --width 31")]
     [InlineData("main", "--steps", "0", "--steps: must be ≥ 1, got 0")]
     public void RunFlagsOutOfRangeAreNamedAndNothingIsWritten(string command, string flag, string value, string message)
     {

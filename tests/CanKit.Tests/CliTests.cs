@@ -384,15 +384,19 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void AblateListsItsSuite()
+    public void AblateListsItsTablesRowsAndClaims()
     {
         var (code, output, _) = Run("ablate", "--list");
         Assert.Equal(0, code);
-        foreach (var name in new[] { "mae", "simclr", "masked-contrastive", "can-no-noise", "can-noise-as-aug", "can-no-sigma-embedding", "can", "cmae", "cmae-contrastive-weight-1", "cmae-shift-of-image" })
-            Assert.Contains(name, output);
-        var (bad, _, err) = Run("ablate", "--only", "can", "nonsense");
+        foreach (var table in CanKit.Ablation.AblationTables.All)
+        {
+            Assert.Contains($"{table.Name}: {table.Title}", output);
+            foreach (var row in table.Rows) Assert.Contains($"  {row.Name} ", output);
+            foreach (var claim in table.Claims) Assert.Contains($"claim {claim.Id}: {claim.Text}", output);
+        }
+        var (bad, _, err) = Run("ablate", "--table", "can-components,nonsense");
         Assert.Equal(2, bad);
-        Assert.Contains("--only: unknown entries nonsense", err);
+        Assert.Contains("--table: unknown table nonsense", err);
     }
 }
 

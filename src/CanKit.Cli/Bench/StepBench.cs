@@ -123,21 +123,8 @@ internal static class StepBench
     /// Matmul FLOPs of one CAN (withDecoder) or SimCLR training step on two views of <paramref name="batch"/> images:
     /// the forward's products (MLP ratio 4, projection head d → d → 128) × 3 for forward + backward.
     /// </summary>
-    internal static double Flops(VitConfig enc, DecoderConfig dec, int batch, double mask, bool withDecoder)
-    {
-        int n = 2 * batch, l = enc.NumPatches, lv = (int)(l * (1 - mask)), d = enc.Width, p = enc.PatchDim, dd = dec.Width;
-        double f = 2.0 * n * l * p * d;                                       // patch embedding (all patches)
-        f += enc.Depth * n * (24.0 * lv * d * d + 4.0 * lv * lv * d);         // encoder on visible tokens
-        f += 2.0 * n * (d * d + d * 128);                                     // projection head
-        if (withDecoder)
-        {
-            f += 2.0 * n * lv * d * dd;                                       // decoder embed
-            f += dec.Depth * n * (24.0 * l * dd * dd + 4.0 * l * l * dd);     // decoder blocks on all tokens
-            f += 2.0 * n * l * dd * p;                                        // pixel head
-            f += 2.0 * n * 2 * dd * dd;                                       // σ embedding
-        }
-        return 3 * f;
-    }
+    internal static double Flops(VitConfig enc, DecoderConfig dec, int batch, double mask, bool withDecoder) =>
+        StepFlops.Can(enc, dec, batch, mask, decoder: withDecoder, sigmaEmbedding: withDecoder, hidden: enc.Width, projection: 128);
 
     // The PyTorch contender as users run it (its own thread defaults, the same intra-op count); skipped with the
     // reason when the python or its torch is not there, so the TorchSharp comparison still runs.

@@ -59,6 +59,19 @@ public sealed record CmaeConfig
     /// <summary>How the target view is shifted against the online one. Official: windows of 224 moved 0–31 px in a 256 crop.</summary>
     public PixelShift Shift { get; init; } = PixelShift.OfficialCode;
 
+    /// <summary>
+    /// How the target view is placed. <see cref="CmaeTargetView.ShiftedWindow"/>: a window of the online view's crop moved
+    /// by <see cref="Shift"/> (CMAE §3.3, official). <see cref="CmaeTargetView.IndependentCrop"/>: its own random resized
+    /// crop (scale 0.2–1), as SimCLR pairs views (the paper's ablation of view pairing: worse than the pixel shift).
+    /// </summary>
+    public CmaeTargetView TargetView { get; init; } = CmaeTargetView.ShiftedWindow;
+
+    /// <summary>
+    /// Run the online tokens through the feature decoder before projector and predictor (CMAE §3.2; its ablation: it helps).
+    /// false: the projector takes the mean of the encoder's visible patch tokens directly.
+    /// </summary>
+    public bool FeatureDecoderEnabled { get; init; } = true;
+
     /// <summary>EMA momentum μ of the target branch. Official: 0.996 (higher: slower, steadier target).</summary>
     public double Momentum { get => _momentum; init => _momentum = value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Momentum), value, "must be in [0, 1]"); }
 
@@ -84,6 +97,15 @@ public sealed record CmaeConfig
         FeatureDecoder.Validate();
         return this;
     }
+}
+
+/// <summary>Where CMAE's target view comes from (the view-pairing ablation of CMAE's §4).</summary>
+public enum CmaeTargetView
+{
+    /// <summary>A window of the online view's crop, moved by the pixel shift (official).</summary>
+    ShiftedWindow,
+    /// <summary>An independent random resized crop of the image.</summary>
+    IndependentCrop,
 }
 
 /// <summary>
@@ -159,8 +181,10 @@ public sealed class Cmae : nn.Module, IGlobalNegatives
             var latent = encoder.Encode(masked.Visible);                              // [N, (1+)Lv, D]
             var pixels = pixel_decoder.forward(latent, masked.IdsRestore, null);      // [N, L, P]
             var recon = PatchLosses.Reconstruction(pixels, online, masked.Mask, Config.Encoder.PatchSize, Config.NormPixLoss);
-            var features = feature_decoder.forward(latent, masked.IdsRestore, null);  // [N, L, D]
-            var q = predictor.call(projector.call(features.mean([1])));               // [N, P]
+            var pooled = Config.FeatureDecoderEnabled
+                ? feature_decoder.forward(latent, masked.IdsRestore, null).mean([1])  // [N, L, D] → [N, D]
+                : ProjectionHead.MeanPool(latent, encoder.HasClsToken);               // visible patch tokens → [N, D]
+            var q = predictor.call(projector.call(pooled));                           // [N, P]
             Tensor k;
             using (torch.no_grad())
             {

@@ -24,15 +24,28 @@ public interface IPretrainMethod : IDisposable
 /// <summary>A named method with its settings: one entry of the ablation table, or a pretraining run.</summary>
 public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = null, CmaeConfig? Cmae = null, MaeConfig? Mae = null, SimClrConfig? SimClr = null)
 {
-    /// <summary>Builds the method around an encoder of <paramref name="encoder"/>'s shape ([CLS] as the method needs).</summary>
-    public IPretrainMethod Create(VitConfig encoder, Generator generator) => Kind switch
+    /// <summary>The configurations <see cref="Create"/> builds for <paramref name="encoder"/>, all filled in (what a run trains).</summary>
+    public MethodSpec Resolve(VitConfig encoder) => Kind switch
     {
-        MethodKind.Can => TwoViewMethod.Can(Name, CanFor(encoder), generator),
-        MethodKind.Cmae => TwoViewMethod.Cmae(Name, CmaeFor(encoder), generator),
-        MethodKind.Mae => TwoViewMethod.Mae(Name, (Mae ?? MaeConfig.Paper) with { Encoder = encoder with { ClsToken = true } }, generator),
-        MethodKind.SimClr => TwoViewMethod.SimClr(Name, (SimClr ?? new SimClrConfig()) with { Encoder = encoder with { ClsToken = false } }, generator),
+        MethodKind.Can => this with { Can = CanFor(encoder) },
+        MethodKind.Cmae => this with { Cmae = CmaeFor(encoder) },
+        MethodKind.Mae => this with { Mae = (Mae ?? MaeConfig.Paper) with { Encoder = encoder with { ClsToken = true } } },
+        MethodKind.SimClr => this with { SimClr = (SimClr ?? new SimClrConfig()) with { Encoder = encoder with { ClsToken = false } } },
         _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown method"),
     };
+
+    /// <summary>Builds the method around an encoder of <paramref name="encoder"/>'s shape ([CLS] as the method needs).</summary>
+    public IPretrainMethod Create(VitConfig encoder, Generator generator)
+    {
+        var r = Resolve(encoder);
+        return Kind switch
+        {
+            MethodKind.Can => TwoViewMethod.Can(Name, r.Can!, generator),
+            MethodKind.Cmae => TwoViewMethod.Cmae(Name, r.Cmae!, generator),
+            MethodKind.Mae => TwoViewMethod.Mae(Name, r.Mae!, generator),
+            _ => TwoViewMethod.SimClr(Name, r.SimClr!, generator),
+        };
+    }
 
     // CAN keeps its preset's choice of [CLS]: none for the paper's, one for the official code's.
     private CanConfig CanFor(VitConfig encoder)
@@ -49,35 +62,16 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
     }
 
     /// <summary>
-    /// The ablation suite of the CAN paper's tables, at one budget: baselines and CAN's switches, then CMAE and two of its
-    /// switches (InfoNCE weighted 1 instead of the official 2τ; the target shifted by a share of the image, not of the crop).
+    /// The method a run names: can, cmae, mae, simclr, or a row of an ablation table (<see cref="Ablation.AblationTables"/>).
     /// </summary>
-    public static IReadOnlyList<MethodSpec> AblationSuite(CanConfig? baseCan = null)
-    {
-        var can = baseCan ?? CanConfig.Paper;
-        return
-        [
-            new("mae", MethodKind.Mae),
-            new("simclr", MethodKind.SimClr),
-            new("masked-contrastive", MethodKind.Can, Can: CanConfig.Ablations.MaskedContrastiveOnly(can)),
-            new("can-no-noise", MethodKind.Can, Can: CanConfig.Ablations.WithoutNoise(can)),
-            new("can-noise-as-aug", MethodKind.Can, Can: CanConfig.Ablations.NoiseAsAugmentation(can)),
-            new("can-no-sigma-embedding", MethodKind.Can, Can: CanConfig.Ablations.WithoutSigmaEmbedding(can)),
-            new("can", MethodKind.Can, Can: can),
-            new("cmae", MethodKind.Cmae),
-            new("cmae-contrastive-weight-1", MethodKind.Cmae, Cmae: CmaeConfig.OfficialCode with { ScaleContrastiveByTwoTau = false }),
-            new("cmae-shift-of-image", MethodKind.Cmae, Cmae: CmaeConfig.OfficialCode with { Shift = PixelShift.OfficialCode with { Frame = ShiftFrame.Image } }),
-        ];
-    }
-
     public static MethodSpec Parse(string name) => name.ToLowerInvariant() switch
     {
         "can" => new("can", MethodKind.Can),
         "cmae" => new("cmae", MethodKind.Cmae),
         "mae" => new("mae", MethodKind.Mae),
         "simclr" => new("simclr", MethodKind.SimClr),
-        _ => AblationSuite().FirstOrDefault(s => s.Name == name.ToLowerInvariant())
-             ?? throw new ArgumentException($"unknown method '{name}' (expected can, cmae, mae, simclr or one of: {string.Join(", ", AblationSuite().Select(s => s.Name))})", nameof(name)),
+        _ => Ablation.AblationTables.Rows.FirstOrDefault(s => s.Name == name.ToLowerInvariant())
+             ?? throw new ArgumentException($"unknown method '{name}' (expected can, cmae, mae, simclr or a row of an ablation table: {string.Join(", ", Ablation.AblationTables.Rows.Select(s => s.Name))})", nameof(name)),
     };
 }
 
@@ -111,7 +105,10 @@ internal sealed class TwoViewMethod(string name, nn.Module module, VisionTransfo
     public static IPretrainMethod Cmae(string name, CmaeConfig c, Generator g)
     {
         var m = new Cmae(c, g);
-        return new TwoViewMethod(name, m, m.Encoder, TwoViewPipeline.ForCmae(c.Shift), c.Encoder.ImageSize,
+        var pipe = c.TargetView == CmaeTargetView.IndependentCrop
+            ? new TwoViewPipeline(ViewAugmentation.CropFlip, ViewAugmentation.SimClr)   // the target keeps CMAE's colour augmentations
+            : TwoViewPipeline.ForCmae(c.Shift);
+        return new TwoViewMethod(name, m, m.Encoder, pipe, c.Encoder.ImageSize,
             (a, b, gen, keep) => m.Forward(a, b, gen, keepPredictions: keep), (step, total) => m.UpdateTarget(step, total));
     }
 

@@ -17,16 +17,19 @@ public static class PretrainRun
     /// Pre-trains (or resumes) the run described by <paramref name="spec"/> in <paramref name="runDir"/>.
     /// With a <paramref name="group"/> this process is one rank of a data-parallel run (docs/distributed.md): every
     /// rank calls this with the same spec and folder; rank 0 writes run.json, metrics and checkpoints.
+    /// <paramref name="adjust"/> changes the training settings the spec gives (an ablation suite's schedule and kept checkpoints).
     /// </summary>
     public static TrainOutcome Pretrain(RunSpec spec, string runDir, Device device, IProgress<StepMetrics>? progress = null,
-                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, ProcessGroup? group = null)
+                                        CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, ProcessGroup? group = null,
+                                        Func<TrainConfig, TrainConfig>? adjust = null)
     {
         // Everything is checked before anything is written: a refused run leaves no run.json behind that would
         // make the corrected command fail as "a different run".
         spec.Validate();
         spec.ValidateFor(device);
         if (group is not null) spec.ValidateFor(group.WorldSize);
-        var config = spec.TrainConfig(device, checkpointEvery, logEvery).Validate();
+        var config = spec.TrainConfig(device, checkpointEvery, logEvery);
+        config = (adjust is null ? config : adjust(config)).Validate();
         if (File.Exists(runDir)) throw new IOException($"{runDir}: is a file; the run folder must be a folder");
         var train = LoadTrain(spec);
         spec.ValidateFor(train);

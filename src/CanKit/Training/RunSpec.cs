@@ -9,10 +9,11 @@ namespace CanKit.Training;
 /// <summary>
 /// Everything that defines a pre-training run, saved as <c>run.json</c> in its folder so that probing, kNN,
 /// export and resuming rebuild exactly the same model. Its JSON is also the checkpoint's configuration fingerprint.
+/// <see cref="Decoder"/>, when given, replaces the method's pixel decoder (CAN, MAE, CMAE; an ablation suite's scale).
 /// </summary>
 public sealed record RunSpec(string Method, string Preset, string Dataset, string? DataRoot, int Width, int Depth, int Heads, int PatchSize,
                              int BatchSize, long Steps, double LearningRate, double WeightDecay, double ClipNorm, ulong Seed, int TrainSubset,
-                             bool Bf16 = false)
+                             bool Bf16 = false, DecoderConfig? Decoder = null)
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
@@ -73,6 +74,8 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         if (!(ClipNorm >= 0) || !double.IsFinite(ClipNorm)) throw Bad(nameof(ClipNorm), $"must be a finite number ≥ 0, got {ClipNorm}");
         if (TrainSubset < 0) throw Bad(nameof(TrainSubset), $"must be ≥ 0 (0: all images), got {TrainSubset}");
         if (Width % Heads != 0) throw Bad(nameof(Heads), $"{Heads} does not divide {name(nameof(Width))} {Width}");
+        try { Decoder?.Validate(); }
+        catch (ArgumentException e) { throw new ArgumentException($"{name(nameof(Decoder))}: {e.Message.Split(" (Parameter")[0]}", nameof(Decoder), e); }
         return this;
     }
 
@@ -121,6 +124,18 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
 
     /// <summary>The method with its preset (paper / official / community for CAN; ablation names are their own presets).</summary>
     public MethodSpec MethodSpec()
+    {
+        var spec = PresetMethodSpec();
+        return Decoder is not { } d ? spec : spec.Kind switch
+        {
+            MethodKind.Can => spec with { Can = spec.Can! with { Decoder = d } },
+            MethodKind.Mae => spec with { Mae = (spec.Mae ?? MaeConfig.Paper) with { Decoder = d } },
+            MethodKind.Cmae => spec with { Cmae = (spec.Cmae ?? CmaeConfig.OfficialCode) with { PixelDecoder = d } },
+            _ => spec,
+        };
+    }
+
+    private MethodSpec PresetMethodSpec()
     {
         var spec = Methods.MethodSpec.Parse(Method);
         if (spec.Kind != MethodKind.Can || spec.Can is not null) return spec;

@@ -34,6 +34,9 @@ public sealed record TrainConfig
     /// <summary>Write a checkpoint every this many steps (and at the end, and on Ctrl-C).</summary>
     public int CheckpointEvery { get => _checkpointEvery; init => _checkpointEvery = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(CheckpointEvery), value, "must be > 0"); }
 
+    /// <summary>Also keep each periodic checkpoint as <c>checkpoint-{step}.safetensors</c> (a budget study probes them).</summary>
+    public bool KeepCheckpoints { get; init; }
+
     /// <summary>Metrics line every this many steps.</summary>
     public int LogEvery { get => _logEvery; init => _logEvery = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(LogEvery), value, "must be > 0"); }
 

@@ -60,6 +60,9 @@ public sealed partial class Trainer
     private int Rank => Group?.Rank ?? 0;
     private int WorldSize => Group?.WorldSize ?? 1;
 
+    /// <summary>The name of the copy of step <paramref name="step"/>'s checkpoint that <see cref="TrainConfig.KeepCheckpoints"/> keeps.</summary>
+    public static string SnapshotFile(long step) => $"checkpoint-{step}.safetensors";
+
     /// <summary>Runs to the configured number of steps, resuming from the checkpoint in the output folder if one exists.</summary>
     public TrainOutcome Run(IProgress<StepMetrics>? progress = null, CancellationToken cancel = default)
     {
@@ -165,6 +168,7 @@ public sealed partial class Trainer
             {
                 Save(module, optimizer, generator, step, position);
                 lastGood = CheckpointPath;
+                if (c.KeepCheckpoints) File.Copy(CheckpointPath, Path.Combine(_outDir, SnapshotFile(step)), overwrite: true);
             }
         }
         return TrainOutcome.Completed;

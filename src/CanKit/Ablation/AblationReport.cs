@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Text;
+using CanKit.Evaluation;
+using CanKit.Methods;
+using CanKit.Vision;
+
+namespace CanKit.Ablation;
+
+/// <summary>One row of a table at one budget: its seeds' linear-probe and k-NN summaries, FLOPs and training time.</summary>
+public sealed record AblationRow(string Table, string Row, long Steps, SeedSummary Probe, SeedSummary Knn, double GflopPerStep, double TrainMinutes);
+
+/// <summary>How a claim fares at our scale: its rows' 95 % intervals apart in its favour, apart against it, or overlapping.</summary>
+public enum Verdict { Holds, DoesNotHold, CannotTell }
+
+/// <summary>The tables' rows from the runs' scores, the claims' verdicts, and the CSV and markdown they are written as.</summary>
+public static class AblationReport
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>The rows of <paramref name="table"/> at <paramref name="steps"/> (the budget or a budget-study point).</summary>
+    public static IReadOnlyList<AblationRow> Summarise(AblationTable table, IReadOnlyList<AblationRunResult> results, AblationSettings settings, VitConfig encoder, long steps) =>
+        table.Rows.Select(row =>
+        {
+            var runs = results.Where(r => r.Row == row.Name && r.Step == steps).ToList();
+            if (runs.Count == 0) throw new InvalidOperationException($"no results for row '{row.Name}' at step {steps}");
+            return new AblationRow(table.Name, row.Name, steps, SeedSummary.Of(runs.Select(r => r.Probe).ToList()), SeedSummary.Of(runs.Select(r => r.Knn).ToList()),
+                StepFlops.Of(settings.Spec(row, 0).MethodSpec(), encoder, settings.Batch) / 1e9, runs.Average(r => r.TrainSeconds) / 60);
+        }).ToList();
+
+    /// <summary>
+    /// The verdict on <paramref name="claim"/> from <paramref name="rows"/> by <paramref name="metric"/>: holds when the
+    /// better row's interval lies wholly above the worse row's, does not hold when wholly below, cannot tell when they
+    /// overlap (or a row has one seed). A FLOPs claim holds when the ratio is within 25 % of the paper's.
+    /// </summary>
+    public static (Verdict Verdict, string Evidence) Judge(AblationClaim claim, IReadOnlyList<AblationRow> rows, Func<AblationRow, SeedSummary> metric)
+    {
+        AblationRow Find(string name) => rows.FirstOrDefault(r => r.Row == name) ?? throw new ArgumentException($"claim {claim.Id}: no row '{name}' in the table", nameof(rows));
+        var (b, w) = (Find(claim.Better), Find(claim.Worse));
+        if (claim.FlopsRatio is { } expected)
+        {
+            double ratio = b.GflopPerStep / w.GflopPerStep;
+            bool near = Math.Abs(Math.Log(ratio / expected)) <= Math.Log(1.25);
+            return (near ? Verdict.Holds : Verdict.DoesNotHold, string.Create(Inv, $"{ratio:F2}× (paper {expected:F1}×)"));
+        }
+        var (mb, mw) = (metric(b), metric(w));
+        var verdict = mb.Low > mw.High ? Verdict.Holds : mb.High < mw.Low ? Verdict.DoesNotHold : Verdict.CannotTell;
+        return (verdict, $"{SignedPoints(mb.Mean - mw.Mean)} pts");
+    }
+
+    /// <summary>A difference of accuracies (fractions) in percentage points with its sign: "+1.3", "-0.4".</summary>
+    public static string SignedPoints(double difference)
+    {
+        double p = Math.Round(100 * difference, 1);
+        return (p >= 0 ? "+" : "-") + Math.Abs(p).ToString("F1", Inv);
+    }
+
+    public static string Text(Verdict v) => v switch
+    {
+        Verdict.Holds => "holds",
+        Verdict.DoesNotHold => "does not hold at our scale",
+        _ => "cannot tell (intervals overlap)",
+    };
+
+    public const string CsvHeader = "table,row,steps,seeds,probe_mean,probe_sd,probe_lo,probe_hi,knn_mean,knn_sd,knn_lo,knn_hi,gflop_per_step,train_minutes";
+
+    /// <summary>Rows as CSV (accuracies as fractions, invariant culture, "NaN" where a value has no meaning).</summary>
+    public static string ToCsv(IEnumerable<AblationRow> rows)
+    {
+        var sb = new StringBuilder(CsvHeader).Append('\n');
+        foreach (var r in rows)
+            sb.Append(string.Create(Inv, $"{r.Table},{r.Row},{r.Steps},{r.Probe.Count},{r.Probe.Mean:R},{r.Probe.StdDev:R},{r.Probe.Low:R},{r.Probe.High:R},{r.Knn.Mean:R},{r.Knn.StdDev:R},{r.Knn.Low:R},{r.Knn.High:R},{r.GflopPerStep:R},{r.TrainMinutes:R}\n"));
+        return sb.ToString();
+    }
+
+    /// <summary>Reads what <see cref="ToCsv"/> wrote; a malformed line is an <see cref="InvalidDataException"/> naming the file and line.</summary>
+    public static IReadOnlyList<AblationRow> ReadCsv(string path)
+    {
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0 || lines[0] != CsvHeader) throw new InvalidDataException($"{path}: line 1 is not the ablation header '{CsvHeader}'");
+        var rows = new List<AblationRow>();
+        for (int i = 1; i < lines.Length; i++)
+        {
+            if (lines[i].Length == 0) continue;
+            var f = lines[i].Split(',');
+            try
+            {
+                if (f.Length != 14) throw new FormatException($"{f.Length} fields, expected 14");
+                double D(int j) => double.Parse(f[j], NumberStyles.Float, Inv);
+                int n = int.Parse(f[3], Inv);
+                rows.Add(new AblationRow(f[0], f[1], long.Parse(f[2], Inv), new SeedSummary(n, D(4), D(5), D(6), D(7)), new SeedSummary(n, D(8), D(9), D(10), D(11)), D(12), D(13)));
+            }
+            catch (FormatException e)
+            {
+                throw new InvalidDataException($"{path}: line {i + 1}: {e.Message}", e);
+            }
+        }
+        return rows;
+    }
+
+    private static string Pct(SeedSummary s) => double.IsNaN(s.Low)
+        ? string.Create(Inv, $"{100 * s.Mean:F1}")
+        : string.Create(Inv, $"{100 * s.Mean:F1} ± {100 * s.StdDev:F1} [{100 * s.Low:F1}, {100 * s.High:F1}]");
+
+    /// <summary>A table and its claims' verdicts as markdown.</summary>
+    public static string Markdown(AblationTable table, IReadOnlyList<AblationRow> rows)
+    {
+        int seeds = rows.Count > 0 ? rows[0].Probe.Count : 0;
+        var sb = new StringBuilder($"### {table.Name}: {table.Title}\n\n");
+        sb.Append(string.Create(Inv, $"{seeds} seeds, {rows.FirstOrDefault()?.Steps} steps; top-1 in %: mean ± sd [95 % t-interval]\n\n"));
+        sb.Append("| row | linear probe | 20-NN | GFLOP/step | training min/run |\n|---|---|---|---|---|\n");
+        foreach (var r in rows)
+            sb.Append(string.Create(Inv, $"| {r.Row} | {Pct(r.Probe)} | {Pct(r.Knn)} | {r.GflopPerStep:F2} | {r.TrainMinutes:F2} |\n"));
+        if (table.Claims.Count > 0)
+        {
+            sb.Append("\n| claim | rows | linear probe | 20-NN |\n|---|---|---|---|\n");
+            foreach (var c in table.Claims)
+            {
+                var (vp, ep) = Judge(c, rows, r => r.Probe);
+                var (vk, ek) = Judge(c, rows, r => r.Knn);
+                string kn = c.FlopsRatio is null ? $"{Text(vk)} ({ek})" : "–";
+                sb.Append($"| {c.Id}: {c.Text} | {c.Better} vs {c.Worse} | {Text(vp)} ({ep}) | {kn} |\n");
+            }
+        }
+        return sb.Append('\n').ToString();
+    }
+
+    /// <summary>
+    /// Kendall's τ-a between two scorings of the same rows: (concordant − discordant pairs) / (n(n−1)/2); 1 is the same
+    /// order, −1 the reverse. Ties count as neither.
+    /// </summary>
+    public static double KendallTau(IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        if (a.Count != b.Count) throw new ArgumentException($"{a.Count} scores against {b.Count}", nameof(b));
+        if (a.Count < 2) throw new ArgumentException("needs at least two rows", nameof(a));
+        int score = 0;
+        for (int i = 0; i < a.Count; i++)
+            for (int j = i + 1; j < a.Count; j++)
+                score += Math.Sign(a[i] - a[j]) * Math.Sign(b[i] - b[j]);
+        return score / (a.Count * (a.Count - 1) / 2.0);
+    }
+}

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CanKit.Methods;
+using CanKit.Training;
+
+namespace CanKit.Ablation;
+
+/// <summary>One run's scores at one step (the budget, or a budget-study checkpoint before it).</summary>
+public sealed record AblationRunResult(string Row, int Seed, long Step, double Probe, double Knn, double TrainSeconds);
+
+/// <summary>
+/// Runs the rows of ablation tables over seeds, each (row, seed) in its own folder <c>runs/ROW/seed-S</c> under the
+/// suite's folder, and returns every score. Resumable: a finished run (its <c>result.json</c>) is reused and a killed one
+/// continues from its last checkpoint, but only after the folder's stored configuration (<c>ablation.json</c>: the run
+/// spec, the method's resolved settings, schedule and evaluation) equals this suite's, byte for byte; otherwise an
+/// <see cref="InvalidDataException"/> names the folder and the first differing line.
+/// The learning rate warms up over 5 % of the budget and then stays constant, so a budget-study checkpoint at step s
+/// is the state a run of s steps would reach with this schedule (its warm-up excepted: 5 % of the full budget).
+/// </summary>
+public sealed class AblationRunner(AblationSettings settings, string outDir, Device device, Action<string>? log = null)
+{
+    /// <summary>Told each logged training step of every run (the trainer calls it on its own thread, between steps).</summary>
+    public IProgress<StepMetrics>? StepProgress { get; init; }
+
+    public const string ConfigFile = "ablation.json", ResultFile = "result.json";
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+
+    public AblationSettings Settings { get; } = settings.Validate();
+    private Vision.VitConfig? _encoder;
+
+    /// <summary>The encoder every run of the suite trains (known once the data is loaded).</summary>
+    public Vision.VitConfig Encoder
+    {
+        get
+        {
+            if (_encoder is not null) return _encoder;
+            var spec = Settings.Spec(AblationTables.CanComponents.Rows[0], 0);
+            return _encoder = spec.Encoder(PretrainRun.LoadTrain(spec));
+        }
+    }
+
+    /// <summary>The folder of <paramref name="row"/>'s run at <paramref name="seed"/>.</summary>
+    public string RunDir(string row, int seed) => Path.Combine(outDir, "runs", row, $"seed-{seed}");
+
+    /// <summary>Every distinct row of <paramref name="tables"/> at every seed, seed by seed (a suite killed early still has whole seeds).</summary>
+    public IReadOnlyList<AblationRunResult> Run(IReadOnlyList<AblationTable> tables, CancellationToken cancel = default)
+    {
+        var rows = tables.SelectMany(t => t.Rows).DistinctBy(r => r.Name).ToList();
+        var studied = Settings.BudgetStudy ? tables.Where(t => t.BudgetStudy).SelectMany(t => t.Rows).Select(r => r.Name).ToHashSet() : [];
+        // Every run's configuration is checked before the first one trains: a mismatch found late would waste the suite.
+        foreach (var row in rows)
+            for (int seed = 0; seed < Settings.Seeds; seed++)
+                Verify(RunDir(row.Name, seed), ConfigJson(row, seed, studied.Contains(row.Name)));
+        var results = new List<AblationRunResult>();
+        for (int seed = 0; seed < Settings.Seeds; seed++)
+            foreach (var row in rows)
+                results.AddRange(RunOne(row, seed, studied.Contains(row.Name), cancel));
+        return results;
+    }
+
+    /// <summary>
+    /// The configuration a run folder must hold: the run spec, the method's settings as they are trained, the schedule,
+    /// the checkpoints kept and the evaluation.
+    /// </summary>
+    public string ConfigJson(MethodSpec row, int seed, bool budgetStudy)
+    {
+        var spec = Settings.Spec(row, seed);
+        var method = spec.MethodSpec().Resolve(Encoder);   // every run of a suite has the same data and encoder shape
+        var config = new
+        {
+            run = spec,
+            method,
+            schedule = "linear warm-up over 5 % of the steps, then constant",
+            checkpointEvery = Settings.CheckpointEvery,
+            probedSteps = budgetStudy ? Settings.BudgetSteps : [Settings.Steps],
+            evaluation = new { Settings.EvalSubset, Settings.ProbeEpochs, Settings.K },
+        };
+        return JsonSerializer.Serialize(config, Json);
+    }
+
+    private static void Verify(string dir, string expected)
+    {
+        if (!Directory.Exists(dir)) return;
+        string path = Path.Combine(dir, ConfigFile);
+        if (!File.Exists(path))
+        {
+            if (Directory.EnumerateFileSystemEntries(dir).Any())
+                throw new InvalidDataException($"{dir}: holds files but no {ConfigFile}; it is not a run of this suite (delete it or use another --out)");
+            return;
+        }
+        string stored = File.ReadAllText(path);
+        if (stored == expected) return;
+        var (a, b) = (stored.Split('\n'), expected.Split('\n'));
+        int i = 0;
+        while (i < a.Length && i < b.Length && a[i] == b[i]) i++;
+        string was = i < a.Length ? a[i].Trim() : "(end)", now = i < b.Length ? b[i].Trim() : "(end)";
+        throw new InvalidDataException($"{dir}: its {ConfigFile} differs from this suite's configuration at line {i + 1} (stored {was}, now {now}); delete the folder or use another --out");
+    }
+
+    private IReadOnlyList<AblationRunResult> RunOne(MethodSpec row, int seed, bool budgetStudy, CancellationToken cancel)
+    {
+        string dir = RunDir(row.Name, seed), resultPath = Path.Combine(dir, ResultFile);
+        string config = ConfigJson(row, seed, budgetStudy);
+        Verify(dir, config);
+        if (File.Exists(resultPath))
+        {
+            var stored = JsonSerializer.Deserialize<List<AblationRunResult>>(File.ReadAllText(resultPath), Json)
+                         ?? throw new InvalidDataException($"{resultPath}: empty");
+            log?.Invoke($"{row.Name} seed {seed}: reused ({resultPath})");
+            return stored;
+        }
+        cancel.ThrowIfCancellationRequested();
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, ConfigFile), config);
+        var spec = Settings.Spec(row, seed);
+        var clock = Stopwatch.StartNew();
+        var outcome = PretrainRun.Pretrain(spec, dir, device, StepProgress, cancel, checkpointEvery: (int)Settings.CheckpointEvery, logEvery: (int)Settings.CheckpointEvery,
+            adjust: c => c with { MinLearningRate = c.LearningRate, KeepCheckpoints = budgetStudy });
+        if (outcome == TrainOutcome.Interrupted) throw new OperationCanceledException($"{row.Name} seed {seed} stopped at a checkpoint in {dir}", cancel);
+        double seconds = clock.Elapsed.TotalSeconds;
+        var probed = budgetStudy ? Settings.BudgetSteps : [Settings.Steps];
+        foreach (string kept in Directory.EnumerateFiles(dir, "checkpoint-*.safetensors"))   // the kept checkpoints no point probes
+            if (!probed.Any(s => Path.GetFileName(kept) == Trainer.SnapshotFile(s))) File.Delete(kept);
+        var results = new List<AblationRunResult>();
+        foreach (long step in probed)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var r = Evaluate(dir, step);
+            results.Add(new AblationRunResult(row.Name, seed, step, r.ProbeTop1, r.KnnTop1, seconds));
+            log?.Invoke($"{row.Name} seed {seed} step {step}: probe {r.ProbeTop1:P2}, {Settings.K}-NN {r.KnnTop1:P2} ({seconds:F0} s training)");
+        }
+        string tmp = resultPath + ".tmp";
+        File.WriteAllText(tmp, JsonSerializer.Serialize(results, Json));
+        File.Move(tmp, resultPath, overwrite: true);
+        return results;
+    }
+
+    // The budget's own checkpoint is the run folder's; an earlier one is probed from a folder of its own beside it
+    // (a copy of run.json and of that step's kept checkpoint), so the evaluation and its feature cache are the usual ones.
+    private EvalResult Evaluate(string dir, long step)
+    {
+        string at = dir;
+        if (step != Settings.Steps)
+        {
+            at = Path.Combine(dir, $"at-{step}");
+            Directory.CreateDirectory(at);
+            File.Copy(Path.Combine(dir, "run.json"), Path.Combine(at, "run.json"), overwrite: true);
+            File.Copy(Path.Combine(dir, Trainer.SnapshotFile(step)), Path.Combine(at, Trainer.CheckpointFile), overwrite: true);
+        }
+        return PretrainRun.Evaluate(at, device, k: Settings.K, probeEpochs: Settings.ProbeEpochs, evalSubset: Settings.EvalSubset);
+    }
+}
