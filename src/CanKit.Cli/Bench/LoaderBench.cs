@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using CanKit.Augment;
 using CanKit.Data;
 using CanKit.Optim;
 using CanKit.Training;
@@ -117,6 +118,7 @@ internal static class LoaderBench
             Console.Write(table);
             Console.WriteLine($"medians over {rounds} rounds; ratios are medians of per-round ratios. CAN step: ViT {stepSpec.Width}×{stepSpec.Depth}, patch {stepSpec.PatchSize}, " +
                               $"augmentation included; loader rows: raw uint8 batches of {batches} × {batch}. Cold: the file's pages evicted (posix_fadvise DONTNEED) first.");
+            if (folder is not null) StorageSide(folder, side, batch);
             return 0;
         }
         finally
@@ -125,6 +127,43 @@ internal static class LoaderBench
             mapped.Storage.Dispose();
             if (temp is not null) File.Delete(temp);
         }
+    }
+
+    // What storing larger (e.g. 256² for a random-resized crop to 224 at load) would cost: bytes per image, the
+    // decode + resize of a source JPEG at each side, and the two-view augmentation (random-resized crop, flip,
+    // colour) of a batch from each side to the training side. Measured once each, adjacent, median of 5.
+    private static void StorageSide(string folder, int side, int batch)
+    {
+        int larger = side * 8 / 7;   // 224 → 256, as ImageNet's resize-256-crop-224
+        var jpegs = ImageFolder.ImageFiles(folder).Take(32).ToList();
+        using var g = new Generator(1);
+        Console.WriteLine();
+        var table = new MarkdownTable("stored side", "bytes / image", "decode + resize ms / image", $"two views of a batch of {batch} → {side}², ms") { RightAligned = { 1, 2, 3 } };
+        foreach (int s in new[] { side, larger })
+        {
+            var decode = new List<double>();
+            var augment = new List<double>();
+            using var wide = torch.randint(0, 256, [batch, 3, s, s], generator: g);   // [B, 3, s, s] int64
+            using var raw = wide.to(ScalarType.Byte);
+            for (int r = 0; r < 5; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                foreach (string f in jpegs)
+                {
+                    using var chw = ImageCodec.DecodeFile(f);
+                    using var sq = ImageCodec.ResizeCenterCrop(chw, s);
+                }
+                decode.Add(sw.Elapsed.TotalMilliseconds / jpegs.Count);
+                sw.Restart();
+                var (v1, v2) = TwoViewPipeline.Can.Apply(raw, Normalization.ImageNet, side, g);
+                v1.Dispose();
+                v2.Dispose();
+                augment.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            table.Add($"{s}", $"{3 * s * s}", $"{SideBySide.MedianOf(decode):F1}", $"{SideBySide.MedianOf(augment):F0}");
+        }
+        Console.Write(table);
+        Console.WriteLine($"decode over the first {jpegs.Count} files of {folder}; the augmentation crops from whatever side is stored, so a larger store changes only these costs");
     }
 
     // Drops the file's clean pages from the page cache (only this file's; nothing else on the machine is touched).
