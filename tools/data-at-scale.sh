@@ -50,8 +50,8 @@ fi
 
 if has train; then
   rm -rf "$work/run"
-  nice -n 10 "$ck" pretrain --data folder-224 --data-root "$data" --width 192 --depth 12 --heads 3 --patch 16 --batch 64 \
-    --steps "${STEPS:-30}" --out "$work/run" > "$work/logs/pretrain.log" 2>&1 &
+  nice -n 10 "$ck" pretrain --data folder-224 --data-root "$data" --width 192 --depth 6 --heads 3 --patch 16 --batch 64 \
+    --steps "${STEPS:-20}" --out "$work/run" > "$work/logs/pretrain.log" 2>&1 &
   pid=$!
   sample_rss $pid "$work/logs/pretrain-rss.csv"
   wait $pid
@@ -60,7 +60,7 @@ if has train; then
 fi
 
 if has bench; then
-  nice -n 10 "$ck" bench loader --folder "$data/train" --side 224 --rounds "${ROUNDS:-3}" --batch 64 --workers 2 > "$work/logs/bench-loader.log" 2>&1 &
+  nice -n 10 "$ck" bench loader --folder "$data/train" --side 224 --rounds "${ROUNDS:-3}" --batch 64 --workers 2 --depth 6 > "$work/logs/bench-loader.log" 2>&1 &
   pid=$!
   sample_rss $pid "$work/logs/bench-rss.csv"
   wait $pid
