@@ -60,7 +60,7 @@ if has train; then
 fi
 
 if has bench; then
-  nice -n 10 "$ck" bench loader --folder "$data/train" --side 224 --rounds "${ROUNDS:-3}" --batch 64 --workers 2 --depth 6 > "$work/logs/bench-loader.log" 2>&1 &
+  nice -n 10 "$ck" bench loader --folder "$data/train" --side 224 --rounds "${ROUNDS:-3}" --batch 32 --workers 2 --depth 6 > "$work/logs/bench-loader.log" 2>&1 &
   pid=$!
   sample_rss $pid "$work/logs/bench-rss.csv"
   wait $pid
