@@ -17,6 +17,7 @@ internal static class DataCommand
         cmd.Subcommands.Add(Verify());
         cmd.Subcommands.Add(Subset());
         cmd.Subcommands.Add(Cache());
+        cmd.Subcommands.Add(Synthesize());
         return cmd;
     }
 
@@ -120,19 +121,77 @@ internal static class DataCommand
     {
         var folder = new Argument<string>("folder") { Description = "ImageFolder root (class sub-folders of JPEG/PNG files)" };
         var side = new Option<int>("--side") { Description = "square side of the cached images", DefaultValueFactory = _ => 64 }.Between(1, ImageFolder.MaxSide);
-        var cmd = new Command("cache", "decode an image folder once into its packed cache") { folder, side };
-        cmd.SetAction(r => Cli.Guard(() => { BuildCache(r.GetValue(folder)!, r.GetValue(side)); return 0; }));
+        var rebuild = new Option<bool>("--rebuild") { Description = "start over, even when a finished or interrupted cache exists" };
+        var verify = new Option<bool>("--verify") { Description = "read the finished cache back and check it against the checksums in its index" };
+        var cmd = new Command("cache", "decode an image folder once into its packed cache (an interrupted build continues where it stopped)") { folder, side, rebuild, verify };
+        cmd.SetAction((r, ct) => Task.FromResult(Cli.Guard(() =>
+        {
+            string root = r.GetValue(folder)!;
+            int s = r.GetValue(side);
+            BuildCache(root, s, r.GetValue(rebuild), ct);
+            if (r.GetValue(verify))
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                ImageFolder.VerifyCache(root, s);
+                Console.WriteLine($"ok    {ImageFolder.CachePath(Path.GetFullPath(root), s)} matches the checksums of its index ({clock.Elapsed.TotalSeconds:F1} s)");
+            }
+            return 0;
+        })));
         return cmd;
     }
 
-    private static void BuildCache(string folder, int side)
+    private static Command Synthesize()
     {
-        var set = ImageFolder.Load(folder, side, out var summary, progress: new Progress<(int done, int total)>(p => Console.Write($"\r  decoded {p.done}/{p.total}")));
+        var output = new Option<string>("--out") { Description = "output folder (receives train/<class>/ and val/<class>/)", Required = true };
+        var classes = new Option<int>("--classes") { Description = "classes", DefaultValueFactory = _ => 100 }.Between(1, 100_000);
+        var train = new Option<int>("--train-per-class") { Description = "training images per class", DefaultValueFactory = _ => 260 }.Between(1, 1_000_000);
+        var val = new Option<int>("--val-per-class") { Description = "validation images per class", DefaultValueFactory = _ => 10 }.Between(0, 1_000_000);
+        var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
+        var distinct = new Option<int>("--distinct") { Description = "encode only this many different images and repeat their bytes over the files (0: every file its own)", DefaultValueFactory = _ => 0 }.Between(0, int.MaxValue);
+        var cmd = new Command("synthesize", "write an ImageNet-layout folder of synthetic JPEGs (ImageNet-like sizes, ~110 KB each) for measuring the data path")
+            { output, classes, train, val, seed, distinct };
+        cmd.SetAction((r, ct) => Task.FromResult(Cli.Guard(() =>
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            long bytes = SyntheticImageFolder.Write(r.GetValue(output)!, r.GetValue(classes), r.GetValue(train), r.GetValue(val), r.GetValue(seed), distinct: r.GetValue(distinct),
+                progress: new Reporter<(int done, int total)>(p => Console.Write($"\r  written {p.done}/{p.total}   ")), cancel: ct);
+            Console.WriteLine();
+            Console.WriteLine($"{Path.GetFullPath(r.GetValue(output)!)}: {bytes / 1e9:F2} GB of JPEG in {clock.Elapsed.TotalSeconds:F0} s");
+            return 0;
+        })));
+        return cmd;
+    }
+
+    // Builds (or continues) the cache of one folder, unless a finished one is there and rebuild is not asked for.
+    private static void BuildCache(string folder, int side, bool rebuild = false, CancellationToken cancel = default)
+    {
+        string root = Path.GetFullPath(folder);
+        if (!rebuild && File.Exists(ImageFolder.IndexPath(root, side)) && File.Exists(ImageFolder.CachePath(root, side)))
+        {
+            using var store = ImageFolder.Open(root, side, ImageStorage.File).Storage;
+            Console.WriteLine($"{root}: the cache at side {side} is complete ({store.Length / 1e9:F2} GB in {store.Source})");
+            return;
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int? first = null;
+        var summary = ImageFolder.BuildCache(folder, side, progress: new Reporter<(int done, int total)>(p =>
+        {
+            first ??= p.done;
+            if (first > 0 && p.done == first) Console.WriteLine($"  resuming an interrupted build at image file {p.done}/{p.total}");
+            double rate = (p.done - first.Value) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+            string eta = rate > 0 ? $", about {TimeSpan.FromSeconds((p.total - p.done) / rate):hh\\:mm\\:ss} left" : "";
+            Console.Write($"\r  decoded {p.done}/{p.total} ({rate:F0} images/s{eta})   ");
+        }), rebuild: rebuild, cancel: cancel);
         Console.WriteLine();
         Console.WriteLine(summary);
         foreach (var s in summary.Skipped.Take(20)) Console.WriteLine($"  skipped {s.Path}: {s.Reason}");
         foreach (var link in (summary.SkippedFolderLinks ?? []).Take(20)) Console.Error.WriteLine($"warning: link to a folder not followed: {link}");
-        GC.KeepAlive(set);
+    }
+
+    // Reports on the thread that makes them, in order (Progress<T> posts them to the thread pool).
+    private sealed class Reporter<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 
     private sealed class ConsoleProgress : IProgress<DownloadProgress>

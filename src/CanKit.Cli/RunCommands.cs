@@ -54,7 +54,7 @@ internal static class RunCommands
     public static Command Pretrain()
     {
         var method = new Option<string>("--method") { Description = "can, cmae, mae, simclr or an ablation name (cankit ablate --list)", DefaultValueFactory = _ => "can" };
-        var data = new Option<string>("--data") { Description = "fashion-mnist, cifar10 or cifar100", DefaultValueFactory = _ => "fashion-mnist" };
+        var data = new Option<string>("--data") { Description = "fashion-mnist, cifar10, cifar100, or folder-<side> (an image folder with train/ and val/ at <side> px, e.g. folder-224)", DefaultValueFactory = _ => "fashion-mnist" };
         var root = new Option<string?>("--data-root") { Description = "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)" };
         var preset = new Option<string>("--preset") { Description = "CAN preset: paper, official or community", DefaultValueFactory = _ => "paper" };
         var steps = new Option<long>("--steps") { Description = "optimiser steps", DefaultValueFactory = _ => 1000 };

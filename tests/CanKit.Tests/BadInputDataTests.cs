@@ -118,7 +118,7 @@ public sealed class BadInputDataTests : IDisposable
         var set = ImageFolder.Load(root, 8);
         Assert.Equal([0, 0, 0, 1, 1, 1], set.Labels);
         // Each flat-colour PNG keeps its value: no image came twice.
-        Assert.Equal([0, 10, 20, 100, 110, 120], Enumerable.Range(0, 6).Select(i => (int)set.Pixels[i * set.ImageBytes]));
+        Assert.Equal([0, 10, 20, 100, 110, 120], Enumerable.Range(0, 6).Select(i => (int)set.Image(i)[0]));
     }
 
     [Theory]

@@ -156,7 +156,7 @@ public sealed class FetchTests : IDisposable
         Assert.Equal(wnids, train.ClassNames);
         Assert.Equal(new[] { 0, 0, 1, 1, 2, 2 }, train.Labels);
         Assert.Empty(summary.Skipped);
-        Assert.InRange(train.Pixels[4 * train.ImageBytes], 86, 94);   // class 2 → 90
+        Assert.InRange(train.Image(4)[0], 86, 94);   // class 2 → 90
         Assert.Equal(10, DatasetCatalog.ImagenetteClasses.Count);
         Assert.Empty(DatasetFetcher.CheckLayout(source, _dir));
         Assert.NotEmpty(DatasetFetcher.CheckLayout(DatasetCatalog.Imagenette160, _dir));  // the real counts differ

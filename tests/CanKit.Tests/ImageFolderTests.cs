@@ -49,17 +49,17 @@ public sealed class ImageFolderTests : IDisposable
         Assert.Equal((6, 6), reports[^1]);
 
         // Image 1 of a_dog is the grayscale JPEG (→ 3 equal planes), image 2 is b_cat/1.png exactly.
-        byte[] Image(ImageSet s, int i) => s.Pixels.AsSpan(i * s.ImageBytes, s.ImageBytes).ToArray();
+        byte[] Image(ImageSet s, int i) => s.Image(i);
         Assert.All(Image(set, 1), v => Assert.InRange(v, 88, 92));
         Assert.Equal(Enumerable.Repeat((byte)10, 64).Concat(Enumerable.Repeat((byte)20, 64)).Concat(Enumerable.Repeat((byte)30, 64)), Image(set, 2));
         Assert.All(Image(set, 0).AsSpan(0, 64).ToArray(), v => Assert.InRange(v, 97, 103));
 
         // Second load: the images are gone, only the packed cache is read.
-        byte[] first = set.Pixels;
+        byte[] first = Enumerable.Range(0, 5).SelectMany(set.Image).ToArray();
         foreach (string d in Directory.GetDirectories(_root)) Directory.Delete(d, recursive: true);
         var again = ImageFolder.Load(_root, 8, out var summary2);
         Assert.True(summary2.FromCache);
-        Assert.Equal(first, again.Pixels);
+        Assert.Equal(first, Enumerable.Range(0, 5).SelectMany(again.Image).ToArray());
         Assert.Equal(set.Labels, again.Labels);
         Assert.Equal(set.ClassNames, again.ClassNames);
         Assert.Single(summary2.Skipped);

@@ -23,6 +23,31 @@ internal static class SyntheticData
         return root;
     }
 
+    /// <summary>
+    /// An image folder <c>dir/name/c&lt;k&gt;/&lt;i&gt;.png</c> of <paramref name="classes"/> × <paramref name="perClass"/>
+    /// random RGB PNGs of <paramref name="side"/>² (lossless, so a cache at that side holds exactly these bytes).
+    /// Returns the root and the images in load order (classes sorted, then files), each [3, side, side] bytes.
+    /// </summary>
+    public static (string Root, List<byte[]> Images) PngFolder(string dir, int classes, int perClass, int side, string name = "folder", int seed = 5)
+    {
+        string root = Path.Combine(dir, name);
+        var rng = new Random(seed);
+        var images = new List<byte[]>();
+        for (int c = 0; c < classes; c++)
+        {
+            Directory.CreateDirectory(Path.Combine(root, $"c{c}"));
+            for (int i = 0; i < perClass; i++)
+            {
+                var px = new byte[3 * side * side];
+                rng.NextBytes(px);
+                using var t = torch.tensor(px, [3, side, side]);
+                File.WriteAllBytes(Path.Combine(root, $"c{c}", $"{i:D3}.png"), ImageCodec.EncodePng(t));
+                images.Add(px);
+            }
+        }
+        return (root, images);
+    }
+
     /// <summary>A CIFAR-10 run small enough for tests: ViT 32×1, 2 heads, patch 8, 16 images per step.</summary>
     public static RunSpec TinySpec(string cifarRoot, long steps) => new("can", "paper", "cifar10", cifarRoot, 32, 1, 2, 8, 16, steps, 1e-3, 0.05, 1.0, 0, 0);
 

@@ -10,13 +10,19 @@ public sealed record Normalization(float[] Mean, float[] Std)
 }
 
 /// <summary>
-/// A labelled set of images held in memory as uint8 pixels, channels first: image i occupies
-/// <c>Pixels[i·C·H·W .. (i+1)·C·H·W)</c> in [C, H, W] order. Every dataset loader produces one.
+/// A labelled set of uint8 images, channels first: image i occupies bytes <c>[i·C·H·W, (i+1)·C·H·W)</c> of its
+/// pixels, in [C, H, W] order. Every dataset loader produces one. The pixels live in a <see cref="PixelStore"/>:
+/// a managed array for the small sets (Fashion-MNIST, CIFAR), or a packed cache file read on demand
+/// (<see cref="FilePixels"/>, <see cref="MappedPixels"/>) for sets past memory; batches, augmentations and trainers
+/// see the same contract either way (<see cref="RawBatch"/>, <see cref="CopyImage"/>, <see cref="Take"/>).
+/// Offsets are 64-bit throughout, so a file-backed set may hold any number of bytes.
 /// </summary>
 public sealed class ImageSet
 {
+    private readonly long _offset;   // byte offset of image 0 in the store
+
     public string Name { get; }
-    public byte[] Pixels { get; }
+    public PixelStore Storage { get; }
     public int[] Labels { get; }
     public int Channels { get; }
     public int Height { get; }
@@ -26,38 +32,85 @@ public sealed class ImageSet
 
     public int Count => Labels.Length;
     public int ImageBytes => Channels * Height * Width;
+    /// <summary>Bytes of all the images: Count · C · H · W, as a 64-bit number.</summary>
+    public long PixelBytes => (long)Count * ImageBytes;
+    /// <summary>True when the pixels are a managed array in this process, false when they are read from a file.</summary>
+    public bool InMemory => Storage.InMemory;
 
+    /// <summary>An in-memory set: <paramref name="pixels"/> holds exactly Count · C · H · W bytes.</summary>
     public ImageSet(string name, byte[] pixels, int[] labels, int channels, int height, int width, IReadOnlyList<string> classNames, Normalization normalization)
+        : this(name, Exact(name, pixels, labels.Length, (long)channels * height * width), 0, labels, channels, height, width, classNames, normalization) { }
+
+    private static MemoryPixels Exact(string name, byte[] pixels, int count, long imageBytes) =>
+        count * imageBytes == pixels.Length ? new MemoryPixels(pixels)
+            : throw new ArgumentException($"{name}: {pixels.Length} pixel bytes do not hold {count} images of {imageBytes} bytes");
+
+    /// <summary>A set whose image i starts at byte <paramref name="offset"/> + i·C·H·W of <paramref name="storage"/>.</summary>
+    public ImageSet(string name, PixelStore storage, long offset, int[] labels, int channels, int height, int width, IReadOnlyList<string> classNames, Normalization normalization)
     {
-        if ((long)labels.Length * channels * height * width != pixels.Length)
-            throw new ArgumentException($"{name}: {pixels.Length} pixel bytes do not hold {labels.Length} images of {channels}×{height}×{width}");
+        if (channels < 1 || height < 1 || width < 1 || (long)channels * height * width > Array.MaxLength)
+            throw new ArgumentException($"{name}: images of {channels}×{height}×{width} are not possible");
+        if (offset < 0 || offset + (long)labels.Length * channels * height * width > storage.Length)
+            throw new ArgumentException($"{name}: {storage.Source} has {storage.Length} bytes, fewer than {labels.Length} images of {channels}×{height}×{width} from byte {offset} need");
         if (normalization.Mean.Length != channels || normalization.Std.Length != channels)
             throw new ArgumentException($"{name}: normalisation has {normalization.Mean.Length} channels, images have {channels}");
         // Every loader names the file of a bad label; this is the last line before a label reaches a loss or a vote.
         int bad = Array.FindIndex(labels, l => (uint)l >= (uint)classNames.Count);
         if (bad >= 0) throw new ArgumentException($"{name}: label {labels[bad]} of image {bad} is outside 0..{classNames.Count - 1}");
-        (Name, Pixels, Labels, Channels, Height, Width, ClassNames, Normalization) = (name, pixels, labels, channels, height, width, classNames, normalization);
+        (Name, Storage, _offset, Labels, Channels, Height, Width, ClassNames, Normalization) = (name, storage, offset, labels, channels, height, width, classNames, normalization);
     }
 
-    /// <summary>A subset (e.g. a quick-mode slice) sharing nothing with this set.</summary>
+    /// <summary>
+    /// The first <paramref name="count"/> images (e.g. a quick-mode slice). An in-memory set is copied (the subset
+    /// shares nothing with this set); a file-backed one shares the read-only store.
+    /// </summary>
     public ImageSet Take(int count)
     {
-        count = Math.Min(count, Count);
-        return new ImageSet(Name, Pixels.AsSpan(0, count * ImageBytes).ToArray(), Labels.AsSpan(0, count).ToArray(), Channels, Height, Width, ClassNames, Normalization);
+        count = Math.Clamp(count, 0, Count);
+        var labels = Labels.AsSpan(0, count).ToArray();
+        if (!InMemory) return new ImageSet(Name, Storage, _offset, labels, Channels, Height, Width, ClassNames, Normalization);
+        var px = new byte[(long)count * ImageBytes];
+        Storage.Read(_offset, px);
+        return new ImageSet(Name, px, labels, Channels, Height, Width, ClassNames, Normalization);
+    }
+
+    /// <summary>This set with all its pixels in one managed array (itself when it already is), for sets that fit.</summary>
+    public ImageSet ToMemory()
+    {
+        if (InMemory && _offset == 0 && Storage.Length == PixelBytes) return this;
+        if (PixelBytes > Array.MaxLength)
+            throw new InvalidOperationException($"{Name}: {PixelBytes} pixel bytes exceed what one in-memory array can hold ({Array.MaxLength}); keep the set file-backed");
+        var px = new byte[PixelBytes];
+        Storage.Read(_offset, px);
+        return new ImageSet(Name, px, Labels, Channels, Height, Width, ClassNames, Normalization);
+    }
+
+    /// <summary>Copies the [C, H, W] bytes of image <paramref name="index"/> into <paramref name="dst"/> (ImageBytes long).</summary>
+    public void CopyImage(int index, Span<byte> dst)
+    {
+        if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index), index, $"{Name} has {Count} images");
+        if (dst.Length != ImageBytes) throw new ArgumentException($"{Name}: an image is {ImageBytes} bytes, the buffer {dst.Length}", nameof(dst));
+        Storage.Read(_offset + (long)index * ImageBytes, dst);
+    }
+
+    /// <summary>The [C, H, W] bytes of image <paramref name="index"/> as a new array.</summary>
+    public byte[] Image(int index)
+    {
+        var px = new byte[ImageBytes];
+        CopyImage(index, px);
+        return px;
     }
 
     /// <summary>Raw pixels of the given samples as a uint8 tensor [n, C, H, W] (CPU), and labels [n] int64.</summary>
     public (Tensor Images, Tensor Labels) RawBatch(ReadOnlySpan<int> indices)
     {
         int b = ImageBytes;
-        var x = new byte[indices.Length * b];
+        var x = new byte[(long)indices.Length * b];
         var y = new long[indices.Length];
         for (int i = 0; i < indices.Length; i++)
         {
-            int k = indices[i];
-            if ((uint)k >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(indices), k, $"{Name} has {Count} images");
-            Pixels.AsSpan(k * b, b).CopyTo(x.AsSpan(i * b, b));
-            y[i] = Labels[k];
+            CopyImage(indices[i], x.AsSpan(i * b, b));
+            y[i] = Labels[indices[i]];
         }
         return (torch.tensor(x, [indices.Length, Channels, Height, Width], ScalarType.Byte), torch.tensor(y, [indices.Length], ScalarType.Int64));
     }

@@ -60,7 +60,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         try { Methods.MethodSpec.Parse(Method); }
         catch (ArgumentException e) { throw new ArgumentException($"{name(nameof(Method))}: {e.Message.Split(" (Parameter")[0]}", nameof(Method), e); }
         if (Preset is not ("paper" or "official" or "community")) throw Bad(nameof(Preset), $"unknown preset '{Preset}' (expected paper, official or community)");
-        if (Dataset is null || !Datasets.Names.Contains(Dataset)) throw Bad(nameof(Dataset), $"unknown dataset '{Dataset}' (expected {string.Join(", ", Datasets.Names)})");
+        if (Dataset is null || !Datasets.IsKnown(Dataset)) throw Bad(nameof(Dataset), $"unknown dataset '{Dataset}' (expected {string.Join(", ", Datasets.Names)})");
         foreach (var (field, value) in new[] { (nameof(Steps), Steps), (nameof(BatchSize), BatchSize), (nameof(Width), Width), (nameof(Depth), Depth), (nameof(Heads), Heads), (nameof(PatchSize), PatchSize) })
             if (value <= 0) throw Bad(field, $"must be > 0, got {value}");
         // Upper bounds keep a typo from asking for terabytes: far above any model this kit trains on a CPU.
@@ -156,19 +156,29 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     };
 }
 
-/// <summary>Loads the datasets the command line names: <c>fashion-mnist</c>, <c>cifar10</c>, <c>cifar100</c>, <c>folder</c>.</summary>
+/// <summary>
+/// Loads the datasets the command line names: <c>fashion-mnist</c>, <c>cifar10</c>, <c>cifar100</c>, and
+/// <c>folder-&lt;side&gt;</c>: an image folder with <c>train/</c> and <c>val/</c> class folders (Imagenette, an
+/// ImageNet subset) at <c>side</c> px, through its cache (read from the file when it is larger than memory should hold).
+/// </summary>
 public static class Datasets
 {
-    public static readonly string[] Names = ["fashion-mnist", "cifar10", "cifar100"];
+    public static readonly string[] Names = ["fashion-mnist", "cifar10", "cifar100", "folder-<side>"];
+
+    public static bool IsKnown(string name) => Names[..^1].Contains(name.ToLowerInvariant()) || FolderSide(name) is not null;
 
     public static ImageSet Load(string name, string? root, bool train) => name.ToLowerInvariant() switch
     {
         "fashion-mnist" => FashionMnist.Load(train, root ?? FashionMnist.DefaultRoot).ToImageSet(),
         "cifar10" => CifarBinary.LoadCifar10(root ?? throw Missing(name), train),
         "cifar100" => CifarBinary.LoadCifar100(root ?? throw Missing(name), train),
+        _ when FolderSide(name) is int side => ImageFolder.Load(Path.Combine(root ?? throw Missing(name), train ? "train" : "val"), side),
         _ => throw new ArgumentException($"unknown dataset '{name}' (expected {string.Join(", ", Names)})", nameof(name)),
     };
 
+    private static int? FolderSide(string name) =>
+        name.StartsWith("folder-", StringComparison.OrdinalIgnoreCase) && int.TryParse(name["folder-".Length..], out int side) && side is >= 1 and <= ImageFolder.MaxSide ? side : null;
+
     private static ArgumentException Missing(string name) =>
-        new($"dataset '{name}' needs --data-root (fetch it with data-scripts/fetch-cifar.sh)");
+        new($"dataset '{name}' needs --data-root (fetch or build it with data-scripts/, see data-scripts/README.md)");
 }
