@@ -35,16 +35,4 @@ static void Check(bool condition, string what)
     Console.WriteLine($"check passed: {what}");
 }
 
-/// <summary>
-/// Rows of images, each with its label on the left, as one small HTML table of PNG strips: (label, images [N, C, H, W]
-/// in [0, 1]). For pictures whose rows mean different things (originals, masked input, reconstruction, …).
-/// </summary>
-static Microsoft.AspNetCore.Html.IHtmlContent ImageRows(int scale, params (string Label, TorchSharp.torch.Tensor Images)[] rows) =>
-    new Microsoft.AspNetCore.Html.HtmlString("<table style=\"border-collapse:collapse\">" + string.Concat(rows.Select(r =>
-    {
-        var b = new CanKit.Display.ImageBatch(r.Images, columns: (int)r.Images.shape[0], scale: scale);
-        return $"<tr><td style=\"text-align:right;padding-right:8px;max-width:180px\">{System.Net.WebUtility.HtmlEncode(r.Label)}</td>" +
-               $"<td><img alt=\"{System.Net.WebUtility.HtmlEncode(r.Label)}\" width=\"{b.Width * scale}\" height=\"{b.Height * scale}\" style=\"image-rendering:pixelated\" src=\"{b.DataUri}\"></td></tr>";
-    })) + "</table>");
-
 torch.manual_seed(0);
