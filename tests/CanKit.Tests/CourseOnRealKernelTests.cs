@@ -50,7 +50,8 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
         Assert.Equal(notebooks.Length, lines.Count(l => l.StartsWith("ok ")));
 
         // Each executed notebook holds the outputs the kernel made: CanKit's formatters were used (a chart in every
-        // notebook but one, an image grid in the CMAE and CAN notebooks, a tensor's statistics in the tour).
+        // notebook but one, labelled image rows in the notebooks that show patches, masks, noise, views and
+        // reconstructions, a tensor's statistics in the tour), and each ran its closing checks.
         var html = new Dictionary<string, string>();
         foreach (string nb in notebooks)
         {
@@ -61,17 +62,29 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
         }
         string All(string name) => File.ReadAllText(Path.Combine(executed, name + ".ipynb"));
         Assert.Contains("min 0, mean 2.5, max 5", All("00-setup-and-tour"));
-        Assert.Contains("ImageBatch [16, 1, 28, 28]", All("06-cmae"));
-        Assert.Contains("ImageBatch [1, 0,", All("05-can-on-fashion-mnist"));
+        Assert.Contains("ImageRows: the first image as 49 tokens", All("01-patches-vit-position"));
+        Assert.Contains("ImageRows: originals [8, 1, 28, 28] · 50 % masked", All("02-masking-and-mae"));
+        Assert.Contains("ImageRows: image [10, 1, 28, 28] · view 1", All("03-views-and-infonce"));
+        Assert.Contains("ImageRows: σ = 0 [8, 1, 28, 28]", All("04-noise-and-sigma-embedding"));
+        Assert.Contains("ImageRows: original [8, 1, 28, 28] · input: masked + noisy", All("05-can-on-fashion-mnist"));
+        Assert.Contains("ImageRows: online view (crop + flip) [8, 1, 28, 28]", All("06-cmae"));
+        Assert.Contains("t-SNE of CAN features", All("10-evaluation"));
+        foreach (string nb in notebooks)
+            Assert.Contains("check passed:", All(Path.GetFileNameWithoutExtension(nb)));
 
-        // One page of each kind, checked in the browser: charts (a grid of subplots), an image grid, a table.
-        foreach (var (name, kind) in new[] { ("05-can-on-fashion-mnist", "charts and an image"), ("06-cmae", "an image grid and charts"), ("03-views-and-infonce", "a table and a chart") })
+        // Pages checked in the browser: charts (a grid of subplots), labelled image rows, tables, two scatter plots.
+        foreach (var (name, kind, minPlots, minImages) in new[]
+                 {
+                     ("05-can-on-fashion-mnist", "charts and image rows", 1, 6), ("06-cmae", "image rows and charts", 1, 4),
+                     ("03-views-and-infonce", "a table, image rows and charts", 2, 3), ("02-masking-and-mae", "image rows and a chart", 1, 9),
+                     ("10-evaluation", "PCA and t-SNE", 2, 0),
+                 })
         {
             var (plots, images) = await HtmlReportBrowserTests.AssertRenders(html[name], output, serveCdn: true, staticKernelPage: true);
             output.WriteLine($"{name}: {kind}: {plots} charts, {images} images");
-            Assert.True(plots >= 1, $"{name}: no chart");
-            if (name != "03-views-and-infonce") Assert.True(images >= 1, $"{name}: no image");
-            else Assert.Contains("<th>InfoNCE</th>", File.ReadAllText(html[name]));
+            Assert.True(plots >= minPlots, $"{name}: {plots} charts drawn, expected {minPlots} or more");
+            Assert.True(images >= minImages, $"{name}: {images} images decoded, expected {minImages} or more");
         }
+        Assert.Contains("<th>InfoNCE</th>", File.ReadAllText(html["03-views-and-infonce"]));
     }
 }

@@ -55,7 +55,7 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
             await page.RouteAsync(PlotlyJs.CdnUrl, route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "text/javascript", Body = PlotlyJs.Source() }));
         await page.GotoAsync(new Uri(htmlPath).AbsoluteUri, new PageGotoOptions { WaitUntil = WaitUntilState.Load, Timeout = 60_000 });
         int plots = await page.Locator("div.plot").CountAsync();
-        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('div.plot')].every(d => d.querySelector('svg.main-svg'))", null, new PageWaitForFunctionOptions { Timeout = 30_000 });
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('div.plot')].every(d => d.querySelector('svg.main-svg'))", null, new PageWaitForFunctionOptions { Timeout = 120_000 });
         for (int i = 0; i < plots; i++)
         {
             double drawn = Drawn(await page.Locator("div.plot").Nth(i).ScreenshotAsync(), $"plot {i}");

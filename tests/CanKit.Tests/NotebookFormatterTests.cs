@@ -45,6 +45,24 @@ public class NotebookFormatterTests
     }
 
     [Fact]
+    public void ImageRowsShowEachRowBesideItsLabel()
+    {
+        // Two rows of three 1×4×4 images: each strip is 3·(4+2)+2 = 20 wide and 4+2+2 = 8 high, drawn at three times.
+        using var a = zeros(3, 1, 4, 4);
+        using var b = ones(3, 1, 4, 4);
+        var rows = new ImageRows(3, ("clean <x>", a), ("masked", b));
+        Assert.Equal(2, rows.Rows.Count);
+        Assert.Equal((20, 8), (rows.Rows[1].Strip.Width, rows.Rows[1].Strip.Height));
+        using var png = CanKit.Data.ImageCodec.Decode(rows.Rows[1].Strip.Png, "strip");
+        Assert.Equal(255, png[0, 2, 2].item<byte>());                        // row 2 is all ones: white
+        string html = Formatter.ToDisplayString(rows, HtmlFormatter.MimeType);
+        Assert.Equal(2, html.Split("<img ").Length - 1);
+        Assert.Contains("<td style=\"text-align:right;padding-right:8px;max-width:200px\">clean &lt;x&gt;</td>", html);   // labels are encoded
+        Assert.Contains("width=\"60\" height=\"24\"", html);
+        Assert.Throws<ArgumentException>(() => new ImageRows(2, ("flat", zeros(4, 4))));
+    }
+
+    [Fact]
     public void ChartsAndRunMetricsShowAsHtml()
     {
         var chart = Plotly.NET.CSharp.Chart.Line<double, double, string>(x: [0, 1], y: [1, 0.5]);

@@ -28,11 +28,13 @@ public static class NotebookFormatters
         Formatter.Register<Tensor>(t => "<pre>" + WebUtility.HtmlEncode(Cut(TensorText(t))) + "</pre>", HtmlFormatter.MimeType);
         Formatter.Register<ImageBatch>(b => b.ToString(), PlainTextFormatter.MimeType);
         Formatter.Register<ImageBatch>(ImageHtml, HtmlFormatter.MimeType);
+        Formatter.Register<ImageRows>(r => r.ToString(), PlainTextFormatter.MimeType);
+        Formatter.Register<ImageRows>(RowsHtml, HtmlFormatter.MimeType);
         Formatter.Register<GenericChart>(c => "Plotly.NET chart", PlainTextFormatter.MimeType);
         Formatter.Register<GenericChart>(ChartHtml.Fragment, HtmlFormatter.MimeType);
         Formatter.Register<IReadOnlyList<StepMetrics>>(m => MetricsText(m), PlainTextFormatter.MimeType);
         Formatter.Register<IReadOnlyList<StepMetrics>>(MetricsHtml, HtmlFormatter.MimeType);
-        foreach (var t in new[] { typeof(Tensor), typeof(ImageBatch), typeof(GenericChart), typeof(IReadOnlyList<StepMetrics>) })
+        foreach (var t in new[] { typeof(Tensor), typeof(ImageBatch), typeof(ImageRows), typeof(GenericChart), typeof(IReadOnlyList<StepMetrics>) })
             Formatter.SetPreferredMimeTypesFor(t, HtmlFormatter.MimeType, PlainTextFormatter.MimeType);
     }
 
@@ -59,6 +61,12 @@ public static class NotebookFormatters
         $"<figure style=\"margin:0\"><img alt=\"{WebUtility.HtmlEncode(b.ToString())}\" width=\"{b.Width * b.Scale}\" height=\"{b.Height * b.Scale}\" " +
         $"style=\"image-rendering:pixelated\" src=\"{b.DataUri}\">" +
         (b.Caption is null ? "" : $"<figcaption>{WebUtility.HtmlEncode(b.Caption)}</figcaption>") + "</figure>";
+
+    private static string RowsHtml(ImageRows rows) =>
+        "<table style=\"border-collapse:collapse\">" + string.Concat(rows.Rows.Select(r =>
+            $"<tr><td style=\"text-align:right;padding-right:8px;max-width:200px\">{WebUtility.HtmlEncode(r.Label)}</td>" +
+            $"<td><img alt=\"{WebUtility.HtmlEncode(r.Strip.ToString())}\" width=\"{r.Strip.Width * r.Strip.Scale}\" height=\"{r.Strip.Height * r.Strip.Scale}\" " +
+            $"style=\"image-rendering:pixelated\" src=\"{r.Strip.DataUri}\"></td></tr>")) + "</table>";
 
     private static IEnumerable<StepMetrics> Shown(IReadOnlyList<StepMetrics> m) =>
         m.Count <= 10 ? m : m.Take(5).Concat(m.Skip(m.Count - 5));
