@@ -41,11 +41,12 @@ internal static class AblateCommand
         var epochs = new Option<int>("--probe-epochs") { Description = "linear-probe epochs", DefaultValueFactory = _ => d.ProbeEpochs }.AtLeast(1);
         var decWidth = new Option<int>("--decoder-width") { Description = "pixel decoder width (CAN, MAE, CMAE)", DefaultValueFactory = _ => d.DecoderWidth };
         var decDepth = new Option<int>("--decoder-depth") { Description = "pixel decoder blocks", DefaultValueFactory = _ => d.DecoderDepth };
+        var precision = RunCommands.PrecisionOpt();
         var budget = new Option<bool>("--budget-study") { Description = "probe the checkpoints at 1/4 and 1/2 of the budget too (can-components)", DefaultValueFactory = _ => true };
         var outDir = new Option<string>("--out") { Description = "folder for the runs and the tables", DefaultValueFactory = _ => "runs/ablate" }.NotAFile();
         var list = new Option<bool>("--list") { Description = "list the tables, their rows and claims, and exit" };
         var cmd = new Command("ablate", "run ablation tables over seeds: mean, sd and 95 % interval per row, and the papers' claims judged")
-            { tables, seeds, data, root, steps, batch, width, depth, heads, patch, decWidth, decDepth, subset, evalSubset, epochs, budget, outDir, list };
+            { tables, seeds, data, root, steps, batch, width, depth, heads, patch, decWidth, decDepth, subset, evalSubset, epochs, precision, budget, outDir, list };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             if (r.GetValue(list))
@@ -64,12 +65,23 @@ internal static class AblateCommand
                 Dataset = r.GetValue(data)!, DataRoot = r.GetValue(root), Width = r.GetValue(width), Depth = r.GetValue(depth), Heads = r.GetValue(heads),
                 PatchSize = r.GetValue(patch), Batch = r.GetValue(batch), DecoderWidth = r.GetValue(decWidth), DecoderDepth = r.GetValue(decDepth), Steps = r.GetValue(steps), TrainSubset = r.GetValue(subset),
                 EvalSubset = r.GetValue(evalSubset), ProbeEpochs = r.GetValue(epochs), Seeds = r.GetValue(seeds), BudgetStudy = r.GetValue(budget),
+                Bf16 = ResolvePrecision(r.GetValue(precision)!) == Vision.Precision.BFloat16,
             }.Validate();
             // Every run's flags are checked before the first one starts, so a bad flag never leaves a half-made suite.
             foreach (var row in chosen.SelectMany(t => t.Rows)) RunCommands.Validate(settings.Spec(row, 0));
             return Run(chosen, settings, r.GetValue(outDir)!);
         }, Flags));
         return cmd;
+    }
+
+    /// <summary>
+    /// --precision for a suite on the CPU. A suite folder's runs keep the precision they were trained in: a different one
+    /// is refused by the config check, naming the folder and the differing line.
+    /// </summary>
+    private static Vision.Precision ResolvePrecision(string flag)
+    {
+        try { return Vision.PrecisionPolicy.Parse(flag, torch.CPU); }
+        catch (ArgumentException e) { throw new ArgumentException($"--precision: {e.Message}"); }
     }
 
     /// <summary>The tables named by --table (comma-separated or repeated; "all" for every table).</summary>
@@ -106,7 +118,7 @@ internal static class AblateCommand
             - commit: {Commit()}
             - CPU: {CpuModel()}, {Environment.ProcessorCount} logical CPUs visible; torch intra-op threads {torch.get_num_threads()}, OMP_NUM_THREADS={Environment.GetEnvironmentVariable("OMP_NUM_THREADS") ?? "unset"}
             - wall time of this invocation: {wall.TotalMinutes:F1} min (runs reused from an earlier invocation cost nothing here)
-            - scale: {s.Dataset}, ViT {s.Width}×{s.Depth} ({s.Heads} heads, patch {s.PatchSize}), decoder {s.DecoderWidth}×{s.DecoderDepth}, batch {s.Batch}, {s.Steps} steps (warm-up 5 %, then constant), {(s.TrainSubset > 0 ? s.TrainSubset : "all")} training images; probe and {s.K}-NN on {(s.EvalSubset > 0 ? $"{s.EvalSubset} train / {Math.Max(1, s.EvalSubset / 6)} test" : "all")} images, {s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}
+            - scale: {s.Dataset}, ViT {s.Width}×{s.Depth} ({s.Heads} heads, patch {s.PatchSize}), decoder {s.DecoderWidth}×{s.DecoderDepth}, batch {s.Batch}, {s.Steps} steps (warm-up 5 %, then constant), {(s.Bf16 ? "bf16 products" : "float32")}, {(s.TrainSubset > 0 ? s.TrainSubset : "all")} training images; probe and {s.K}-NN on {(s.EvalSubset > 0 ? $"{s.EvalSubset} train / {Math.Max(1, s.EvalSubset / 6)} test" : "all")} images, {s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}
 
 
             """));

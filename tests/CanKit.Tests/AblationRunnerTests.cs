@@ -78,6 +78,11 @@ public sealed class AblationRunnerTests : IDisposable
         Assert.Contains(other.RunDir("mae", 0), e.Message);
         Assert.Contains("\"ProbeEpochs\": 2", e.Message);
         Assert.Contains("\"ProbeEpochs\": 3", e.Message);
+        // Another precision (what --precision auto gives on a CPU with or without native bf16) is another configuration.
+        var bf16 = new AblationRunner(settings with { Bf16 = true }, outDir, CPU);
+        var eb = Assert.Throws<InvalidDataException>(() => bf16.Run([Table]));
+        Assert.Contains("\"Bf16\": false", eb.Message);
+        Assert.Contains("\"Bf16\": true", eb.Message);
         // A folder with files but no stored configuration is not taken over either.
         string stray = other.RunDir("can-no-noise", 5);
         Directory.CreateDirectory(stray);

@@ -50,6 +50,7 @@ public sealed class BadInputFlagTests : IDisposable
     [InlineData("ablate", "--eval-subset", "-1", "--eval-subset: must be ≥ 0 (0: all images), got -1")]
     [InlineData("ablate", "--decoder-width", "30", "--decoder-width: must be a multiple of 4 (the 2-D sin-cos position embedding), got 30")]
     [InlineData("ablate", "--table", "nonsense", "--table: unknown table nonsense (expected all or can-components, ")]
+    [InlineData("ablate", "--precision", "fp16", "--precision: unknown precision 'fp16' (expected auto, fp32 or bf16)")]
     [InlineData("ablate", "--width", "31", "--heads: 2 does not divide --width 31")]
     [InlineData("main", "--steps", "0", "--steps: must be ≥ 1, got 0")]
     public void RunFlagsOutOfRangeAreNamedAndNothingIsWritten(string command, string flag, string value, string message)
