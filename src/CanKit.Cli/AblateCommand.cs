@@ -138,6 +138,17 @@ internal static class AblateCommand
                 md.Append($"| {t.Name} | " + string.Join(" | ", s.BudgetSteps.Select(x =>
                     AblationReport.KendallTau(points.Where(p => p.Table == t.Name && p.Steps == x).Select(p => p.Probe.Mean).ToList(), final).ToString("F2", inv))) + " |\n");
             }
+            md.Append("\nPairs of rows whose probe intervals are apart at a checkpoint, and how many of them keep that order (by mean) at the budget:\n\n| table | " +
+                      string.Join(" | ", s.BudgetSteps.Select(x => $"step {x}")) + " |\n|---|" + string.Concat(s.BudgetSteps.Select(_ => "---|")) + "\n");
+            foreach (var t in studied)
+            {
+                var final = points.Where(p => p.Table == t.Name && p.Steps == s.Steps).ToList();
+                md.Append($"| {t.Name} | " + string.Join(" | ", s.BudgetSteps.Select(x =>
+                {
+                    var (settled, kept) = AblationReport.SettledPairs(points.Where(p => p.Table == t.Name && p.Steps == x).ToList(), final, r => r.Probe);
+                    return $"{kept} of {settled} kept";
+                })) + " |\n");
+            }
             md.Append('\n');
         }
         var runs = new StringBuilder("row,seed,step,probe,knn,train_seconds\n");

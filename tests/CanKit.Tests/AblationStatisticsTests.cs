@@ -103,6 +103,23 @@ public sealed class AblationStatisticsTests
     }
 
     [Fact]
+    public void SettledPairsAreThoseWithIntervalsApartAndKeptIsTheirLaterOrder()
+    {
+        // At the first budget a [0.70, 0.72] is apart from b [0.60, 0.62] and from c [0.50, 0.69] (0.70 > 0.69);
+        // b and c overlap, so two pairs are settled.
+        var at = new[] { Row("a", 0.70, 0.72), Row("b", 0.60, 0.62), Row("c", 0.50, 0.69) };
+        // Later a still leads b by mean (0.80 > 0.75) but c has overtaken a (0.82 > 0.80): one of the two is kept.
+        var later = new[] { Row("a", 0.79, 0.81), Row("b", 0.74, 0.76), Row("c", 0.81, 0.83) };
+        Assert.Equal((2, 1), AblationReport.SettledPairs(at, later, r => r.Probe));
+        // Against itself every settled pair keeps its order: a over b and c over b (c's 0.81 is not above a's 0.81).
+        Assert.Equal((2, 2), AblationReport.SettledPairs(later, later, r => r.Probe));
+        // Overlapping intervals settle nothing.
+        Assert.Equal((0, 0), AblationReport.SettledPairs([Row("a", 0.5, 0.7), Row("b", 0.6, 0.8)], later, r => r.Probe));
+        var e = Assert.Throws<ArgumentException>(() => AblationReport.SettledPairs(at, later.Take(2).ToList(), r => r.Probe));
+        Assert.Contains("row c is missing", e.Message);
+    }
+
+    [Fact]
     public void TheCsvReadsBackWhatWasWritten()
     {
         var rows = new[] { Row("a", 0.70, 0.72, 0.123456789), Row("b", 0.6, 0.69) };

@@ -138,4 +138,25 @@ public static class AblationReport
                 score += Math.Sign(a[i] - a[j]) * Math.Sign(b[i] - b[j]);
         return score / (a.Count * (a.Count - 1) / 2.0);
     }
+
+    /// <summary>
+    /// The pairs of rows whose <paramref name="metric"/> intervals are apart at one budget (<paramref name="at"/>: the
+    /// order <see cref="Judge"/> would call settled), and how many of them keep that order, by mean, at a later budget
+    /// (<paramref name="later"/>, the same rows). Kendall's τ weighs every pair alike, so rows within each other's noise
+    /// move it as much as rows far apart; a ranking holds from the budget on which the settled pairs stop turning round.
+    /// </summary>
+    public static (int Settled, int Kept) SettledPairs(IReadOnlyList<AblationRow> at, IReadOnlyList<AblationRow> later, Func<AblationRow, SeedSummary> metric)
+    {
+        int settled = 0, kept = 0;
+        foreach (var a in at)
+            foreach (var b in at)
+            {
+                if (!(metric(a).Low > metric(b).High)) continue;   // a above b, intervals apart
+                settled++;
+                var la = later.SingleOrDefault(r => r.Row == a.Row) ?? throw new ArgumentException($"row {a.Row} is missing at the later budget", nameof(later));
+                var lb = later.SingleOrDefault(r => r.Row == b.Row) ?? throw new ArgumentException($"row {b.Row} is missing at the later budget", nameof(later));
+                if (metric(la).Mean > metric(lb).Mean) kept++;
+            }
+        return (settled, kept);
+    }
 }
