@@ -5,14 +5,21 @@ quick mode (CANKIT_QUICK=1). Writes each executed notebook to OUT and prints one
 a failing cell is reported as `notebooks/NAME.ipynb: cell N: ENAME: message`. Exit status 0 when every notebook
 ran through and no cell produced an error.
 
-Usage: /usr/bin/python3 tests/kernel/run_course.py OUT [notebook.ipynb ...]     (default: every notebooks/*.ipynb)
+With --solutions, each ```csharp block of a notebook's hidden "**Solutions**" cell(s) is appended to the notebook as a
+code cell (they use what the notebook's own cells define), the whole is executed the same way, and the line gives the
+time of each solution; a failing one is reported as `notebooks/NAME.ipynb: solution N: ENAME: message`, and a notebook
+without solutions fails.
+
+Usage: /usr/bin/python3 tests/kernel/run_course.py [--solutions] OUT [notebook.ipynb ...]   (default: every notebooks/*.ipynb)
 The kernel's own log goes to OUT/kernel.log.
 Needs a Release build of src/CanKit.Cli (the notebooks reference its output), Debian's python3-nbclient and the
 `.net-csharp` kernelspec (`dotnet interactive jupyter install`; tools/install-kernel.sh does both).
 """
 import glob
 import os
+import re
 import sys
+import textwrap
 import time
 
 import nbclient
@@ -21,10 +28,13 @@ import nbformat
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
-if len(sys.argv) < 2:
+args = sys.argv[1:]
+solutions = "--solutions" in args
+args = [a for a in args if a != "--solutions"]
+if not args or args[0].startswith("-"):
     sys.exit(__doc__)
-out = os.path.abspath(sys.argv[1])
-paths = [os.path.abspath(p) for p in sys.argv[2:]] or sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+out = os.path.abspath(args[0])
+paths = [os.path.abspath(p) for p in args[1:]] or sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
 missing = [p for p in paths if not os.path.isfile(p)]
 if missing or not paths:
     sys.exit(f"run_course.py: no such notebook: {', '.join(missing)}" if missing else "run_course.py: no notebooks found")
@@ -38,16 +48,34 @@ os.environ["CANKIT_QUICK"] = "1"
 os.environ.setdefault("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
 os.environ.setdefault("DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT", "1")
 
+# A fenced block in a Solutions cell: ```csharp … ```, at the start of a line or indented under a list item.
+FENCE = re.compile(r"^([ \t]*)```csharp[ \t]*\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def solution_blocks(nb):
+    """The csharp blocks of the notebook's markdown cells that start with **Solutions**, in order."""
+    cells = [c for c in nb.cells if c.cell_type == "markdown" and c.source.lstrip().startswith("**Solutions**")]
+    return [textwrap.dedent(m.group(2)).strip() for c in cells for m in FENCE.finditer(c.source)]
+
+
 failed = 0
 # The kernel's own log (ASP.NET start-up lines and warnings) goes to OUT/kernel.log, not between the report's lines.
 kernel_log = open(os.path.join(out, "kernel.log"), "ab")
 for path in paths:
     name = os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
     nb = nbformat.read(path, as_version=4)
+    first_solution = len(nb.cells)
+    blocks = solution_blocks(nb) if solutions else []
+    nb.cells.extend(nbformat.v4.new_code_cell(b) for b in blocks)
     start = time.time()
     client = nbclient.NotebookClient(nb, kernel_name=".net-csharp", timeout=900, allow_errors=True,
                                      resources={"metadata": {"path": os.path.dirname(path)}})
+    began, seconds = {}, {}  # cell index → start, run time (s)
+    client.on_cell_start = lambda cell, cell_index, **_: began.__setitem__(cell_index, time.time())
+    client.on_cell_executed = lambda cell, cell_index, **_: seconds.__setitem__(cell_index, time.time() - began.get(cell_index, time.time()))
     problem = None
+    if solutions and not blocks:
+        problem = "no ```csharp blocks in a **Solutions** cell"
     try:
         client.execute(stdout=kernel_log, stderr=kernel_log)
     except Exception as e:  # the kernel died or a cell timed out: report it as this notebook's failure
@@ -57,7 +85,8 @@ for path in paths:
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         if errors and problem is None:
             e = errors[0]
-            problem = f"cell {i + 1}: {e.ename}: {' '.join(e.evalue.split())[:600]}"
+            where = f"solution {i - first_solution + 1}" if i >= first_solution else f"cell {i + 1}"
+            problem = f"{where}: {e.ename}: {' '.join(e.evalue.split())[:600]}"
     if problem is None and any(c.get("execution_count") is None for c in code):
         problem = "not every code cell ran"
     nbformat.write(nb, os.path.join(out, os.path.basename(path)))
@@ -65,7 +94,11 @@ for path in paths:
     if problem:
         failed += 1
         print(f"FAIL {name} ({took:.0f} s): {name}: {problem}", flush=True)
+    elif solutions:
+        times = [seconds.get(first_solution + j, float("nan")) for j in range(len(blocks))]
+        each = " · ".join(f"{j + 1}: {t:.1f} s" for j, t in enumerate(times))
+        print(f"ok   {name} ({took:.0f} s, {len(code) - len(blocks)} code cells; {len(blocks)} solutions in {sum(times):.1f} s: {each})", flush=True)
     else:
         print(f"ok   {name} ({took:.0f} s, {len(code)} code cells)", flush=True)
-print(f"{len(paths) - failed} of {len(paths)} notebooks passed on the .net-csharp kernel")
+print(f"{len(paths) - failed} of {len(paths)} notebooks passed on the .net-csharp kernel" + (" with their solutions" if solutions else ""))
 sys.exit(1 if failed else 0)
