@@ -13,8 +13,8 @@ namespace CanKit.Cli;
 /// <summary>
 /// `cankit main`: the main job. Pre-trains CAN on Fashion-MNIST (about a quarter of an hour on 2 CPU cores),
 /// evaluates the encoder by linear probe and kNN against the same encoder at random initialisation, and writes a
-/// report folder (metrics, results, an image grid, an HTML page with loss curves). Exits non-zero if CAN does not
-/// beat the random encoder clearly.
+/// report folder (metrics, results, an image grid, an HTML page with loss curves, the trained model in float16).
+/// Exits non-zero if CAN does not beat the random encoder clearly.
 /// </summary>
 internal static class MainJobCommand
 {
@@ -34,6 +34,9 @@ internal static class MainJobCommand
         return cmd;
     }
 
+    /// <summary>The model file the job writes into its report folder.</summary>
+    public const string ModelFile = "can-fashion-mnist.safetensors";
+
     private static int Run(string outDir, long steps, bool quick, bool bf16)
     {
         var started = DateTime.UtcNow;
@@ -49,12 +52,17 @@ internal static class MainJobCommand
         var rnd = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: true, probeEpochs: epochs, log: log, evalSubset: subset);
         double minutes = (DateTime.UtcNow - started).TotalMinutes;
 
+        // The whole trained model in float16 with run.json inside: what PretrainedModel.Load reads (the course's notebooks/pretrained/).
+        string model = Path.Combine(outDir, ModelFile);
+        PretrainRun.ExportModel(runDir, model);
         var inv = CultureInfo.InvariantCulture;
         string table = "| encoder | linear probe top-1 | 20-NN top-1 |\n|---|---|---|\n" +
                        $"| CAN ({steps} steps{(bf16 ? ", bf16 policy" : "")}) | {can.ProbeTop1:P2} | {can.KnnTop1:P2} |\n| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";
         File.WriteAllText(Path.Combine(outDir, "results.md"),
             $"# CanKit main job\n\nCAN pre-trained on Fashion-MNIST for {steps} steps of {spec.BatchSize} images (ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}), " +
-            $"{torch.get_num_threads()} CPU threads, {minutes.ToString("F1", inv)} minutes in all.\n\n{table}");
+            $"{torch.get_num_threads()} CPU threads, {minutes.ToString("F1", inv)} minutes in all.\n\n{table}\n" +
+            $"The trained model (every weight, float16, run.json in its metadata): `{ModelFile}`, {(new FileInfo(model).Length / 1e6).ToString("F2", inv)} MB " +
+            "(`PretrainedModel.Load`; `cankit export --what model` writes the same from any run).\n");
         File.WriteAllText(Path.Combine(outDir, "results.csv"),
             "encoder,probe_top1,knn_top1\n" + string.Create(inv, $"can,{can.ProbeTop1},{can.KnnTop1}\nrandom-init,{rnd.ProbeTop1},{rnd.KnnTop1}\n"));
         if (Data.ImageCodec.HasPng) PretrainRun.SaveReconstructions(runDir, Path.Combine(outDir, "reconstructions.png"));

@@ -186,12 +186,19 @@ internal static class RunCommands
     public static Command Export()
     {
         var outDir = Out(required: true);
-        var file = new Option<string>("--to") { Description = "safetensors file to write (timm parameter names)", Required = true };
-        var cmd = new Command("export", "write a run's encoder to safetensors with timm's VisionTransformer names") { outDir, file };
+        var file = new Option<string>("--to") { Description = "safetensors file to write (replaces only an earlier export)", Required = true };
+        var what = new Option<string>("--what")
+        {
+            Description = "encoder: the encoder alone, float32, timm's parameter names; model: the whole method (encoder, heads, decoder, σ MLP), " +
+                          "float16, with run.json and the step in the metadata (PretrainedModel.Load reads it)",
+            DefaultValueFactory = _ => "encoder",
+        }.Must(v => v is "encoder" or "model", "expected encoder or model");
+        var cmd = new Command("export", "write a run's encoder (timm's VisionTransformer names) or its whole model (float16) to safetensors") { outDir, file, what };
         cmd.SetAction(r => Cli.Guard(() =>
         {
-            PretrainRun.ExportEncoder(r.GetValue(outDir)!, r.GetValue(file)!);
-            Console.WriteLine($"wrote {r.GetValue(file)}");
+            if (r.GetValue(what) == "model") PretrainRun.ExportModel(r.GetValue(outDir)!, r.GetValue(file)!);
+            else PretrainRun.ExportEncoder(r.GetValue(outDir)!, r.GetValue(file)!);
+            Console.WriteLine($"wrote {r.GetValue(file)} ({r.GetValue(what)}, {new FileInfo(r.GetValue(file)!).Length / 1e6:F2} MB)");
             return 0;
         }));
         return cmd;

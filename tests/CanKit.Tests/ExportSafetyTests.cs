@@ -5,7 +5,7 @@ using Xunit;
 namespace CanKit.Tests;
 
 /// <summary>
-/// `cankit export --to FILE` writes an encoder export and may replace an earlier export, never another file: a run's
+/// `cankit export --to FILE` writes an encoder (or model) export and may replace an earlier export, never another file: a run's
 /// checkpoint or run.json given as the target must survive byte for byte, with a one-line error naming the file.
 /// </summary>
 public sealed class ExportSafetyTests : IDisposable
@@ -24,7 +24,7 @@ public sealed class ExportSafetyTests : IDisposable
             byte[] before = File.ReadAllBytes(victim);
             var e = Assert.Throws<IOException>(() => PretrainRun.ExportEncoder(run, victim));
             Assert.Contains(victim, e.Message);
-            Assert.Contains("not an encoder export", e.Message);
+            Assert.Contains("not an encoder or model export", e.Message);
             Assert.Equal(before, File.ReadAllBytes(victim));
         }
         string other = Path.Combine(_dir, "notes.txt");

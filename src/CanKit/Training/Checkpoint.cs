@@ -116,6 +116,24 @@ public static class Checkpoint
         foreach (var (key, t) in target) CopyInto(t, state[key], key, source);
     }
 
+    /// <summary>The name of the first parameter of <paramref name="model"/> that holds NaN or infinite values, or null.</summary>
+    public static string? NonFiniteParameter(nn.Module model)
+    {
+        foreach (var (name, p) in model.named_parameters())
+            if (!isfinite(p).all().item<bool>()) return name;
+        return null;
+    }
+
+    /// <summary>The step a checkpoint was written at, read from its metadata alone (the tensors are not loaded).</summary>
+    public static long ReadStep(string path)
+    {
+        var meta = SafeTensors.ReadHeader(path).Metadata;
+        if (!meta.TryGetValue("step", out var text)) throw new InvalidDataException($"{path}: checkpoint metadata has no 'step'");
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long step) || step < 0)
+            throw new InvalidDataException($"{path}: metadata 'step' is not an integer ≥ 0: '{text}'");
+        return step;
+    }
+
     private static void CopyInto(Tensor destination, Tensor source, string name, string path)
     {
         if (!destination.shape.SequenceEqual(source.shape) || destination.dtype != source.dtype)

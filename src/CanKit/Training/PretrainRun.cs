@@ -110,9 +110,8 @@ public static class PretrainRun
             using var state = SafeTensors.Load(ckpt);
             Checkpoint.LoadModel(method.Module, state.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key[6..], kv => kv.Value), ckpt);
             // A run that diverged leaves NaN/inf weights; their features would score by chance and export silently.
-            foreach (var (name, p) in method.Module.named_parameters())
-                if (!isfinite(p).all().item<bool>())
-                    throw new InvalidDataException($"{ckpt}: parameter 'model.{name}' holds NaN or infinite values (the run diverged); retrain or use an earlier checkpoint");
+            if (Checkpoint.NonFiniteParameter(method.Module) is { } name)
+                throw new InvalidDataException($"{ckpt}: parameter 'model.{name}' holds NaN or infinite values (the run diverged); retrain or use an earlier checkpoint");
         }
         catch
         {
@@ -138,9 +137,7 @@ public static class PretrainRun
     public static EvalResult Evaluate(string runDir, Device device, bool randomInit = false, int k = 20, double temperature = 0.07, int probeEpochs = 30,
                                       IProgress<string>? log = null, int evalSubset = 0)
     {
-        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "must be > 0");
-        if (!(temperature > 0) || !double.IsFinite(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
-        if (probeEpochs <= 0) throw new ArgumentOutOfRangeException(nameof(probeEpochs), probeEpochs, "must be > 0");
+        CheckScoreArguments(k, temperature, probeEpochs);
         if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
         var (spec, method, train, test) = Prepare(runDir, device, randomInit, evalSubset);
         using var _ = method;
@@ -150,17 +147,43 @@ public static class PretrainRun
         var (xtr, ytr) = Features.Cached(Path.Combine(runDir, $"features-{which}-train.safetensors"), $"{stamp}/{train.Count}", () => Features.Extract(method.Encoder, train, device));
         var (xte, yte) = Features.Cached(Path.Combine(runDir, $"features-{which}-test.safetensors"), $"{stamp}/{test.Count}", () => Features.Extract(method.Encoder, test, device));
         using (xtr) using (ytr) using (xte) using (yte)
-        {
-            int classes = train.ClassNames.Count;
-            foreach (var (split, x) in new[] { ("train", xtr), ("test", xte) })
-                if (!isfinite(x).all().item<bool>())
-                    throw new InvalidDataException($"{runDir}: the {which} encoder gives NaN or infinite features on the {split} split; no score is reported");
-            if (k > xtr.size(0)) throw new ArgumentOutOfRangeException(nameof(k), k, $"k = {k} is more than the {xtr.size(0)} training images");
-            log?.Report($"linear probe ({probeEpochs} epochs) and {k}-NN on {which} features");
-            var probe = LinearProbe.Run(xtr, ytr, xte, yte, classes, epochs: probeEpochs, seed: spec.Seed);
-            double knn = KnnClassifier.Accuracy(xtr, ytr, xte, yte, classes, k, temperature);
-            return new EvalResult(which, probe.TestAccuracy, knn, (int)xtr.size(1));
-        }
+            return Score(which, runDir, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log);
+    }
+
+    /// <summary>
+    /// Linear probe and kNN of <paramref name="encoder"/>'s frozen features (<see cref="Features.Extract"/>, not cached) of
+    /// <paramref name="train"/> and <paramref name="test"/>: the scores of <see cref="Evaluate"/> for an encoder that has no
+    /// run folder, such as one of a <see cref="PretrainedModel"/>. <paramref name="name"/> labels the result and the errors.
+    /// </summary>
+    public static EvalResult EvaluateEncoder(VisionTransformer encoder, ImageSet train, ImageSet test, Device device, string name = "encoder", int k = 20,
+                                             double temperature = 0.07, int probeEpochs = 30, ulong seed = 0)
+    {
+        CheckScoreArguments(k, temperature, probeEpochs);
+        var (xtr, ytr) = Features.Extract(encoder, train, device);
+        var (xte, yte) = Features.Extract(encoder, test, device);
+        using (xtr) using (ytr) using (xte) using (yte)
+            return Score(name, name, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, seed, null);
+    }
+
+    private static void CheckScoreArguments(int k, double temperature, int probeEpochs)
+    {
+        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "must be > 0");
+        if (!(temperature > 0) || !double.IsFinite(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
+        if (probeEpochs <= 0) throw new ArgumentOutOfRangeException(nameof(probeEpochs), probeEpochs, "must be > 0");
+    }
+
+    // The probe and kNN on extracted features; features that are not finite are refused (they would score by chance).
+    private static EvalResult Score(string which, string source, (Tensor X, Tensor Y) train, (Tensor X, Tensor Y) test, int classes, int k, double temperature,
+                                    int probeEpochs, ulong seed, IProgress<string>? log)
+    {
+        foreach (var (split, x) in new[] { ("train", train.X), ("test", test.X) })
+            if (!isfinite(x).all().item<bool>())
+                throw new InvalidDataException($"{source}: the {which} encoder gives NaN or infinite features on the {split} split; no score is reported");
+        if (k > train.X.size(0)) throw new ArgumentOutOfRangeException(nameof(k), k, $"k = {k} is more than the {train.X.size(0)} training images");
+        log?.Report($"linear probe ({probeEpochs} epochs) and {k}-NN on {which} features");
+        var probe = LinearProbe.Run(train.X, train.Y, test.X, test.Y, classes, epochs: probeEpochs, seed: seed);
+        double knn = KnnClassifier.Accuracy(train.X, train.Y, test.X, test.Y, classes, k, temperature);
+        return new EvalResult(which, probe.TestAccuracy, knn, (int)train.X.size(1));
     }
 
     /// <summary>Images per fine-tuning step (FineTune's default).</summary>
@@ -203,17 +226,34 @@ public static class PretrainRun
         RefuseToOverwriteOtherFiles(path);
         using var method = LoadMethod(runDir);
         var spec = RunSpec.Load(runDir);
-        var meta = new Dictionary<string, string> { ["format"] = "pt", ["cankit_run"] = spec.ToJson(), [ExportMarker] = "encoder" };
+        var meta = new Dictionary<string, string> { ["format"] = "pt", [RunMetadata] = spec.ToJson(), [ExportMarker] = "encoder" };
         SafeTensors.Save(path, method.Encoder.state_dict(), meta);
     }
 
-    /// <summary>Metadata key that marks a file as an encoder export: only such a file is replaced by a new export.</summary>
-    public const string ExportMarker = "cankit_export";
+    /// <summary>
+    /// Writes the run's whole method (encoder, heads, decoder, σ MLP; no optimiser state) as a float16
+    /// <see cref="PretrainedModel"/> file, with run.json and the checkpoint's step in the metadata.
+    /// </summary>
+    public static void ExportModel(string runDir, string path)
+    {
+        RefuseToOverwriteOtherFiles(path);
+        using var method = LoadMethod(runDir);
+        PretrainedModel.Save(path, method, RunSpec.Load(runDir), Checkpoint.ReadStep(Path.Combine(runDir, Trainer.CheckpointFile)));
+    }
 
     /// <summary>
-    /// An export may replace an earlier export, never anything else: a run's checkpoint, its run.json or any file
-    /// that is not a safetensors file carrying <see cref="ExportMarker"/> would be lost. Checked before anything is read
-    /// or written.
+    /// Metadata key that marks a file as an export, with its kind (<c>encoder</c>, or <see cref="PretrainedModel.Kind"/>):
+    /// only such a file is replaced by a new export.
+    /// </summary>
+    public const string ExportMarker = "cankit_export";
+
+    /// <summary>Metadata key of an export's run.json.</summary>
+    public const string RunMetadata = "cankit_run";
+
+    /// <summary>
+    /// An export may replace an earlier export (of either kind), never anything else: a run's checkpoint, its run.json or
+    /// any file that is not a safetensors file carrying <see cref="ExportMarker"/> would be lost. Checked before anything
+    /// is read or written.
     /// </summary>
     private static void RefuseToOverwriteOtherFiles(string path)
     {
@@ -222,9 +262,9 @@ public static class PretrainRun
             throw new IOException($"{path}: its folder {parent} does not exist");
         if (!File.Exists(path)) return;
         bool isExport;
-        try { isExport = SafeTensors.ReadHeader(path).Metadata.TryGetValue(ExportMarker, out var kind) && kind == "encoder"; }
+        try { isExport = SafeTensors.ReadHeader(path).Metadata.TryGetValue(ExportMarker, out var kind) && kind is "encoder" or PretrainedModel.Kind; }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException) { isExport = false; }
         if (!isExport)
-            throw new IOException($"{path}: exists and is not an encoder export; refusing to overwrite it (choose another --to, or delete it first)");
+            throw new IOException($"{path}: exists and is not an encoder or model export; refusing to overwrite it (choose another --to, or delete it first)");
     }
 }

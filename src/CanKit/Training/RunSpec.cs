@@ -23,16 +23,25 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     {
         string path = Path.Combine(runDir, "run.json");
         if (!File.Exists(path)) throw new FileNotFoundException($"{runDir} is not a CanKit run folder (no run.json); pretrain into it first", path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>
+    /// A run description from its JSON, checked like run.json; errors are <see cref="InvalidDataException"/>s that begin
+    /// with <paramref name="source"/> (the file, or the file and metadata key the JSON came from).
+    /// </summary>
+    public static RunSpec Parse(string json, string source)
+    {
         RunSpec? spec;
         try
         {
-            spec = JsonSerializer.Deserialize<RunSpec>(File.ReadAllText(path), Json);
+            spec = JsonSerializer.Deserialize<RunSpec>(json, Json);
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: {FirstLine(e.Message)}", e);
+            throw new InvalidDataException($"{source}: {FirstLine(e.Message)}", e);
         }
-        if (spec is null) throw new InvalidDataException($"{path}: empty (null) run description");
+        if (spec is null) throw new InvalidDataException($"{source}: empty (null) run description");
         try
         {
             spec.Validate(field => $"field '{field}'");
@@ -40,7 +49,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         catch (ArgumentException e)
         {
             string message = e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "") : e.Message;
-            throw new InvalidDataException($"{path}: {message}", e);
+            throw new InvalidDataException($"{source}: {message}", e);
         }
         return spec;
     }
@@ -115,10 +124,13 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     }
 
     /// <summary>The encoder shape for images of <paramref name="data"/>, with <see cref="Bf16"/>'s precision policy.</summary>
-    public VitConfig Encoder(ImageSet data) =>
+    public VitConfig Encoder(ImageSet data) => Encoder(data.Height, data.Channels);
+
+    /// <summary>The encoder shape for <paramref name="imageSize"/>-px square images of <paramref name="channels"/> channels.</summary>
+    public VitConfig Encoder(int imageSize, int channels) =>
         new VitConfig
         {
-            ImageSize = data.Height, PatchSize = PatchSize, InChannels = data.Channels, Width = Width, Depth = Depth, Heads = Heads,
+            ImageSize = imageSize, PatchSize = PatchSize, InChannels = channels, Width = Width, Depth = Depth, Heads = Heads,
             Precision = Bf16 ? Precision.BFloat16 : Precision.Float32,
         }.Validate();
 
