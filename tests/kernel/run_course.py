@@ -10,7 +10,9 @@ code cell (they use what the notebook's own cells define), the whole is executed
 time of each solution; a failing one is reported as `notebooks/NAME.ipynb: solution N: ENAME: message`, and a notebook
 without solutions fails.
 
-Usage: /usr/bin/python3 tests/kernel/run_course.py [--solutions] OUT [notebook.ipynb ...]   (default: every notebooks/*.ipynb)
+With --full, the notebooks run in full mode (CANKIT_QUICK unset): their full sizes, for measuring full-mode times.
+
+Usage: /usr/bin/python3 tests/kernel/run_course.py [--solutions] [--full] OUT [notebook.ipynb ...]   (default: every notebooks/*.ipynb)
 The kernel's own log goes to OUT/kernel.log.
 Needs a Release build of src/CanKit.Cli (the notebooks reference its output), Debian's python3-nbclient and the
 `.net-csharp` kernelspec (`dotnet interactive jupyter install`; tools/install-kernel.sh does both).
@@ -30,7 +32,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 args = sys.argv[1:]
 solutions = "--solutions" in args
-args = [a for a in args if a != "--solutions"]
+full = "--full" in args
+args = [a for a in args if a not in ("--solutions", "--full")]
 if not args or args[0].startswith("-"):
     sys.exit(__doc__)
 out = os.path.abspath(args[0])
@@ -44,7 +47,10 @@ os.makedirs(out, exist_ok=True)
 tools = os.path.join(os.path.expanduser("~"), ".dotnet", "tools")
 if os.path.isdir(tools) and tools not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
-os.environ["CANKIT_QUICK"] = "1"
+if full:
+    os.environ.pop("CANKIT_QUICK", None)
+else:
+    os.environ["CANKIT_QUICK"] = "1"
 os.environ.setdefault("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
 os.environ.setdefault("DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT", "1")
 
