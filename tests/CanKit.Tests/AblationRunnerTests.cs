@@ -91,4 +91,27 @@ public sealed class AblationRunnerTests : IDisposable
         Assert.Contains(stray, e2.Message);
         Assert.Equal("mine", File.ReadAllText(Path.Combine(stray, "notes.txt")));
     }
+
+    [Fact]
+    public void ARowChangedButKeepingARegisteredNameIsRefusedBeforeAnythingTrains()
+    {
+        string root = SyntheticData.Cifar10(_dir, perFile: 8);
+        string outDir = Path.Combine(_dir, "suite");
+        var settings = Settings(root) with { Steps = 2, Seeds = 2, BudgetStudy = false };
+        var runner = new AblationRunner(settings, outDir, CPU);
+        // Every registered table's rows are what their names rebuild (the committed tables were trained that way).
+        runner.CheckRows(AblationTables.All);
+        // A row changed in a notebook that keeps the name "can" would train the registered CAN: refused, by name and setting.
+        var can = AblationTables.CanComponents.Rows.Single(r => r.Name == "can");
+        var changed = new AblationTable("mine", "changed", [can with { Can = can.Can! with { MaskRatio = 0.3 } }], [], "");
+        var e = Assert.Throws<ArgumentException>(() => runner.Run([changed]));
+        Assert.Contains("table 'mine', row 'can'", e.Message);
+        Assert.Contains("\"MaskRatio\": 0.3", e.Message);
+        Assert.Contains("\"MaskRatio\": 0.5", e.Message);
+        // A name that no table registers cannot be rebuilt by a resumed run either.
+        var unknown = new AblationTable("mine", "unknown", [can with { Name = "can-mask-0.3" }], [], "");
+        var e2 = Assert.Throws<ArgumentException>(() => runner.Run([unknown]));
+        Assert.Contains("row 'can-mask-0.3': not a registered row", e2.Message);
+        Assert.False(Directory.Exists(outDir));
+    }
 }

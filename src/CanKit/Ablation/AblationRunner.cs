@@ -47,6 +47,7 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
     /// <summary>Every distinct row of <paramref name="tables"/> at every seed, seed by seed (a suite killed early still has whole seeds).</summary>
     public IReadOnlyList<AblationRunResult> Run(IReadOnlyList<AblationTable> tables, CancellationToken cancel = default)
     {
+        CheckRows(tables);
         var rows = tables.SelectMany(t => t.Rows).DistinctBy(r => r.Name).ToList();
         var studied = Settings.BudgetStudy ? tables.Where(t => t.BudgetStudy).SelectMany(t => t.Rows).Select(r => r.Name).ToHashSet() : [];
         // Every run's configuration is checked before the first one trains: a mismatch found late would waste the suite.
@@ -78,6 +79,38 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
             evaluation = new { Settings.EvalSubset, Settings.ProbeEpochs, Settings.K },
         };
         return JsonSerializer.Serialize(config, Json);
+    }
+
+    /// <summary>
+    /// Checks that every row of <paramref name="tables"/> is the row its name registers in <see cref="AblationTables"/>,
+    /// as a run trains it (<see cref="Run"/> does this first). A run stores only its row's name (run.json) and rebuilds
+    /// the method from it, so a row changed with <c>with</c> but keeping its name would otherwise silently train the
+    /// registered configuration; an <see cref="ArgumentException"/> names the table, the row and the first differing setting.
+    /// </summary>
+    public void CheckRows(IReadOnlyList<AblationTable> tables)
+    {
+        foreach (var t in tables)
+            foreach (var row in t.Rows)
+                CheckRegistered(t, row);
+    }
+
+    private void CheckRegistered(AblationTable table, MethodSpec row)
+    {
+        var spec = Settings.Spec(row, 0);
+        MethodSpec registered;
+        try { registered = spec.MethodSpec(); }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"table '{table.Name}', row '{row.Name}': not a registered row ({e.Message}); add it to AblationTables.cs under a new name", nameof(row), e);
+        }
+        string trains = JsonSerializer.Serialize(registered.Resolve(Encoder), Json), declared = JsonSerializer.Serialize(spec.WithDecoder(row).Resolve(Encoder), Json);
+        if (trains == declared) return;
+        var (a, b) = (trains.Split('\n'), declared.Split('\n'));
+        int i = 0;
+        while (i < a.Length && i < b.Length && a[i] == b[i]) i++;
+        throw new ArgumentException(
+            $"table '{table.Name}', row '{row.Name}': differs from the registered row of that name ({(i < b.Length ? b[i].Trim() : "(end)")} where the registered row has {(i < a.Length ? a[i].Trim() : "(end)")}); "
+            + "a run rebuilds its method from the row's name, so register a changed row in AblationTables.cs under a new name", nameof(row));
     }
 
     private static void Verify(string dir, string expected)

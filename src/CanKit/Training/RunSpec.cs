@@ -135,9 +135,11 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         }.Validate();
 
     /// <summary>The method with its preset (paper / official / community for CAN; ablation names are their own presets).</summary>
-    public MethodSpec MethodSpec()
+    public MethodSpec MethodSpec() => WithDecoder(PresetMethodSpec());
+
+    /// <summary><paramref name="spec"/> with this run's <see cref="Decoder"/> override, if it has one.</summary>
+    public MethodSpec WithDecoder(MethodSpec spec)
     {
-        var spec = PresetMethodSpec();
         return Decoder is not { } d ? spec : spec.Kind switch
         {
             MethodKind.Can => spec with { Can = spec.Can! with { Decoder = d } },
