@@ -99,9 +99,14 @@ public static class PretrainRun
     public static IPretrainMethod LoadMethod(string runDir, bool randomInit = false)
     {
         var spec = RunSpec.Load(runDir);
-        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
+        return LoadMethod(runDir, spec, Datasets.Load(spec.Dataset, spec.DataRoot, train: false), randomInit);
+    }
+
+    // The method for images shaped like <paramref name="data"/>'s (the caller has loaded them already).
+    private static IPretrainMethod LoadMethod(string runDir, RunSpec spec, ImageSet data, bool randomInit)
+    {
         using var g = new Generator(spec.Seed);
-        var method = spec.MethodSpec().Create(spec.Encoder(test), g);
+        var method = spec.MethodSpec().Create(spec.Encoder(data), g);
         if (randomInit) return method;
         string ckpt = Path.Combine(runDir, Trainer.CheckpointFile);
         if (!File.Exists(ckpt)) throw new FileNotFoundException($"{runDir} has no checkpoint yet; run `cankit pretrain --out {runDir}` first", ckpt);
@@ -128,7 +133,7 @@ public static class PretrainRun
         var train = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
         var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
         if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
-        var method = LoadMethod(runDir, randomInit);
+        var method = LoadMethod(runDir, spec, test, randomInit);
         method.Module.to(device);
         return (spec, method, train, test);
     }
