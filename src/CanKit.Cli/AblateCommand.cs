@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using System.Text;
 using CanKit.Ablation;
 using CanKit.Training;
@@ -159,25 +160,12 @@ internal static class AblateCommand
         Console.WriteLine($"wrote {Path.Combine(outDir, "ablation.md")}, tables.csv, runs.csv{(studied.Count > 0 ? ", budget.csv" : "")}");
     }
 
-    private static string Commit()
-    {
-        try
-        {
-            string Git(string args)
-            {
-                using var p = Process.Start(new ProcessStartInfo("git", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-                string o = p.StandardOutput.ReadToEnd().Trim();
-                p.WaitForExit();
-                return p.ExitCode == 0 ? o : throw new InvalidOperationException(o);
-            }
-            string head = Git("rev-parse HEAD");
-            return Git("status --porcelain --untracked-files=no").Length > 0 ? $"{head} (with uncommitted changes)" : head;
-        }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
-        {
-            return "unknown (not a git checkout)";
-        }
-    }
+    // The commit the running build was made from (the SDK stamps it into the informational version): the code that trained
+    // and wrote the tables, whatever the folder the command runs in has checked out by the time it finishes.
+    internal static string Commit() =>
+        typeof(AblationRunner).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+') is [_, var sha, ..]
+            ? $"{sha} (the build that ran)"
+            : "unknown (built outside a git checkout)";
 
     private static string CpuModel() =>
         File.Exists("/proc/cpuinfo")

@@ -1,6 +1,7 @@
 using CanKit.Cli;
 using CanKit.Cli.Bench;
 using CanKit.Training;
+using System.Reflection;
 using Xunit;
 
 namespace CanKit.Tests;
@@ -397,6 +398,21 @@ public sealed class CliTests : IDisposable
         var (bad, _, err) = Run("ablate", "--table", "can-components,nonsense");
         Assert.Equal(2, bad);
         Assert.Contains("--table: unknown table nonsense", err);
+    }
+
+    [Fact]
+    public void AblationTablesNameTheCommitOfTheBuildThatRan()
+    {
+        // The tests and the command are built together, so they carry the same stamp: the commit of the checkout that was
+        // built (not the one the command's folder has checked out when it finishes, which a long suite may outlive).
+        string? stamp = typeof(CliTests).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        string commit = AblateCommand.Commit();
+        if (stamp?.Split('+') is [_, var sha, ..])
+        {
+            Assert.Matches("^[0-9a-f]{40}$", sha);
+            Assert.Equal($"{sha} (the build that ran)", commit);
+        }
+        else Assert.Equal("unknown (built outside a git checkout)", commit);
     }
 }
 
