@@ -109,7 +109,7 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         int i = 0;
         while (i < a.Length && i < b.Length && a[i] == b[i]) i++;
         throw new ArgumentException(
-            $"table '{table.Name}', row '{row.Name}': differs from the registered row of that name ({(i < b.Length ? b[i].Trim() : "(end)")} where the registered row has {(i < a.Length ? a[i].Trim() : "(end)")}); "
+            $"table '{table.Name}', row '{row.Name}': differs from the registered row of that name ({(i < b.Length ? b[i].Trim().TrimEnd(',') : "(end)")} where the registered row has {(i < a.Length ? a[i].Trim().TrimEnd(',') : "(end)")}); "
             + "a run rebuilds its method from the row's name, so register a changed row in AblationTables.cs under a new name", nameof(row));
     }
 
