@@ -105,11 +105,9 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         }
         string trains = JsonSerializer.Serialize(registered.Resolve(Encoder), Json), declared = JsonSerializer.Serialize(spec.WithDecoder(row).Resolve(Encoder), Json);
         if (trains == declared) return;
-        var (a, b) = (trains.Split('\n'), declared.Split('\n'));
-        int i = 0;
-        while (i < a.Length && i < b.Length && a[i] == b[i]) i++;
+        var (_, registeredLine, declaredLine) = FirstDifference(trains, declared);
         throw new ArgumentException(
-            $"table '{table.Name}', row '{row.Name}': differs from the registered row of that name ({(i < b.Length ? b[i].Trim().TrimEnd(',') : "(end)")} where the registered row has {(i < a.Length ? a[i].Trim().TrimEnd(',') : "(end)")}); "
+            $"table '{table.Name}', row '{row.Name}': differs from the registered row of that name ({declaredLine} where the registered row has {registeredLine}); "
             + "a run rebuilds its method from the row's name, so register a changed row in AblationTables.cs under a new name", nameof(row));
     }
 
@@ -125,11 +123,18 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         }
         string stored = File.ReadAllText(path);
         if (stored == expected) return;
-        var (a, b) = (stored.Split('\n'), expected.Split('\n'));
+        var (line, was, now) = FirstDifference(stored, expected);
+        throw new InvalidDataException($"{dir}: its {ConfigFile} differs from this suite's configuration at line {line} (stored {was}, now {now}); delete the folder or use another --out");
+    }
+
+    // The first line (1-based) at which two JSON texts differ, and that line of each, trimmed ("(end)" past the last).
+    private static (int Line, string A, string B) FirstDifference(string a, string b)
+    {
+        var (la, lb) = (a.Split('\n'), b.Split('\n'));
         int i = 0;
-        while (i < a.Length && i < b.Length && a[i] == b[i]) i++;
-        string was = i < a.Length ? a[i].Trim() : "(end)", now = i < b.Length ? b[i].Trim() : "(end)";
-        throw new InvalidDataException($"{dir}: its {ConfigFile} differs from this suite's configuration at line {i + 1} (stored {was}, now {now}); delete the folder or use another --out");
+        while (i < la.Length && i < lb.Length && la[i] == lb[i]) i++;
+        static string At(string[] lines, int i) => i < lines.Length ? lines[i].Trim().TrimEnd(',') : "(end)";
+        return (i + 1, At(la, i), At(lb, i));
     }
 
     private IReadOnlyList<AblationRunResult> RunOne(MethodSpec row, int seed, bool budgetStudy, CancellationToken cancel)
