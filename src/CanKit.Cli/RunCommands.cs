@@ -18,7 +18,9 @@ internal static class RunCommands
         [nameof(RunSpec.Heads)] = "--heads", [nameof(RunSpec.PatchSize)] = "--patch", [nameof(RunSpec.BatchSize)] = "--batch",
         [nameof(RunSpec.Steps)] = "--steps", [nameof(RunSpec.LearningRate)] = "--lr", [nameof(RunSpec.TrainSubset)] = "--train-subset",
         [nameof(RunSpec.Bf16)] = "--precision", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
-        ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset",
+        ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset", [nameof(RunSpec.Holdout)] = "--holdout", ["monitorEvery"] = "--monitor-every",
+        ["Can.MaskRatio"] = "--mask-ratio", ["Can.SigmaMax"] = "--sigma-max", ["Can.Temperature"] = "--tau", ["Can.CropMin"] = "--crop-min", ["Can.BlurP"] = "--blur",
+        ["Can.JitterP"] = "--jitter", ["Can.ContrastiveWeight"] = "--weights", ["Can.ReconstructionWeight"] = "--weights", ["Can.DenoiseWeight"] = "--weights",
         [nameof(NodeLayout.ProcessesPerNode)] = "--nproc", [nameof(NodeLayout.Nodes)] = "--nnodes", [nameof(NodeLayout.NodeRank)] = "--node-rank",
         [nameof(NodeLayout.MasterAddress)] = "--master-addr", [nameof(NodeLayout.MasterPort)] = "--master-port",
     };
@@ -69,6 +71,9 @@ internal static class RunCommands
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
         var precision = PrecisionOpt();
+        var can = CanFlags.Create();
+        var holdout = new Option<int>("--holdout") { Description = "hold the last N training images out as a validation split: never trained on; probe and knn score on them instead of the test split (0: none)", DefaultValueFactory = _ => 0 }.AtLeast(0);
+        var monitor = MonitorOpt();
         var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes on this machine (Linux, CPU; docs/distributed.md)", DefaultValueFactory = _ => 1 };
         var nnodes = new Option<int>("--nnodes") { Description = "machines taking part (each runs this command with its --node-rank)", DefaultValueFactory = _ => 1 };
         var nodeRank = new Option<int>("--node-rank") { Description = "this machine's index in [0, --nnodes)", DefaultValueFactory = _ => 0 };
@@ -77,14 +82,15 @@ internal static class RunCommands
         var device = DeviceOpt();
         var outDir = Out(required: false);
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
-            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, nproc, nnodes, nodeRank, masterAddr, masterPort, device, outDir };
+            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, holdout, monitor, nproc, nnodes, nodeRank, masterAddr, masterPort, device, outDir };
+        foreach (var o in can.All) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var dev = Cli.ParseDevice(r.GetValue(device)!);
             string outPath = r.GetValue(outDir)!;
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
                 r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset),
-                Bf16: ResolvePrecision(r.GetValue(precision)!, dev, outPath) == Vision.Precision.BFloat16);
+                Bf16: ResolvePrecision(r.GetValue(precision)!, dev, outPath) == Vision.Precision.BFloat16, Can: can.Read(r), Holdout: r.GetValue(holdout));
             Validate(spec);
             var layout = new NodeLayout(r.GetValue(nproc), r.GetValue(nnodes), r.GetValue(nodeRank), r.GetValue(masterAddr)!, r.GetValue(masterPort)).Validate(FlagOf);
             bool worker = ProcessGroup.InEnvironment();
@@ -111,9 +117,9 @@ internal static class RunCommands
             }
             else if (r.GetValue(epochs) is { } e)
                 spec = spec with { Steps = PretrainRun.StepsForEpochs(spec, e) };
-            if (!worker) return Pretrain(spec, r.GetValue(outDir)!, dev);
+            if (!worker) return Pretrain(spec, r.GetValue(outDir)!, dev, monitorEvery: r.GetValue(monitor));
             using var group = ProcessGroup.FromEnvironment();
-            return Pretrain(spec, r.GetValue(outDir)!, dev, group);
+            return Pretrain(spec, r.GetValue(outDir)!, dev, group, r.GetValue(monitor));
         }, Flags));
         return cmd;
     }
@@ -125,18 +131,29 @@ internal static class RunCommands
         if (spec.DataRoot is { } root && !Directory.Exists(root)) throw new ArgumentException($"--data-root: folder '{root}' does not exist");
     }
 
-    internal static int Pretrain(RunSpec spec, string outDir, Device device, ProcessGroup? group = null)
+    internal static Option<int> MonitorOpt(int every = 0) => new Option<int>("--monitor-every")
+    {
+        Description = "measure the online kNN monitor (20-NN of 1000 training images against 5000 others) every N steps and at the end (0: off)",
+        DefaultValueFactory = _ => every,
+    }.AtLeast(0);
+
+    internal static int Pretrain(RunSpec spec, string outDir, Device device, ProcessGroup? group = null, int monitorEvery = 0)
     {
         // Rank 0 speaks for a data-parallel group; the other ranks train silently (the launcher prefixes their errors).
         bool speaks = (group?.Rank ?? 0) == 0;
         string ranks = group is null ? "" : $" × {group.WorldSize} processes";
         if (speaks)
             Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {Cli.DeviceName(device)}, {torch.get_num_threads()} threads{ranks} → {outDir}");
+        if (speaks && monitorEvery > 0)
+        {
+            var monitor = Evaluation.KnnMonitor.FromTraining(PretrainRun.LoadTrain(spec));
+            Console.WriteLine($"online kNN monitor every {monitorEvery} steps: 20-NN of {monitor.QuerySize} training images against {monitor.BankSize} others; raw pixels score {monitor.PixelTop1():P1} there");
+        }
         return Cli.UntilCtrlC(speaks ? "interrupt: saving a checkpoint after this step (Ctrl-C again to abort)" : null, cancel =>
         {
             var progress = new ConsoleProgress(spec.Steps, spec.Method);
             var outcome = speaks
-                ? progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cancel, checkpointEvery: 100, logEvery: 10, group))
+                ? progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cancel, checkpointEvery: 100, logEvery: 10, group, monitorEvery: monitorEvery))
                 : PretrainRun.Pretrain(spec, outDir, device, null, cancel, checkpointEvery: 100, logEvery: 10, group);
             if (speaks) Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
             return outcome == TrainOutcome.Completed ? 0 : 130;
@@ -155,11 +172,15 @@ internal static class RunCommands
         var t = new Option<double>("--temperature") { Description = "vote temperature", DefaultValueFactory = _ => 0.07 }.PositiveFinite();
         var epochs = new Option<int>("--epochs") { Description = "probe epochs", DefaultValueFactory = _ => 30 }.AtLeast(1);
         var random = new Option<bool>("--random-init") { Description = "evaluate the same encoder at random initialisation (the baseline)" };
-        var cmd = new Command(name, description) { outDir, device, k, t, epochs, random };
+        var pixels = new Option<bool>("--pixels") { Description = "evaluate the raw pixels of the run's splits as the encoder (the line any encoder must clear)" };
+        var cmd = new Command(name, description) { outDir, device, k, t, epochs, random, pixels };
         cmd.SetAction(r => Cli.Guard(() =>
         {
-            var res = PretrainRun.Evaluate(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(k), r.GetValue(t),
-                knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine));
+            if (r.GetValue(random) && r.GetValue(pixels)) throw new ArgumentException("--random-init and --pixels: give one of them");
+            var res = r.GetValue(pixels)
+                ? PretrainRun.EvaluatePixels(r.GetValue(outDir)!, r.GetValue(k), r.GetValue(t), knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine))
+                : PretrainRun.Evaluate(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(k), r.GetValue(t),
+                    knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine));
             Console.WriteLine(knnOnly ? $"{res.Encoder} {r.GetValue(k)}-NN top-1: {res.KnnTop1:P2}" : $"{res.Encoder} linear probe top-1: {res.ProbeTop1:P2}  ({r.GetValue(k)}-NN: {res.KnnTop1:P2})");
             return 0;
         }, Flags));

@@ -53,6 +53,17 @@ public sealed class BadInputFlagTests : IDisposable
     [InlineData("ablate", "--precision", "fp16", "--precision: unknown precision 'fp16' (expected auto, fp32 or bf16)")]
     [InlineData("ablate", "--width", "31", "--heads: 2 does not divide --width 31")]
     [InlineData("main", "--steps", "0", "--steps: must be ≥ 1, got 0")]
+    [InlineData("main", "--holdout", "-1", "--holdout: must be ≥ 0, got -1")]
+    [InlineData("pretrain", "--mask-ratio", "1.5", "--mask-ratio: must be in [0, 1)")]
+    [InlineData("pretrain", "--sigma-max", "-0.1", "--sigma-max: must be ≥ 0")]
+    [InlineData("pretrain", "--crop-min", "0", "--crop-min: must be in (0, 1]")]
+    [InlineData("pretrain", "--blur", "2", "--blur: must be a probability in [0, 1]")]
+    [InlineData("pretrain", "--tau", "0", "--tau: must be > 0")]
+    [InlineData("pretrain", "--weights", "0.1,0.2", "--weights: expected three numbers contrastive,reconstruction,denoise")]
+    [InlineData("pretrain", "--weights", "1,-1,0", "--weights: must be finite and ≥ 0")]
+    [InlineData("pretrain", "--holdout", "-5", "--holdout: must be ≥ 0, got -5")]
+    [InlineData("pretrain", "--monitor-every", "-1", "--monitor-every: must be ≥ 0, got -1")]
+    [InlineData("probe", "--pixels", "--random-init", "--random-init and --pixels: give one of them")]
     public void RunFlagsOutOfRangeAreNamedAndNothingIsWritten(string command, string flag, string value, string message)
     {
         string run = Path.Combine(_dir, "run");

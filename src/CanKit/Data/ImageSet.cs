@@ -74,6 +74,21 @@ public sealed class ImageSet
         return new ImageSet(Name, px, labels, Channels, Height, Width, ClassNames, Normalization);
     }
 
+    /// <summary>
+    /// Every image after the first <paramref name="count"/> (a validation split held out of the end of a training set).
+    /// An in-memory set is copied; a file-backed one shares the read-only store.
+    /// </summary>
+    public ImageSet Skip(int count)
+    {
+        count = Math.Clamp(count, 0, Count);
+        var labels = Labels.AsSpan(count).ToArray();
+        long offset = _offset + (long)count * ImageBytes;
+        if (!InMemory) return new ImageSet(Name, Storage, offset, labels, Channels, Height, Width, ClassNames, Normalization);
+        var px = new byte[(long)labels.Length * ImageBytes];
+        Storage.Read(offset, px);
+        return new ImageSet(Name, px, labels, Channels, Height, Width, ClassNames, Normalization);
+    }
+
     /// <summary>This set with all its pixels in one managed array (itself when it already is), for sets that fit.</summary>
     public ImageSet ToMemory()
     {

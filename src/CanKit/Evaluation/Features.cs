@@ -38,6 +38,31 @@ public static class Features
     }
 
     /// <summary>
+    /// The raw-pixel baseline's "features": every image's normalised pixels flattened, [N, C·H·W] float32, with int64 labels
+    /// [N] (on CPU). Under the same probe (which standardises each feature) and kNN this is the line an encoder must clear.
+    /// </summary>
+    public static (Tensor Features, Tensor Labels) Pixels(ImageSet data, int batchSize = 4096)
+    {
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be > 0");
+        var parts = new List<Tensor>();
+        try
+        {
+            int[] all = Enumerable.Range(0, data.Count).ToArray();
+            for (int i = 0; i < data.Count; i += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                var (x, _) = data.Batch(all.AsSpan(i, Math.Min(batchSize, data.Count - i)));          // [b, C, H, W]
+                parts.Add(x.flatten(1).MoveToOuterDisposeScope());                                    // [b, C·H·W]
+            }
+            return (cat(parts, 0), tensor(data.Labels.Select(l => (long)l).ToArray()));
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+        }
+    }
+
+    /// <summary>
     /// Features from a cache file when it exists (keyed by <paramref name="key"/>, e.g. the checkpoint's step and
     /// the split), otherwise extracted and cached, so probes and kNN runs never recompute them.
     /// </summary>

@@ -19,7 +19,20 @@ public static class FineTune
                              double lr = 5e-4, double weightDecay = 0.05, ulong seed = 0, IProgress<string>? log = null)
     {
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "must be > 0");
-        if (batchSize <= 0 || batchSize > train.Count) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"must be in [1, {train.Count}] ({train.Name} has {train.Count} images)");
+        CheckBatch(batchSize, train);
+        return RunSteps(encoder, train, test, device, Math.Max(1, train.Count / batchSize) * (long)epochs, batchSize, lr, weightDecay, seed, log);
+    }
+
+    /// <summary>
+    /// <see cref="Run"/> for <paramref name="steps"/> steps of <paramref name="batchSize"/> images (epochs follow from the
+    /// set's size): training from random initialisation for a pre-training run's own budget gives its supervised reference.
+    /// <see cref="Result.Epochs"/> counts the epochs begun.
+    /// </summary>
+    public static Result RunSteps(VisionTransformer encoder, ImageSet train, ImageSet test, Device device, long steps, int batchSize = 128,
+                                  double lr = 5e-4, double weightDecay = 0.05, ulong seed = 0, IProgress<string>? log = null)
+    {
+        if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "must be > 0");
+        CheckBatch(batchSize, train);
         using var init = new Generator(seed);
         using var head = ClassifierHead.Create(encoder.Width, train.ClassNames.Count, init);
         head.to(device);
@@ -28,19 +41,20 @@ public static class FineTune
         using var g = new Generator(seed, device);
         var groups = WeightDecayGroups.Split(encoder, weightDecay).Concat(WeightDecayGroups.Split(head, weightDecay)).ToList();
         using var opt = new AdamW(groups, lr: lr, weight_decay: weightDecay);
-        long perEpoch = Math.Max(1, train.Count / batchSize), total = perEpoch * epochs, step = 0;
-        var schedule = new WarmupCosineSchedule(lr, Math.Min(total / 10, perEpoch), total, lr * 1e-2);
+        long perEpoch = Math.Max(1, train.Count / batchSize);
+        var schedule = new WarmupCosineSchedule(lr, Math.Min(steps / 10, perEpoch), steps, lr * 1e-2);
         var crop = new TwoViewPipeline(ViewAugmentation.CropFlip with { Scale = (0.5, 1.0) }, ViewAugmentation.CropFlip);
         double last = 0;
-        for (int e = 0; e < epochs; e++)
+        int[] order = [];
+        for (long step = 0; step < steps; step++)
         {
-            int[] order = Training.BatchLoader.Order(train.Count, seed, e);
-            for (long b = 0; b < perEpoch; b++)
+            long epoch = step / perEpoch, b = step % perEpoch;
+            if (b == 0) order = Training.BatchLoader.Order(train.Count, seed, (int)epoch);
+            using (var scope = NewDisposeScope())
             {
-                using var scope = NewDisposeScope();
                 var (raw, y) = train.RawBatch(order.AsSpan((int)(b * batchSize), batchSize));       // [B, C, H, W] uint8, [B]
                 var (x, _) = crop.Apply(raw.to(device), train.Normalization, encoder.Config.ImageSize, g);
-                schedule.Apply(opt, step++);
+                schedule.Apply(opt, step);
                 opt.zero_grad();
                 var logits = head.forward(ProjectionHead.MeanPool(encoder.forward(x), encoder.HasClsToken));   // [B, classes]
                 var loss = nn.functional.cross_entropy(logits, y.to(device), label_smoothing: 0.1);
@@ -48,9 +62,14 @@ public static class FineTune
                 opt.step();
                 last = loss.item<float>();
             }
-            log?.Report($"fine-tune epoch {e + 1}/{epochs}: loss {last:F4}");
+            if (b == perEpoch - 1 || step == steps - 1) log?.Report($"fine-tune epoch {epoch + 1}, step {step + 1}/{steps}: loss {last:F4}");
         }
-        return new Result(Accuracy(encoder, head, test, device), epochs, last);
+        return new Result(Accuracy(encoder, head, test, device), (int)((steps - 1) / perEpoch + 1), last);
+    }
+
+    private static void CheckBatch(int batchSize, ImageSet train)
+    {
+        if (batchSize <= 0 || batchSize > train.Count) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"must be in [1, {train.Count}] ({train.Name} has {train.Count} images)");
     }
 
     private static double Accuracy(VisionTransformer encoder, Linear head, ImageSet test, Device device)

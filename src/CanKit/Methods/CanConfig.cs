@@ -1,3 +1,4 @@
+using CanKit.Augment;
 using CanKit.Objectives;
 using CanKit.Vision;
 
@@ -47,6 +48,12 @@ public sealed record CanConfig
 
     /// <summary>Decoder shape: the reference 32-px config is 2 × 128 × 4 heads.</summary>
     public DecoderConfig Decoder { get; init; } = DecoderConfig.Small32;
+
+    /// <summary>
+    /// Each view's augmentations (both views alike). CAN §3 follows SimCLR's recipe with MAE's crops of 0.2–1 of the image;
+    /// small grey images may want gentler crops and no blur (docs/methods.md, the main job's recipe).
+    /// </summary>
+    public ViewAugmentation Views { get; init; } = ViewAugmentation.SimClr;
 
     /// <summary>Share of patches removed in each view. Paper: 0.5; official code default: 0.75 (cheaper encoder).</summary>
     public double MaskRatio { get => _maskRatio; init => _maskRatio = value is >= 0 and < 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaskRatio), value, "must be in [0, 1)"); }

@@ -98,7 +98,7 @@ internal sealed class TwoViewMethod(string name, nn.Module module, VisionTransfo
     public static IPretrainMethod Can(string name, CanConfig c, Generator g)
     {
         var m = new Can(c, g);
-        return new TwoViewMethod(name, m, (VisionTransformer)m.Encoder, TwoViewPipeline.Can, c.Encoder.ImageSize,
+        return new TwoViewMethod(name, m, (VisionTransformer)m.Encoder, new TwoViewPipeline(c.Views, c.Views), c.Encoder.ImageSize,
             (a, b, gen, keep) => m.Forward(a, b, gen, keepPredictions: keep));
     }
 

@@ -4,14 +4,17 @@ using System.Text.Json;
 
 namespace CanKit.Training;
 
-/// <summary>One logged step.</summary>
+/// <summary>One logged step. <see cref="KnnTop1"/> is the online kNN monitor's top-1, NaN on steps it did not measure.</summary>
 public sealed record StepMetrics(long Step, long Epoch, double LearningRate, double Loss, double Contrastive, double Reconstruction,
-                                 double Denoise, double ContrastiveTop1, double ImagesPerSecond, double ElapsedSeconds);
+                                 double Denoise, double ContrastiveTop1, double ImagesPerSecond, double ElapsedSeconds, double KnnTop1 = double.NaN)
+{
+    public bool HasKnn => !double.IsNaN(KnnTop1);
+}
 
 /// <summary>Appends step metrics to <c>metrics.jsonl</c> and <c>metrics.csv</c> (flushed per line, so a crash loses nothing written).</summary>
 public sealed class MetricsLog : IDisposable
 {
-    private static readonly string[] Columns = ["step", "epoch", "lr", "loss", "contrastive", "reconstruction", "denoise", "top1", "images_per_s", "elapsed_s"];
+    private static readonly string[] Columns = ["step", "epoch", "lr", "loss", "contrastive", "reconstruction", "denoise", "top1", "images_per_s", "elapsed_s", "knn_top1"];
     private readonly StreamWriter _jsonl, _csv;
 
     public MetricsLog(string directory, bool append)
@@ -27,10 +30,12 @@ public sealed class MetricsLog : IDisposable
     public void Write(StepMetrics m)
     {
         var inv = CultureInfo.InvariantCulture;
-        double[] v = [m.Step, m.Epoch, m.LearningRate, m.Loss, m.Contrastive, m.Reconstruction, m.Denoise, m.ContrastiveTop1, m.ImagesPerSecond, m.ElapsedSeconds];
-        _csv.WriteLine(string.Join(',', v.Select(x => x.ToString("R", inv))));
+        double[] v = [m.Step, m.Epoch, m.LearningRate, m.Loss, m.Contrastive, m.Reconstruction, m.Denoise, m.ContrastiveTop1, m.ImagesPerSecond, m.ElapsedSeconds, m.KnnTop1];
+        // A step the monitor did not measure has an empty knn_top1 cell and no knn_top1 key (JSON has no NaN).
+        _csv.WriteLine(string.Join(',', v.Select(x => double.IsNaN(x) ? "" : x.ToString("R", inv))));
         var obj = new Dictionary<string, double>();
-        for (int i = 0; i < Columns.Length; i++) obj[Columns[i]] = v[i];
+        for (int i = 0; i < Columns.Length; i++)
+            if (!double.IsNaN(v[i])) obj[Columns[i]] = v[i];
         _jsonl.WriteLine(JsonSerializer.Serialize(obj));
     }
 
@@ -46,11 +51,16 @@ public sealed class MetricsLog : IDisposable
             try { return JsonSerializer.Deserialize<Dictionary<string, double>>(line) is { } d && d.TryGetValue("step", out var s) && s <= step; }
             catch (JsonException) { return false; }
         });
-        Rewrite(Path.Combine(directory, "metrics.csv"), (line, index) =>
+        string csv = Path.Combine(directory, "metrics.csv");
+        int columns = File.Exists(csv) ? ColumnsOf(csv) : Columns.Length;
+        Rewrite(csv, (line, index) =>
             index == 0 ? line.StartsWith(Columns[0] + ",", StringComparison.Ordinal)
-                       : line.Split(',') is { Length: var n } cells && n == Columns.Length
+                       : line.Split(',') is { Length: var n } cells && n == columns
                          && double.TryParse(cells[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s <= step);
     }
+
+    // The header's column count: a folder written before the knn_top1 column keeps its shorter lines.
+    private static int ColumnsOf(string csv) => File.ReadLines(csv).FirstOrDefault()?.Split(',').Length ?? Columns.Length;
 
     private static void Rewrite(string path, Func<string, int, bool> keep)
     {
@@ -72,7 +82,8 @@ public sealed class MetricsLog : IDisposable
             try { d = JsonSerializer.Deserialize<Dictionary<string, double>>(x.Line); }
             catch (JsonException e) { throw new InvalidDataException($"{path}:{x.Number}: not a metrics line ({e.Message.Split('\n')[0]})", e); }
             double Get(string key) => d is not null && d.TryGetValue(key, out var v) ? v : throw new InvalidDataException($"{path}:{x.Number}: no '{key}'");
-            return new StepMetrics((long)Get("step"), (long)Get("epoch"), Get("lr"), Get("loss"), Get("contrastive"), Get("reconstruction"), Get("denoise"), Get("top1"), Get("images_per_s"), Get("elapsed_s"));
+            return new StepMetrics((long)Get("step"), (long)Get("epoch"), Get("lr"), Get("loss"), Get("contrastive"), Get("reconstruction"), Get("denoise"), Get("top1"), Get("images_per_s"), Get("elapsed_s"),
+                d!.TryGetValue("knn_top1", out var knn) ? knn : double.NaN);
         }).ToList();
 
     public void Dispose()

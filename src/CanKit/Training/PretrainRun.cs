@@ -10,6 +10,9 @@ namespace CanKit.Training;
 /// <summary>Linear-probe and kNN top-1 of one encoder.</summary>
 public sealed record EvalResult(string Encoder, double ProbeTop1, double KnnTop1, int Dim);
 
+/// <summary>The supervised reference: probe and kNN of its frozen features, its own head's top-1, and its steps.</summary>
+public sealed record SupervisedResult(EvalResult Frozen, double HeadTop1, long Steps);
+
 /// <summary>The workflows behind the command line: pretrain into a run folder, evaluate a run, export its encoder.</summary>
 public static class PretrainRun
 {
@@ -18,11 +21,13 @@ public static class PretrainRun
     /// With a <paramref name="group"/> this process is one rank of a data-parallel run (docs/distributed.md): every
     /// rank calls this with the same spec and folder; rank 0 writes run.json, metrics and checkpoints.
     /// <paramref name="adjust"/> changes the training settings the spec gives (an ablation suite's schedule and kept checkpoints).
+    /// <paramref name="monitorEvery"/> &gt; 0 measures the online kNN monitor (<see cref="KnnMonitor.FromTraining"/>) that often.
     /// </summary>
     public static TrainOutcome Pretrain(RunSpec spec, string runDir, Device device, IProgress<StepMetrics>? progress = null,
                                         CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, ProcessGroup? group = null,
-                                        Func<TrainConfig, TrainConfig>? adjust = null)
+                                        Func<TrainConfig, TrainConfig>? adjust = null, int monitorEvery = 0)
     {
+        if (monitorEvery < 0) throw new ArgumentOutOfRangeException(nameof(monitorEvery), monitorEvery, "must be ≥ 0 (0: no monitor)");
         // Everything is checked before anything is written: a refused run leaves no run.json behind that would
         // make the corrected command fail as "a different run".
         spec.Validate();
@@ -39,7 +44,13 @@ public static class PretrainRun
         using var g = new Generator(spec.Seed);
         using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
         if ((group?.Rank ?? 0) == 0) spec.Save(runDir);
-        var trainer = new Trainer(method, train, config, runDir, spec.ToJson()) { Group = group };
+        var monitor = monitorEvery > 0 ? KnnMonitor.FromTraining(train) : null;
+        var trainer = new Trainer(method, train, config, runDir, spec.ToJson())
+        {
+            Group = group,
+            Monitor = monitor is null ? null : () => monitor.Measure(method.Encoder, device),
+            MonitorEvery = Math.Max(1, monitorEvery),
+        };
         return trainer.Run(progress, cancel);
     }
 
@@ -92,8 +103,24 @@ public static class PretrainRun
     public static ImageSet LoadTrain(RunSpec spec)
     {
         var set = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
+        if (spec.Holdout > 0) set = set.Take(set.Count - CheckHoldout(spec, set));
         return spec.TrainSubset > 0 ? set.Take(spec.TrainSubset) : set;
     }
+
+    /// <summary>
+    /// The run's training images and the images it is scored on: the test split, or with <see cref="RunSpec.Holdout"/> the
+    /// last images of the training split, which pre-training then never sees (a validation split for choosing recipes).
+    /// </summary>
+    public static (ImageSet Train, ImageSet Eval) Splits(RunSpec spec)
+    {
+        var train = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
+        if (spec.Holdout == 0) return (train, Datasets.Load(spec.Dataset, spec.DataRoot, train: false));
+        int keep = train.Count - CheckHoldout(spec, train);
+        return (train.Take(keep), train.Skip(keep));
+    }
+
+    private static int CheckHoldout(RunSpec spec, ImageSet train) => spec.Holdout < train.Count ? spec.Holdout
+        : throw new ArgumentOutOfRangeException(nameof(spec.Holdout), spec.Holdout, $"holds out all {train.Count} training images of {train.Name}");
 
     /// <summary>The run's method with the checkpoint's weights (or freshly initialised when <paramref name="randomInit"/>).</summary>
     public static IPretrainMethod LoadMethod(string runDir, bool randomInit = false)
@@ -130,8 +157,7 @@ public static class PretrainRun
     private static (RunSpec Spec, IPretrainMethod Method, ImageSet Train, ImageSet Test) Prepare(string runDir, Device device, bool randomInit, int evalSubset)
     {
         var spec = RunSpec.Load(runDir);
-        var train = Datasets.Load(spec.Dataset, spec.DataRoot, train: true);
-        var test = Datasets.Load(spec.Dataset, spec.DataRoot, train: false);
+        var (train, test) = Splits(spec);
         if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
         var method = LoadMethod(runDir, spec, test, randomInit);
         method.Module.to(device);
@@ -153,6 +179,27 @@ public static class PretrainRun
         var (xte, yte) = Features.Cached(Path.Combine(runDir, $"features-{which}-test.safetensors"), $"{stamp}/{test.Count}", () => Features.Extract(method.Encoder, test, device));
         using (xtr) using (ytr) using (xte) using (yte)
             return Score(which, runDir, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log);
+    }
+
+    /// <summary>
+    /// Linear probe and kNN of the raw pixels of the run's splits (the test split, or its held-out validation images): the
+    /// same protocol as <see cref="Evaluate"/>, with the pixels as the encoder. The row any pre-trained encoder must beat.
+    /// </summary>
+    public static EvalResult EvaluatePixels(string runDir, int k = 20, double temperature = 0.07, int probeEpochs = 30, IProgress<string>? log = null, int evalSubset = 0)
+        => EvaluatePixels(RunSpec.Load(runDir), k, temperature, probeEpochs, log, evalSubset);
+
+    /// <inheritdoc cref="EvaluatePixels(string, int, double, int, IProgress{string}?, int)"/>
+    public static EvalResult EvaluatePixels(RunSpec spec, int k = 20, double temperature = 0.07, int probeEpochs = 30, IProgress<string>? log = null, int evalSubset = 0)
+    {
+        CheckScoreArguments(k, temperature, probeEpochs);
+        if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
+        var (train, test) = Splits(spec);
+        if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
+        log?.Report($"raw pixels as features ({train.Count} train, {test.Count} {(spec.Holdout > 0 ? "held-out" : "test")})");
+        var (xtr, ytr) = Features.Pixels(train);
+        var (xte, yte) = Features.Pixels(test);
+        using (xtr) using (ytr) using (xte) using (yte)
+            return Score("pixels", spec.Dataset, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log);
     }
 
     /// <summary>
@@ -189,6 +236,31 @@ public static class PretrainRun
         var probe = LinearProbe.Run(train.X, train.Y, test.X, test.Y, classes, epochs: probeEpochs, seed: seed);
         double knn = KnnClassifier.Accuracy(train.X, train.Y, test.X, test.Y, classes, k, temperature);
         return new EvalResult(which, probe.TestAccuracy, knn, (int)train.X.size(1));
+    }
+
+    /// <summary>
+    /// The supervised reference of a run: the same encoder from the same random initialisation trained with labels (a
+    /// linear head on the mean of its patch tokens, <see cref="FineTune.RunSteps"/>) for the run's own budget — its steps of
+    /// its batch size, at its learning rate — then scored by the same probe and kNN on its frozen features.
+    /// <see cref="SupervisedResult.HeadTop1"/> is its own classifier's top-1. <paramref name="steps"/> replaces the budget.
+    /// </summary>
+    public static SupervisedResult EvaluateSupervised(string runDir, Device device, int k = 20, double temperature = 0.07, int probeEpochs = 30,
+                                                      IProgress<string>? log = null, int evalSubset = 0, long? steps = null)
+    {
+        CheckScoreArguments(k, temperature, probeEpochs);
+        if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
+        if (steps is <= 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "must be > 0");
+        var (spec, method, train, test) = Prepare(runDir, device, randomInit: true, evalSubset);
+        using var _ = method;
+        long budget = steps ?? spec.Steps;
+        int batch = Math.Min(spec.BatchSize, train.Count);
+        log?.Report($"supervised reference: {budget} steps of {batch} labelled images from the same initialisation");
+        var trained = FineTune.RunSteps(method.Encoder, train, test, device, budget, batch, lr: spec.LearningRate, seed: spec.Seed, log: log);
+        var (xtr, ytr) = Features.Extract(method.Encoder, train, device);
+        var (xte, yte) = Features.Extract(method.Encoder, test, device);
+        using (xtr) using (ytr) using (xte) using (yte)
+            return new SupervisedResult(Score("supervised", runDir, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log),
+                                        trained.TestAccuracy, budget);
     }
 
     /// <summary>Images per fine-tuning step (FineTune's default).</summary>

@@ -10,10 +10,16 @@ namespace CanKit.Training;
 /// Everything that defines a pre-training run, saved as <c>run.json</c> in its folder so that probing, kNN,
 /// export and resuming rebuild exactly the same model. Its JSON is also the checkpoint's configuration fingerprint.
 /// <see cref="Decoder"/>, when given, replaces the method's pixel decoder (CAN, MAE, CMAE; an ablation suite's scale).
+/// <see cref="Can"/> changes the CAN preset (mask ratio, σmax, loss weights, views). <see cref="Holdout"/> holds the last
+/// images of the training split out as a validation split: pre-training never sees them, and evaluation scores on them
+/// instead of the test split (how recipes are chosen without touching the test split). Both are left out of run.json when
+/// unset, so run folders written before them keep their fingerprint.
 /// </summary>
 public sealed record RunSpec(string Method, string Preset, string Dataset, string? DataRoot, int Width, int Depth, int Heads, int PatchSize,
                              int BatchSize, long Steps, double LearningRate, double WeightDecay, double ClipNorm, ulong Seed, int TrainSubset,
-                             bool Bf16 = false, DecoderConfig? Decoder = null)
+                             bool Bf16 = false, DecoderConfig? Decoder = null,
+                             [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] CanOverrides? Can = null,
+                             [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int Holdout = 0)
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
@@ -82,6 +88,14 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw Bad(nameof(WeightDecay), $"must be a finite number ≥ 0, got {WeightDecay}");
         if (!(ClipNorm >= 0) || !double.IsFinite(ClipNorm)) throw Bad(nameof(ClipNorm), $"must be a finite number ≥ 0, got {ClipNorm}");
         if (TrainSubset < 0) throw Bad(nameof(TrainSubset), $"must be ≥ 0 (0: all images), got {TrainSubset}");
+        if (Holdout < 0) throw Bad(nameof(Holdout), $"must be ≥ 0 (0: evaluate on the test split), got {Holdout}");
+        if (Can is not null)
+        {
+            if (Methods.MethodSpec.Parse(Method) is not { Kind: MethodKind.Can, Can: null })
+                throw Bad(nameof(Can), $"changes CAN's preset; method '{Method}' is not plain CAN");
+            try { Can.Apply(CanConfig.Paper); }
+            catch (ArgumentOutOfRangeException e) { throw new ArgumentException($"{name(nameof(Can) + "." + e.ParamName)}: {e.Message.Split(" (Parameter")[0]}", nameof(Can), e); }
+        }
         if (Width % Heads != 0) throw Bad(nameof(Heads), $"{Heads} does not divide {name(nameof(Width))} {Width}");
         try { Decoder?.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"{name(nameof(Decoder))}: {e.Message.Split(" (Parameter")[0]}", nameof(Decoder), e); }
@@ -160,7 +174,8 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
             "community" => CanConfig.Community,
             _ => throw new ArgumentException($"unknown CAN preset '{Preset}' (expected paper, official or community)"),
         };
-        return spec with { Can = can with { Decoder = new DecoderConfig { Width = 128, Depth = 2, Heads = 4 } } };
+        can = can with { Decoder = new DecoderConfig { Width = 128, Depth = 2, Heads = 4 } };
+        return spec with { Can = Can?.Apply(can) ?? can };
     }
 
     public TrainConfig TrainConfig(Device device, int checkpointEvery, int logEvery) => new()

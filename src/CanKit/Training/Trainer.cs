@@ -57,6 +57,16 @@ public sealed partial class Trainer
     /// </summary>
     public ProcessGroup? Group { get; init; }
 
+    /// <summary>
+    /// The online monitor (a kNN top-1 of the encoder as it is now, see <see cref="Evaluation.KnnMonitor"/>), measured by
+    /// rank 0 every <see cref="MonitorEvery"/> steps and at the end, and logged with that step. It must draw no random
+    /// numbers from the step generator, so runs with and without it train alike.
+    /// </summary>
+    public Func<double>? Monitor { get; init; }
+
+    /// <summary>Steps between two measurements of <see cref="Monitor"/>.</summary>
+    public int MonitorEvery { get; init { field = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(MonitorEvery), value, "must be > 0"); } } = 250;
+
     private int Rank => Group?.Rank ?? 0;
     private int WorldSize => Group?.WorldSize ?? 1;
 
@@ -106,7 +116,7 @@ public sealed partial class Trainer
         using var loader = new BatchLoader(_data, c.BatchSize, c.Seed, position, pinMemory: cuda, rank: Rank, worldSize: WorldSize);
         var clock = Stopwatch.StartNew();
         long imagesSinceLog = 0;
-        double logStart = 0;
+        double logStart = 0, monitorSeconds = 0;
         int micro = c.BatchSize / WorldSize / c.Accumulation;
         bool stop = false;
 
@@ -154,11 +164,19 @@ public sealed partial class Trainer
             position = next;
             imagesSinceLog += c.BatchSize;
 
-            if (step % c.LogEvery == 0 || step == c.Steps)
+            bool monitored = Monitor is not null && Rank == 0 && (step % MonitorEvery == 0 || step == c.Steps);
+            if (step % c.LogEvery == 0 || step == c.Steps || monitored)
             {
-                double now = clock.Elapsed.TotalSeconds;
+                double knn = double.NaN;
+                if (monitored)
+                {
+                    double before = clock.Elapsed.TotalSeconds;
+                    knn = Monitor!();
+                    monitorSeconds += clock.Elapsed.TotalSeconds - before;
+                }
+                double now = clock.Elapsed.TotalSeconds - monitorSeconds;   // training time: the monitor's is left out
                 var m = new StepMetrics(step, position.Epoch, lr, terms.Total, terms.Contrastive, terms.Reconstruction, terms.Denoise,
-                    terms.ContrastiveTop1, imagesSinceLog / Math.Max(1e-9, now - logStart), now);
+                    terms.ContrastiveTop1, imagesSinceLog / Math.Max(1e-9, now - logStart), now, knn);
                 metrics?.Write(m);
                 progress?.Report(m);
                 imagesSinceLog = 0;
