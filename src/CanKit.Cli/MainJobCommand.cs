@@ -49,6 +49,13 @@ internal static class MainJobCommand
     internal static RunSpec Recipe => new("can", "paper", "fashion-mnist", null, Width: 128, Depth: 4, Heads: 4, PatchSize: 4, BatchSize: 128,
         Steps: 1500, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: 0);
 
+    /// <summary>
+    /// The frozen features the probe and kNN read: the mean patch token of each of the encoder's last this-many blocks,
+    /// concatenated (DINO's linear evaluation of a ViT; chosen on the validation split, docs/recipe.md). The same for the
+    /// random-init and supervised rows.
+    /// </summary>
+    internal const int FeatureBlocks = 4;
+
     /// <summary>Steps between two measurements of the online kNN monitor.</summary>
     internal const int MonitorEvery = 250;
 
@@ -65,10 +72,10 @@ internal static class MainJobCommand
 
         var log = new Progress<string>(s => Console.WriteLine(s));
         int subset = quick ? 6000 : 0, epochs = quick ? 5 : 30;
-        var can = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: false, probeEpochs: epochs, log: log, evalSubset: subset);
+        var can = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: false, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
         var pixels = PretrainRun.EvaluatePixels(runDir, probeEpochs: epochs, log: log, evalSubset: subset);
-        var rnd = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: true, probeEpochs: epochs, log: log, evalSubset: subset);
-        var sup = PretrainRun.EvaluateSupervised(runDir, torch.CPU, probeEpochs: epochs, log: log, evalSubset: subset);
+        var rnd = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: true, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
+        var sup = PretrainRun.EvaluateSupervised(runDir, torch.CPU, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
         double minutes = (DateTime.UtcNow - started).TotalMinutes;
 
         // The whole trained model in float16 with run.json inside: what PretrainedModel.Load reads (the course's notebooks/pretrained/).
@@ -85,7 +92,8 @@ internal static class MainJobCommand
             $"# CanKit main job\n\nCAN pre-trained on Fashion-MNIST for {spec.Steps} steps of {spec.BatchSize} images (ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}), " +
             $"{torch.get_num_threads()} CPU threads; pre-training {trainMinutes.ToString("F1", inv)} minutes, {minutes.ToString("F1", inv)} minutes in all. " +
             $"Scored on {split}: linear probe (AdamW, {epochs} epochs, standardised features) and weighted 20-NN (cosine, T = 0.07) of the frozen " +
-            $"mean-pooled features; the raw pixels go through the same probe and kNN.\n\n{table}\n" +
+            $"features (the mean patch token of each of the last {FeatureBlocks} blocks, concatenated: {can.Dim} numbers per image); the raw pixels " +
+            $"({pixels.Dim} numbers per image) go through the same probe and kNN.\n\n{table}\n" +
             $"The trained model (every weight, float16, run.json in its metadata): `{ModelFile}`, {(new FileInfo(model).Length / 1e6).ToString("F2", inv)} MB " +
             "(`PretrainedModel.Load`; `cankit export --what model` writes the same from any run).\n");
         File.WriteAllText(Path.Combine(outDir, "results.csv"),

@@ -173,14 +173,15 @@ internal static class RunCommands
         var epochs = new Option<int>("--epochs") { Description = "probe epochs", DefaultValueFactory = _ => 30 }.AtLeast(1);
         var random = new Option<bool>("--random-init") { Description = "evaluate the same encoder at random initialisation (the baseline)" };
         var pixels = new Option<bool>("--pixels") { Description = "evaluate the raw pixels of the run's splits as the encoder (the line any encoder must clear)" };
-        var cmd = new Command(name, description) { outDir, device, k, t, epochs, random, pixels };
+        var blocks = new Option<int>("--blocks") { Description = "features: the mean patch token of each of the encoder's last N blocks, concatenated (1: the last block's)", DefaultValueFactory = _ => 1 }.AtLeast(1);
+        var cmd = new Command(name, description) { outDir, device, k, t, epochs, random, pixels, blocks };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             if (r.GetValue(random) && r.GetValue(pixels)) throw new ArgumentException("--random-init and --pixels: give one of them");
             var res = r.GetValue(pixels)
                 ? PretrainRun.EvaluatePixels(r.GetValue(outDir)!, r.GetValue(k), r.GetValue(t), knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine))
                 : PretrainRun.Evaluate(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(k), r.GetValue(t),
-                    knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine));
+                    knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine), lastBlocks: r.GetValue(blocks));
             Console.WriteLine(knnOnly ? $"{res.Encoder} {r.GetValue(k)}-NN top-1: {res.KnnTop1:P2}" : $"{res.Encoder} linear probe top-1: {res.ProbeTop1:P2}  ({r.GetValue(k)}-NN: {res.KnnTop1:P2})");
             return 0;
         }, Flags));

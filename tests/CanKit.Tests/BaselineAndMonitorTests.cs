@@ -135,6 +135,27 @@ public sealed class BaselineAndMonitorTests : IDisposable
         Assert.True(sup.Frozen.ProbeTop1 > 0.6, $"probe of the supervised features {sup.Frozen.ProbeTop1:P1}");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LastBlockFeaturesConcatenateTheLastBlocksLastFirst(bool cls)
+    {
+        var data = Random16(6);
+        using var g = new Generator(4);
+        using var enc = new VisionTransformer(new VitConfig { ImageSize = 16, PatchSize = 4, Width = 32, Depth = 3, Heads = 2, ClsToken = cls }, g);
+        var (one, _) = Features.Extract(enc, data, CPU);
+        var (three, _) = Features.Extract(enc, data, CPU, lastBlocks: 3);
+        using (one) using (three)
+        {
+            Assert.Equal(new long[] { 6, 96 }, three.shape);
+            // The first block of columns is the last block's mean token, computed by the same operations: equal bit for bit.
+            Assert.Equal(one.data<float>().ToArray(), three.narrow(1, 0, 32).contiguous().data<float>().ToArray());
+            // The others are earlier blocks' and differ from it.
+            Assert.False(three.narrow(1, 32, 32).allclose(one, 1e-3, 1e-3));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => Features.Extract(enc, data, CPU, lastBlocks: 4));
+    }
+
     [Fact]
     public void TheMonitorBankAndQueriesAreDisjointTrainingImages()
     {

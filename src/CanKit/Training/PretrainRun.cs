@@ -165,8 +165,9 @@ public static class PretrainRun
     }
 
     /// <summary>Linear probe and kNN of the run's encoder (or of the same encoder at random initialisation).</summary>
+    /// <remarks><paramref name="lastBlocks"/>: see <see cref="Features.Extract"/> (1: the mean of the last block's patch tokens).</remarks>
     public static EvalResult Evaluate(string runDir, Device device, bool randomInit = false, int k = 20, double temperature = 0.07, int probeEpochs = 30,
-                                      IProgress<string>? log = null, int evalSubset = 0)
+                                      IProgress<string>? log = null, int evalSubset = 0, int lastBlocks = 1)
     {
         CheckScoreArguments(k, temperature, probeEpochs);
         if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
@@ -175,8 +176,11 @@ public static class PretrainRun
         string which = randomInit ? "random-init" : "pretrained";
         string stamp = randomInit ? $"seed{spec.Seed}" : File.GetLastWriteTimeUtc(Path.Combine(runDir, Trainer.CheckpointFile)).Ticks.ToString();
         log?.Report($"extracting {which} features ({train.Count} train, {test.Count} test)");
-        var (xtr, ytr) = Features.Cached(Path.Combine(runDir, $"features-{which}-train.safetensors"), $"{stamp}/{train.Count}", () => Features.Extract(method.Encoder, train, device));
-        var (xte, yte) = Features.Cached(Path.Combine(runDir, $"features-{which}-test.safetensors"), $"{stamp}/{test.Count}", () => Features.Extract(method.Encoder, test, device));
+        string blocks = lastBlocks == 1 ? "" : $"-last{lastBlocks}";
+        var (xtr, ytr) = Features.Cached(Path.Combine(runDir, $"features-{which}{blocks}-train.safetensors"), $"{stamp}/{train.Count}",
+                                         () => Features.Extract(method.Encoder, train, device, lastBlocks: lastBlocks));
+        var (xte, yte) = Features.Cached(Path.Combine(runDir, $"features-{which}{blocks}-test.safetensors"), $"{stamp}/{test.Count}",
+                                         () => Features.Extract(method.Encoder, test, device, lastBlocks: lastBlocks));
         using (xtr) using (ytr) using (xte) using (yte)
             return Score(which, runDir, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log);
     }
@@ -245,7 +249,7 @@ public static class PretrainRun
     /// <see cref="SupervisedResult.HeadTop1"/> is its own classifier's top-1. <paramref name="steps"/> replaces the budget.
     /// </summary>
     public static SupervisedResult EvaluateSupervised(string runDir, Device device, int k = 20, double temperature = 0.07, int probeEpochs = 30,
-                                                      IProgress<string>? log = null, int evalSubset = 0, long? steps = null)
+                                                      IProgress<string>? log = null, int evalSubset = 0, long? steps = null, int lastBlocks = 1)
     {
         CheckScoreArguments(k, temperature, probeEpochs);
         if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
@@ -256,8 +260,8 @@ public static class PretrainRun
         int batch = Math.Min(spec.BatchSize, train.Count);
         log?.Report($"supervised reference: {budget} steps of {batch} labelled images from the same initialisation");
         var trained = FineTune.RunSteps(method.Encoder, train, test, device, budget, batch, lr: spec.LearningRate, seed: spec.Seed, log: log);
-        var (xtr, ytr) = Features.Extract(method.Encoder, train, device);
-        var (xte, yte) = Features.Extract(method.Encoder, test, device);
+        var (xtr, ytr) = Features.Extract(method.Encoder, train, device, lastBlocks: lastBlocks);
+        var (xte, yte) = Features.Extract(method.Encoder, test, device, lastBlocks: lastBlocks);
         using (xtr) using (ytr) using (xte) using (yte)
             return new SupervisedResult(Score("supervised", runDir, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log),
                                         trained.TestAccuracy, budget);

@@ -106,6 +106,31 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
     }
 
     /// <summary>Full-view features: [N, C, H, W] → [N, (1+)L, D].</summary>
+    /// <summary>
+    /// The tokens after each of the last <paramref name="count"/> blocks, each through the final norm (DINO's linear
+    /// evaluation takes its features from the last blocks this way), last block last: <paramref name="count"/> tensors
+    /// [N, (1+)L, D]. With a count of 1 this is <see cref="forward"/>.
+    /// </summary>
+    public Tensor[] ForwardLastBlocks(Tensor images, int count)
+    {
+        if (count < 1 || count > Config.Depth) throw new ArgumentOutOfRangeException(nameof(count), count, $"must be in [1, {Config.Depth}] (the encoder's depth)");
+        using var scope = torch.NewDisposeScope();
+        var x = Embed(images);                                             // [N, L, D]
+        if (cls_token is { } cls)
+        {
+            var c = (cls + pos_embed.narrow(1, 0, 1)).expand(x.size(0), -1, -1);   // [N, 1, D]
+            x = torch.cat([c, x], 1);                                      // [N, 1+L, D]
+        }
+        var outputs = new List<Tensor>();
+        for (int i = 0; i < _blockList.Length; i++)
+        {
+            x = _blockList[i].call(x);
+            if (i >= _blockList.Length - count) outputs.Add(norm.call(x));
+        }
+        foreach (var o in outputs) o.MoveToOuterDisposeScope();
+        return outputs.ToArray();
+    }
+
     public override Tensor forward(Tensor images)
     {
         using var t = Embed(images);
