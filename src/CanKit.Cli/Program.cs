@@ -20,6 +20,7 @@ public static class Program
         root.Subcommands.Add(RunCommands.Probe());
         root.Subcommands.Add(RunCommands.Knn());
         root.Subcommands.Add(RunCommands.FineTuneCommand());
+        root.Subcommands.Add(RunCommands.Losses());
         root.Subcommands.Add(RunCommands.Export());
         root.Subcommands.Add(AblateCommand.Create());
         root.Subcommands.Add(Bench.BenchCommand.Create());

@@ -188,6 +188,21 @@ internal static class RunCommands
         return cmd;
     }
 
+    public static Command Losses()
+    {
+        var outDir = Out(required: true);
+        var count = new Option<int>("--count") { Description = "images of the evaluation split to measure on", DefaultValueFactory = _ => 1024 }.AtLeast(1);
+        var cmd = new Command("losses", "a CAN run's reconstruction and denoising losses on held-out images, beside predicting the patch mean and predicting no noise") { outDir, count };
+        cmd.SetAction(r => Cli.Guard(() =>
+        {
+            var l = PretrainRun.HeldOutLosses(r.GetValue(outDir)!, r.GetValue(count));
+            Console.WriteLine($"on {l.Images} held-out images: reconstruction {l.Reconstruction:F4} (predict the patch mean: {l.ReconstructionPredictMean:F4}, ratio {l.Reconstruction / l.ReconstructionPredictMean:F3}); " +
+                              $"denoising {l.Denoise:E3} (predict no noise: {l.DenoisePredictZero:E3}, ratio {l.Denoise / l.DenoisePredictZero:F3}); noise correlation {l.NoiseCorrelation:F3}");
+            return 0;
+        }, Flags));
+        return cmd;
+    }
+
     public static Command FineTuneCommand()
     {
         var outDir = Out(required: true);

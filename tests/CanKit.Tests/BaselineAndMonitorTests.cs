@@ -244,6 +244,32 @@ public sealed class BaselineAndMonitorTests : IDisposable
         Assert.Contains("run.json: field 'Can': changes CAN's preset; method 'mae' is not plain CAN", notCan.Message);
     }
 
+    [Fact]
+    public void HeldOutLossesOfAModelThatPredictsZeroAreTheLearnedNothingValues()
+    {
+        // A pixel head whose weight and bias are zero predicts 0 everywhere: its losses are, to the last bit, the
+        // predict-the-mean and predict-no-noise values computed beside them, and its prediction has no correlation.
+        var config = new CanConfig { Encoder = new VitConfig { ImageSize = 16, PatchSize = 4, Width = 32, Depth = 1, Heads = 2 },
+                                     Decoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 }, ProjectionDim = 16 };
+        using var g = new Generator(5);
+        using var can = new Can(config, g);
+        using (no_grad())
+        {
+            can.Decoder!.Pred!.weight!.zero_();
+            can.Decoder.Pred.bias!.zero_();
+        }
+        var l = CanHeldOutLosses.Measure(can, Random16(40), count: 40, batchSize: 16);
+        Assert.Equal(32, l.Images);                                           // two equal batches of 16
+        Assert.Equal(l.ReconstructionPredictMean, l.Reconstruction);
+        Assert.Equal(l.DenoisePredictZero, l.Denoise);
+        Assert.Equal(0, l.NoiseCorrelation);
+        // Predicting no noise costs the mean square of σ·e on visible patches: σ ~ U[0, 0.05] gives σmax²/3 = 8.3e-4 in
+        // expectation; 64 draws of σ put the mean within a few tenths of it.
+        Assert.InRange(l.DenoisePredictZero, 0.4 * 0.05 * 0.05 / 3, 1.6 * 0.05 * 0.05 / 3);
+        // Standardised patches have mean square (n−1)/n of 1 with the unbiased variance: 47/48 for 4×4×3 patches.
+        Assert.Equal(47.0 / 48, l.ReconstructionPredictMean, 1e-3);
+    }
+
     private static Augment.ViewAugmentation ViewAugmentationFor(double cropMin) => Augment.ViewAugmentation.SimClr with { Scale = (cropMin, 1.0), BlurP = 0 };
 
     private sealed class SyncProgress(Action<StepMetrics> a) : IProgress<StepMetrics>

@@ -267,6 +267,19 @@ public static class PretrainRun
                                         trained.TestAccuracy, budget);
     }
 
+    /// <summary>
+    /// A CAN run's reconstruction and denoising losses on the first <paramref name="count"/> images of its evaluation split
+    /// (the test split, or its held-out validation images), beside the learned-nothing values (<see cref="CanHeldOutLosses"/>).
+    /// </summary>
+    public static CanHeldOutLosses HeldOutLosses(string runDir, int count = 1024, ulong seed = 3)
+    {
+        var spec = RunSpec.Load(runDir);
+        var (_, eval) = Splits(spec);
+        using var method = LoadMethod(runDir, spec, eval, randomInit: false);
+        if (method.Module is not Can can) throw new ArgumentException($"{runDir} is a {spec.Method} run; held-out CAN losses need a CAN run");
+        return CanHeldOutLosses.Measure(can, eval, count, seed);
+    }
+
     /// <summary>Images per fine-tuning step (FineTune's default).</summary>
     public const int FineTuneBatch = 128;
 
