@@ -200,10 +200,18 @@ public static class PretrainRun
         var (train, test) = Splits(spec);
         if (evalSubset > 0) (train, test) = (train.Take(evalSubset), test.Take(Math.Max(1, evalSubset / 6)));
         log?.Report($"raw pixels as features ({train.Count} train, {test.Count} {(spec.Holdout > 0 ? "held-out" : "test")})");
+        return EvaluatePixels(train, test, k, temperature, probeEpochs, spec.Seed, log);
+    }
+
+    /// <summary>The raw-pixel row for any two sets: the probe and kNN of <see cref="Features.Pixels"/> of <paramref name="train"/> and <paramref name="test"/>.</summary>
+    public static EvalResult EvaluatePixels(ImageSet train, ImageSet test, int k = 20, double temperature = 0.07, int probeEpochs = 30, ulong seed = 0,
+                                            IProgress<string>? log = null)
+    {
+        CheckScoreArguments(k, temperature, probeEpochs);
         var (xtr, ytr) = Features.Pixels(train);
         var (xte, yte) = Features.Pixels(test);
         using (xtr) using (ytr) using (xte) using (yte)
-            return Score("pixels", spec.Dataset, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log);
+            return Score("pixels", train.Name, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, seed, log);
     }
 
     /// <summary>
