@@ -51,7 +51,7 @@ internal static class MainJobCommand
     /// encoder at the same steps), gentler crops (0.35–1 of the image) and no blur for 28-px images.
     /// </summary>
     internal static RunSpec Recipe => new("can", "paper", "fashion-mnist", null, Width: 128, Depth: 4, Heads: 4, PatchSize: 7, BatchSize: 128,
-        Steps: 3000, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: 0, Can: new Methods.CanOverrides(CropMin: 0.35, BlurP: 0));
+        Steps: 4000, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: 0, Can: new Methods.CanOverrides(CropMin: 0.35, BlurP: 0));
 
     /// <summary>
     /// The frozen features the probe and kNN read: the mean patch token of each of the encoder's last this-many blocks,

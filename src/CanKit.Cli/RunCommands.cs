@@ -18,7 +18,7 @@ internal static class RunCommands
         [nameof(RunSpec.Heads)] = "--heads", [nameof(RunSpec.PatchSize)] = "--patch", [nameof(RunSpec.BatchSize)] = "--batch",
         [nameof(RunSpec.Steps)] = "--steps", [nameof(RunSpec.LearningRate)] = "--lr", [nameof(RunSpec.TrainSubset)] = "--train-subset",
         [nameof(RunSpec.Bf16)] = "--precision", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
-        ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset", [nameof(RunSpec.Holdout)] = "--holdout", ["monitorEvery"] = "--monitor-every",
+        ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset", ["lastBlocks"] = "--blocks", [nameof(RunSpec.Holdout)] = "--holdout", ["monitorEvery"] = "--monitor-every",
         ["Can.MaskRatio"] = "--mask-ratio", ["Can.SigmaMax"] = "--sigma-max", ["Can.Temperature"] = "--tau", ["Can.CropMin"] = "--crop-min", ["Can.BlurP"] = "--blur",
         ["Can.JitterP"] = "--jitter", ["Can.ContrastiveWeight"] = "--weights", ["Can.ReconstructionWeight"] = "--weights", ["Can.DenoiseWeight"] = "--weights",
         [nameof(NodeLayout.ProcessesPerNode)] = "--nproc", [nameof(NodeLayout.Nodes)] = "--nnodes", [nameof(NodeLayout.NodeRank)] = "--node-rank",

@@ -64,6 +64,8 @@ public sealed class BadInputFlagTests : IDisposable
     [InlineData("pretrain", "--holdout", "-5", "--holdout: must be ≥ 0, got -5")]
     [InlineData("pretrain", "--monitor-every", "-1", "--monitor-every: must be ≥ 0, got -1")]
     [InlineData("probe", "--pixels", "--random-init", "--random-init and --pixels: give one of them")]
+    [InlineData("probe", "--blocks", "0", "--blocks: must be ≥ 1, got 0")]
+    [InlineData("losses", "--count", "0", "--count: must be ≥ 1, got 0")]
     public void RunFlagsOutOfRangeAreNamedAndNothingIsWritten(string command, string flag, string value, string message)
     {
         string run = Path.Combine(_dir, "run");

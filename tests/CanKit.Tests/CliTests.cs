@@ -23,6 +23,7 @@ public sealed class CliTests : IDisposable
     [InlineData("ablate")]
     [InlineData("main")]
     [InlineData("finetune")]
+    [InlineData("losses")]
     [InlineData("demo")]
     [InlineData("selftest")]
     [InlineData("data")]
