@@ -17,6 +17,8 @@ public sealed class KnnMonitor
 
     /// <param name="bank">Labelled images whose features vote.</param>
     /// <param name="queries">Labelled images that are classified (disjoint from the bank).</param>
+    /// <param name="k">Neighbours that vote (at most the bank's size).</param>
+    /// <param name="temperature">Vote temperature T: each neighbour votes exp(cosine / T).</param>
     public KnnMonitor(ImageSet bank, ImageSet queries, int k = 20, double temperature = 0.07)
     {
         if (bank.Count < 1 || queries.Count < 1) throw new ArgumentException($"the monitor needs images in both sets; got {bank.Count} bank and {queries.Count} query images");
