@@ -84,18 +84,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
     {
         if (tokens.dim() != 3 || tokens.size(2) != Config.Width)
             throw new ArgumentException($"Encode expects tokens [N, Lv, {Config.Width}], got [{string.Join(", ", tokens.shape)}]", nameof(tokens));
-        Tensor x;
-        if (cls_token is { } cls)
-        {
-            using var clsPos = pos_embed.narrow(1, 0, 1);              // [1, 1, D]
-            using var c = cls + clsPos;
-            using var cExp = c.expand(tokens.size(0), -1, -1);          // [N, 1, D]
-            x = torch.cat([cExp, tokens], 1);                          // [N, 1+Lv, D]
-        }
-        else
-        {
-            x = tokens.alias();
-        }
+        var x = WithClsToken(tokens);                                  // [N, (1+)Lv, D]
         foreach (var b in _blockList)
         {
             var next = b.call(x);
@@ -105,7 +94,6 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
         return x;
     }
 
-    /// <summary>Full-view features: [N, C, H, W] → [N, (1+)L, D].</summary>
     /// <summary>
     /// The tokens after each of the last <paramref name="count"/> blocks, each through the final norm (DINO's linear
     /// evaluation takes its features from the last blocks this way), last block last: <paramref name="count"/> tensors
@@ -115,12 +103,8 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
     {
         if (count < 1 || count > Config.Depth) throw new ArgumentOutOfRangeException(nameof(count), count, $"must be in [1, {Config.Depth}] (the encoder's depth)");
         using var scope = torch.NewDisposeScope();
-        var x = Embed(images);                                             // [N, L, D]
-        if (cls_token is { } cls)
-        {
-            var c = (cls + pos_embed.narrow(1, 0, 1)).expand(x.size(0), -1, -1);   // [N, 1, D]
-            x = torch.cat([c, x], 1);                                      // [N, 1+L, D]
-        }
+        using var tokens = Embed(images);                                  // [N, L, D]
+        var x = WithClsToken(tokens);                                      // [N, (1+)L, D]
         var outputs = new List<Tensor>();
         for (int i = 0; i < _blockList.Length; i++)
         {
@@ -131,6 +115,17 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
         return outputs.ToArray();
     }
 
+    // [CLS] (with its position) in front of the tokens [N, Lv, D] when the encoder has one; a new tensor either way.
+    private Tensor WithClsToken(Tensor tokens)
+    {
+        if (cls_token is not { } cls) return tokens.alias();
+        using var clsPos = pos_embed.narrow(1, 0, 1);                  // [1, 1, D]
+        using var c = cls + clsPos;
+        using var cExp = c.expand(tokens.size(0), -1, -1);              // [N, 1, D]
+        return torch.cat([cExp, tokens], 1);                           // [N, 1+Lv, D]
+    }
+
+    /// <summary>Full-view features: [N, C, H, W] → [N, (1+)L, D].</summary>
     public override Tensor forward(Tensor images)
     {
         using var t = Embed(images);
