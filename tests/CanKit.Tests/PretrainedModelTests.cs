@@ -84,13 +84,15 @@ public sealed class PretrainedModelTests : IDisposable
         Assert.True(new FileInfo(file).Length <= 3_000_000, $"{file} is over 3 MB");
         using var model = PretrainedModel.Load(file);
         using var random = PretrainedModel.Load(file, randomInit: true);
-        Assert.Equal((128, 4, 4, 1500L), (model.Spec.Width, model.Spec.Depth, model.Spec.PatchSize, model.Spec.Steps));
+        Assert.Equal((128, 4, 7, 4000L), (model.Spec.Width, model.Spec.Depth, model.Spec.PatchSize, model.Spec.Steps));
         Assert.Equal(model.Spec.Steps, model.Step);
 
         // The first 2 000 training and 500 test images of Fashion-MNIST (notebook 10's quick subset), 20-NN on frozen
-        // features. On 10 disjoint blocks of this size the pre-trained encoder led random init by 23.6 ± 2.5 points
-        // (smallest 19.6); 13 points is that lead less four standard deviations of the block-to-block spread, so neither
-        // the choice of subset nor another machine's rounding fails it, while an encoder that learned little would.
+        // features of the last block. On 10 disjoint blocks of this size the pre-trained encoder led random init by
+        // 19.6 ± 2.0 points (smallest 16.6); 11 points is that lead less four standard deviations of the block-to-block
+        // spread, so neither the choice of subset nor another machine's rounding fails it, while an encoder that learned
+        // little would. (Its lead over the raw pixels on the same blocks, 2.2 ± 1.6 points, is too small to test at 500
+        // images; the main job's results.csv beside the model gives it on all 70 000.)
         var train = FashionMnist.Load(train: true).ToImageSet().Take(2000);
         var test = FashionMnist.Load(train: false).ToImageSet().Take(500);
         var (xtr, ytr) = Features.Extract(model.Method.Encoder, train, CPU);
@@ -98,7 +100,7 @@ public sealed class PretrainedModelTests : IDisposable
         var (rtr, _) = Features.Extract(random.Method.Encoder, train, CPU);
         var (rte, _) = Features.Extract(random.Method.Encoder, test, CPU);
         double pre = KnnClassifier.Accuracy(xtr, ytr, xte, yte, 10, 20, 0.07), rnd = KnnClassifier.Accuracy(rtr, ytr, rte, yte, 10, 20, 0.07);
-        Assert.True(pre > rnd + 0.13, $"pre-trained 20-NN {pre:P1} does not beat random init {rnd:P1} by 13 points");
+        Assert.True(pre > rnd + 0.11, $"pre-trained 20-NN {pre:P1} does not beat random init {rnd:P1} by 11 points");
     }
 
     // A model file rewritten with one change: its tensors through edit, its metadata through editMeta.
