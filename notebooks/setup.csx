@@ -6,6 +6,7 @@
 // Interactive kernel and `cankit notebooks run` resolve the same files the same way.
 #r "../src/CanKit.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../src/CanKit.Cli/bin/Release/net10.0/CanKit.dll"
+#r "../src/CanKit.Cli/bin/Release/net10.0/CanKit.Interactive.dll"
 using System.IO;
 using TorchSharp;
 
@@ -14,8 +15,8 @@ using TorchSharp;
 CanKit.Engine.TorchSharpLoader.EnsureLoaded();
 
 // How tensors, image batches (new CanKit.Display.ImageBatch(x)), Plotly.NET charts and run metrics show when a cell
-// ends in one. Loading CanKit also lets Plotly.NET (built for FSharp.Core 10.1) use the kernel's FSharp.Core 10.0:
-// CanKit.Engine.FSharpCoreBinding explains why that is needed.
+// ends in one (CanKit.Interactive). Loading it also lets Plotly.NET (built for FSharp.Core 10.1) use the kernel's
+// FSharp.Core 10.0: CanKit.Interactive.FSharpCoreBinding explains why that is needed.
 CanKit.Display.NotebookFormatters.Register();
 
 /// <summary>Quick mode (CANKIT_QUICK=1 or `cankit notebooks run --quick`): small sizes, a few minutes per notebook on two CPU cores.</summary>

@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Runtime.Loader;
 using CanKit.Display;
 using CanKit.Engine;
+using CanKit.Interactive;
 using CanKit.Training;
 using Microsoft.DotNet.Interactive.Formatting;
 using Xunit;

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 
 namespace CanKit.Engine;
 
-/// <summary>Installs <see cref="FSharpCoreBinding"/>, sets <see cref="OpenMpSettings"/> and runs <see cref="TorchSharpLoader.EnsureLoaded"/> when the CanKit
+/// <summary>Sets <see cref="OpenMpSettings"/> and runs <see cref="TorchSharpLoader.EnsureLoaded"/> when the CanKit
 /// assembly loads, before any CanKit code can reach TorchSharp (and LibTorch's OpenMP runtime reads its environment).</summary>
 static class LoaderModuleInitializer
 {
@@ -11,7 +11,6 @@ static class LoaderModuleInitializer
 #pragma warning restore CA2255
     internal static void Initialize()
     {
-        FSharpCoreBinding.Install();
         try { OpenMpSettings.Apply(); }
         catch (Exception e) { Console.Error.WriteLine($"CanKit: the OpenMP spin count could not be set: {e.Message}"); }
         // A throwing module initializer would make every CanKit type unusable; print the reason instead. The next

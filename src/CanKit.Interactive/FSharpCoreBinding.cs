@@ -1,7 +1,7 @@
 using System.Reflection;
 using System.Runtime.Loader;
 
-namespace CanKit.Engine;
+namespace CanKit.Interactive;
 
 /// <summary>
 /// Lets Plotly.NET run inside the .NET Interactive kernel. Plotly.NET 6.0 (and Plotly.NET.CSharp 0.14, DynamicObj 8.0)
@@ -11,7 +11,8 @@ namespace CanKit.Engine;
 /// <c>FileNotFoundException: FSharp.Core, Version=10.1.0.0</c> — also after <c>#r</c> of a 10.1 copy. This handler answers
 /// that request with the FSharp.Core already loaded (what a binding redirect does on .NET Framework). It only runs
 /// when the runtime's own binding failed, so applications that deploy FSharp.Core 10.1 (the <c>cankit</c> command)
-/// never reach it. <see cref="LoaderModuleInitializer"/> installs it when CanKit loads.
+/// never reach it. It is installed when CanKit.Interactive loads (<see cref="InteractiveModuleInitializer"/>), before
+/// any of its charts can reach Plotly.NET.
 /// </summary>
 public static class FSharpCoreBinding
 {
