@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using CanKit.Ablation;
+using CanKit.Catalog;
 using CanKit.Training;
 
 namespace CanKit.Cli;

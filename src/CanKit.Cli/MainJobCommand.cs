@@ -79,16 +79,16 @@ internal static class MainJobCommand
 
         var log = new Progress<string>(s => Console.WriteLine(s));
         int subset = quick ? 6000 : 0, epochs = quick ? 5 : 30;
-        var can = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: false, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
-        var pixels = PretrainRun.EvaluatePixels(runDir, probeEpochs: epochs, log: log, evalSubset: subset);
-        var rnd = PretrainRun.Evaluate(runDir, torch.CPU, randomInit: true, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
-        var sup = PretrainRun.EvaluateSupervised(runDir, torch.CPU, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
-        var heldOut = PretrainRun.HeldOutLosses(runDir, quick ? 256 : 1024);
+        var can = RunEvaluation.Evaluate(runDir, torch.CPU, randomInit: false, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
+        var pixels = RunEvaluation.EvaluatePixels(runDir, probeEpochs: epochs, log: log, evalSubset: subset);
+        var rnd = RunEvaluation.Evaluate(runDir, torch.CPU, randomInit: true, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
+        var sup = RunEvaluation.EvaluateSupervised(runDir, torch.CPU, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
+        var heldOut = RunEvaluation.HeldOutLosses(runDir, quick ? 256 : 1024);
         double minutes = (DateTime.UtcNow - started).TotalMinutes;
 
         // The whole trained model in float16 with run.json inside: what PretrainedModel.Load reads (the course's notebooks/pretrained/).
         string model = Path.Combine(outDir, ModelFile);
-        PretrainRun.ExportModel(runDir, model);
+        RunExport.ExportModel(runDir, model);
         var inv = CultureInfo.InvariantCulture;
         string split = spec.Holdout > 0 ? $"the {spec.Holdout} held-out training images (validation)" : "the test split";
         string table = "| encoder | linear probe top-1 | 20-NN top-1 |\n|---|---|---|\n" +
@@ -111,7 +111,7 @@ internal static class MainJobCommand
         File.WriteAllText(Path.Combine(outDir, "results.csv"),
             "encoder,probe_top1,knn_top1\n" + string.Create(inv,
                 $"can,{can.ProbeTop1},{can.KnnTop1}\npixels,{pixels.ProbeTop1},{pixels.KnnTop1}\nsupervised,{sup.Frozen.ProbeTop1},{sup.Frozen.KnnTop1}\nrandom-init,{rnd.ProbeTop1},{rnd.KnnTop1}\n"));
-        if (Data.ImageCodec.HasPng) PretrainRun.SaveReconstructions(runDir, Path.Combine(outDir, "reconstructions.png"));
+        if (Data.ImageCodec.HasPng) RunExport.SaveReconstructions(runDir, Path.Combine(outDir, "reconstructions.png"));
         else Console.WriteLine("note: no PNG codec (SkiaSharp's native library did not load; see environment.md); skipping reconstructions.png");
         WriteHtml(outDir, runDir, table, Evaluation.KnnMonitor.FromTraining(PretrainRun.LoadTrain(spec)).PixelTop1());
         Console.WriteLine();

@@ -179,8 +179,8 @@ internal static class RunCommands
         {
             if (r.GetValue(random) && r.GetValue(pixels)) throw new ArgumentException("--random-init and --pixels: give one of them");
             var res = r.GetValue(pixels)
-                ? PretrainRun.EvaluatePixels(r.GetValue(outDir)!, r.GetValue(k), r.GetValue(t), knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine))
-                : PretrainRun.Evaluate(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(k), r.GetValue(t),
+                ? RunEvaluation.EvaluatePixels(r.GetValue(outDir)!, r.GetValue(k), r.GetValue(t), knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine))
+                : RunEvaluation.Evaluate(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(k), r.GetValue(t),
                     knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine), lastBlocks: r.GetValue(blocks));
             Console.WriteLine(knnOnly ? $"{res.Encoder} {r.GetValue(k)}-NN top-1: {res.KnnTop1:P2}" : $"{res.Encoder} linear probe top-1: {res.ProbeTop1:P2}  ({r.GetValue(k)}-NN: {res.KnnTop1:P2})");
             return 0;
@@ -195,7 +195,7 @@ internal static class RunCommands
         var cmd = new Command("losses", "a CAN run's reconstruction and denoising losses on held-out images, beside predicting the patch mean and predicting no noise") { outDir, count };
         cmd.SetAction(r => Cli.Guard(() =>
         {
-            var l = PretrainRun.HeldOutLosses(r.GetValue(outDir)!, r.GetValue(count));
+            var l = RunEvaluation.HeldOutLosses(r.GetValue(outDir)!, r.GetValue(count));
             Console.WriteLine($"on {l.Images} held-out images: reconstruction {l.Reconstruction:F4} (predict the patch mean: {l.ReconstructionPredictMean:F4}, ratio {l.Reconstruction / l.ReconstructionPredictMean:F3}); " +
                               $"denoising {l.Denoise:E3} (predict no noise: {l.DenoisePredictZero:E3}, ratio {l.Denoise / l.DenoisePredictZero:F3}); noise correlation {l.NoiseCorrelation:F3}");
             return 0;
@@ -213,7 +213,7 @@ internal static class RunCommands
         var cmd = new Command("finetune", "fine-tune a run's encoder with a linear head end to end (top-1 on the test split)") { outDir, device, epochs, random, subset };
         cmd.SetAction(r => Cli.Guard(() =>
         {
-            var res = PretrainRun.FineTuneRun(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(epochs), r.GetValue(subset), new Progress<string>(Console.WriteLine));
+            var res = RunEvaluation.FineTuneRun(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(epochs), r.GetValue(subset), new Progress<string>(Console.WriteLine));
             Console.WriteLine($"{(r.GetValue(random) ? "random-init" : "pretrained")} fine-tune top-1 after {res.Epochs} epochs: {res.TestAccuracy:P2}");
             return 0;
         }, Flags));
@@ -233,8 +233,8 @@ internal static class RunCommands
         var cmd = new Command("export", "write a run's encoder (timm's VisionTransformer names) or its whole model (float16) to safetensors") { outDir, file, what };
         cmd.SetAction(r => Cli.Guard(() =>
         {
-            if (r.GetValue(what) == "model") PretrainRun.ExportModel(r.GetValue(outDir)!, r.GetValue(file)!);
-            else PretrainRun.ExportEncoder(r.GetValue(outDir)!, r.GetValue(file)!);
+            if (r.GetValue(what) == "model") RunExport.ExportModel(r.GetValue(outDir)!, r.GetValue(file)!);
+            else RunExport.ExportEncoder(r.GetValue(outDir)!, r.GetValue(file)!);
             Console.WriteLine($"wrote {r.GetValue(file)} ({r.GetValue(what)}, {new FileInfo(r.GetValue(file)!).Length / 1e6:F2} MB)");
             return 0;
         }));

@@ -5,6 +5,7 @@ using CanKit.Distributed;
 using CanKit.IO;
 using CanKit.Methods;
 using CanKit.Objectives;
+using CanKit.Sampling;
 using CanKit.Training;
 using CanKit.Vision;
 
@@ -53,7 +54,7 @@ internal static class Worker
     }
 
     /// <summary>
-    /// The method's own step (views, masks and noise from one generator, sharded by <see cref="BatchShard"/>) with SGD
+    /// The method's own step (views, masks and noise from one generator, sharded by <see cref="SeededDraws"/>) with SGD
     /// and momentum: W processes × B/W must give what 1 process × B gives. SGD, not AdamW: AdamW's first update is
     /// about ±lr wherever a gradient is nonzero, so a gradient of 1e-9 that is −1e-9 in another summation order would
     /// flip it; SGD's update is linear in the gradient, so reduction-order differences stay as small as they are.
@@ -79,7 +80,7 @@ internal static class Worker
             var (raw, _) = loader.Next();
             using var scope = NewDisposeScope();
             using var _ = raw;
-            using (group is null ? null : BatchShard.Enter(rank, world, global / world))
+            using (group is null ? null : SeededDraws.Enter(rank, world, global / world))
             {
                 opt.zero_grad();
                 var result = m.Step(raw, Normalization.Cifar10, gen);

@@ -1,4 +1,5 @@
 using CanKit.Ablation;
+using CanKit.Catalog;
 using CanKit.Evaluation;
 using Xunit;
 

@@ -1,4 +1,5 @@
 using CanKit.Ablation;
+using CanKit.Catalog;
 using CanKit.Methods;
 using CanKit.Vision;
 using Xunit;

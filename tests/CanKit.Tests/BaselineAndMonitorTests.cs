@@ -90,7 +90,7 @@ public sealed class BaselineAndMonitorTests : IDisposable
         for (int i = 0; i < 20; i++) Array.Copy(bytes, 16 + i * px, bytes, 16 + (40 + i) * px, px);   // image 40+i := image i (labels i % 10 agree)
         File.WriteAllBytes(images, bytes);
         var spec = new RunSpec("can", "paper", "fashion-mnist", root, 32, 1, 2, 7, 8, 1, 1e-3, 0.05, 1.0, 0, 0, Holdout: 20);
-        var r = PretrainRun.EvaluatePixels(spec, k: 1, probeEpochs: 1);
+        var r = RunEvaluation.EvaluatePixels(spec, k: 1, probeEpochs: 1);
         Assert.Equal("pixels", r.Encoder);
         Assert.Equal(784, r.Dim);
         Assert.Equal(1.0, r.KnnTop1);
@@ -128,7 +128,7 @@ public sealed class BaselineAndMonitorTests : IDisposable
         }
         string run = Path.Combine(_dir, "run");
         new RunSpec("can", "paper", "fashion-mnist", root, 32, 1, 2, 7, 32, 150, 2e-3, 0.05, 1.0, 0, 0).Save(run);
-        var sup = PretrainRun.EvaluateSupervised(run, CPU, k: 5, probeEpochs: 10);
+        var sup = RunEvaluation.EvaluateSupervised(run, CPU, k: 5, probeEpochs: 10);
         Assert.Equal(150, sup.Steps);
         Assert.Equal("supervised", sup.Frozen.Encoder);
         Assert.True(sup.HeadTop1 > 0.8, $"supervised head top-1 {sup.HeadTop1:P1} after 150 labelled steps of an easy task");

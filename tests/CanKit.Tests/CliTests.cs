@@ -1,3 +1,5 @@
+using CanKit.Data;
+using CanKit.Catalog;
 using CanKit.Cli;
 using CanKit.Cli.Bench;
 using CanKit.Training;
@@ -390,7 +392,7 @@ public sealed class CliTests : IDisposable
     {
         var (code, output, _) = Run("ablate", "--list");
         Assert.Equal(0, code);
-        foreach (var table in CanKit.Ablation.AblationTables.All)
+        foreach (var table in CanKit.Catalog.AblationTables.All)
         {
             Assert.Contains($"{table.Name}: {table.Title}", output);
             foreach (var row in table.Rows) Assert.Contains($"  {row.Name} ", output);

@@ -22,20 +22,20 @@ public sealed class ExportSafetyTests : IDisposable
         foreach (var victim in new[] { Path.Combine(run, Trainer.CheckpointFile), Path.Combine(run, "run.json") })
         {
             byte[] before = File.ReadAllBytes(victim);
-            var e = Assert.Throws<IOException>(() => PretrainRun.ExportEncoder(run, victim));
+            var e = Assert.Throws<IOException>(() => RunExport.ExportEncoder(run, victim));
             Assert.Contains(victim, e.Message);
             Assert.Contains("not an encoder or model export", e.Message);
             Assert.Equal(before, File.ReadAllBytes(victim));
         }
         string other = Path.Combine(_dir, "notes.txt");
         File.WriteAllText(other, "keep me");
-        Assert.Throws<IOException>(() => PretrainRun.ExportEncoder(run, other));
+        Assert.Throws<IOException>(() => RunExport.ExportEncoder(run, other));
         Assert.Equal("keep me", File.ReadAllText(other));
 
         string export = Path.Combine(_dir, "encoder.safetensors");
-        PretrainRun.ExportEncoder(run, export);
-        Assert.Equal("encoder", SafeTensors.ReadHeader(export).Metadata[PretrainRun.ExportMarker]);
-        PretrainRun.ExportEncoder(run, export);   // an earlier export is the one file it may replace
+        RunExport.ExportEncoder(run, export);
+        Assert.Equal("encoder", SafeTensors.ReadHeader(export).Metadata[ExportFormat.Marker]);
+        RunExport.ExportEncoder(run, export);   // an earlier export is the one file it may replace
         using var loaded = SafeTensors.Load(export);
         Assert.Contains("blocks.0.attn.qkv.weight", loaded.Keys);
     }

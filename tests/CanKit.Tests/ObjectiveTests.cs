@@ -119,9 +119,9 @@ public class ObjectiveTests
         long l = x.size(1);
         using var shuffle = m.IdsRestore.argsort(1);
         using var removedIds = shuffle.narrow(1, keep, l - keep);
-        using var removed = RandomMasking.Gather(x, removedIds);
+        using var removed = CanKit.Tensors.Tokens.Gather(x, removedIds);
         using var shuffled = torch.cat([m.Visible, removed], 1);
-        using var restored = RandomMasking.Gather(shuffled, m.IdsRestore);
+        using var restored = CanKit.Tensors.Tokens.Gather(shuffled, m.IdsRestore);
         Assert.Equal(Approx.Values(x), Approx.Values(restored));
     }
 
@@ -175,7 +175,7 @@ public class ObjectiveTests
         long[] ids = m.IdsKeep.data<long>().ToArray();
         for (int i = 0; i < n; i++)
             foreach (long j in ids.Skip(i * keepBlocks * 4).Take(keepBlocks * 4)) Assert.Equal(0, mask[i * l + (int)j]);
-        using var visibleRef = RandomMasking.Gather(x, m.IdsKeep);
+        using var visibleRef = CanKit.Tensors.Tokens.Gather(x, m.IdsKeep);
         Assert.Equal(Approx.Values(visibleRef), Approx.Values(m.Visible));
         AssertRestoresOrder(x, m, keepBlocks * 4);
         Assert.Equal("block", Assert.Throws<ArgumentOutOfRangeException>(() => RandomMasking.ApplyBlocks(torch.zeros(1, 49, 1), 0.5, 7, 8)).ParamName);

@@ -25,7 +25,7 @@ public sealed class PretrainedModelTests : IDisposable
     {
         run = SyntheticData.TrainedRun(_dir, steps: 3);
         string file = Path.Combine(_dir, "model.safetensors");
-        PretrainRun.ExportModel(run, file);
+        RunExport.ExportModel(run, file);
         return file;
     }
 
@@ -133,7 +133,7 @@ public sealed class PretrainedModelTests : IDisposable
         Refused(Path.Combine(_dir, "missing.safetensors"), "no such model file");
         Refused(Path.Combine(run, Trainer.CheckpointFile), "metadata has no 'cankit_export'");
         string encoder = Path.Combine(_dir, "encoder.safetensors");
-        PretrainRun.ExportEncoder(run, encoder);
+        RunExport.ExportEncoder(run, encoder);
         Refused(encoder, "metadata 'cankit_export' is 'encoder', an encoder export");
         Refused(Rewritten(file, "nostep.safetensors", editMeta: m => m.Remove("step")), "metadata has no 'step'");
         Refused(Rewritten(file, "farstep.safetensors", editMeta: m => m["step"] = "4"), "metadata 'step' 4 is outside 0..3");
@@ -161,9 +161,9 @@ public sealed class PretrainedModelTests : IDisposable
         using (var model = PretrainedModel.Load(file)) Assert.Equal(2, model.Step);
         // An earlier export of either kind may be replaced; the run's own files may not.
         Assert.Equal(0, CliRunner.Run("export", "--out", run, "--to", file).Code);
-        Assert.Equal("encoder", SafeTensors.ReadHeader(file).Metadata[PretrainRun.ExportMarker]);
+        Assert.Equal("encoder", SafeTensors.ReadHeader(file).Metadata[ExportFormat.Marker]);
         Assert.Equal(0, CliRunner.Run("export", "--out", run, "--to", file, "--what", "model").Code);
-        Assert.Equal(PretrainedModel.Kind, SafeTensors.ReadHeader(file).Metadata[PretrainRun.ExportMarker]);
+        Assert.Equal(PretrainedModel.Kind, SafeTensors.ReadHeader(file).Metadata[ExportFormat.Marker]);
         string ckpt = Path.Combine(run, Trainer.CheckpointFile);
         byte[] before = File.ReadAllBytes(ckpt);
         BadInputFlagTests.AssertOneLineError(CliRunner.Run("export", "--out", run, "--to", ckpt, "--what", "model"), 1, $"{ckpt}: exists and is not an encoder or model export");

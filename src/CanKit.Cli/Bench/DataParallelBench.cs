@@ -4,6 +4,7 @@ using System.Globalization;
 using CanKit.Distributed;
 using CanKit.Methods;
 using CanKit.Optim;
+using CanKit.Sampling;
 
 namespace CanKit.Cli.Bench;
 
@@ -99,7 +100,7 @@ internal static class DataParallelBench
         double Step()
         {
             using var scope = torch.NewDisposeScope();
-            using var shard = group is null ? null : BatchShard.Enter(rank, world, local);
+            using var shard = group is null ? null : SeededDraws.Enter(rank, world, local);
             var sw = Stopwatch.StartNew();
             opt.zero_grad();
             can.Forward(v1, v2, g).Loss.backward();

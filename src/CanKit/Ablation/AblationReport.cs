@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CanKit.Catalog;
 using CanKit.Evaluation;
 using CanKit.Methods;
 using CanKit.Vision;

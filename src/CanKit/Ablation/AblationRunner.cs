@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CanKit.Catalog;
 using CanKit.Methods;
 using CanKit.Training;
 
@@ -187,6 +188,6 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
             File.Copy(Path.Combine(dir, "run.json"), Path.Combine(at, "run.json"), overwrite: true);
             File.Copy(Path.Combine(dir, Trainer.SnapshotFile(step)), Path.Combine(at, Trainer.CheckpointFile), overwrite: true);
         }
-        return PretrainRun.Evaluate(at, device, k: Settings.K, probeEpochs: Settings.ProbeEpochs, evalSubset: Settings.EvalSubset);
+        return RunEvaluation.Evaluate(at, device, k: Settings.K, probeEpochs: Settings.ProbeEpochs, evalSubset: Settings.EvalSubset);
     }
 }

@@ -1,4 +1,4 @@
-using CanKit.Distributed;
+using CanKit.Sampling;
 
 namespace CanKit.Augment;
 
@@ -30,7 +30,7 @@ public static class Geometric
         if (scale.Min <= 0 || scale.Max > 1 || scale.Min > scale.Max) throw new ArgumentOutOfRangeException(nameof(scale), scale, "scale must satisfy 0 < min ≤ max ≤ 1");
         if (ratio.Min <= 0 || ratio.Min > ratio.Max) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "ratio must satisfy 0 < min ≤ max");
         using var scope = torch.NewDisposeScope();
-        var u = BatchShard.Rand([5, n], 1, ScalarType.Float32, device, g);                 // [5, N]
+        var u = SeededDraws.Rand([5, n], 1, ScalarType.Float32, device, g);                 // [5, N]
         var area = u[0] * (scale.Max - scale.Min) + scale.Min;                                 // [N]
         var logR = u[1] * (Math.Log(ratio.Max) - Math.Log(ratio.Min)) + Math.Log(ratio.Min);
         var r = logR.exp();
@@ -61,7 +61,7 @@ public static class Geometric
             return (new CropBoxes(crop.Cx.clone(), crop.Cy.clone(), crop.W.clone(), crop.H.clone()), Shift(crop, (double)shift.MaxPixels / shift.CropPixels, g));
         using var scope = torch.NewDisposeScope();
         long n = crop.Cx.shape[0];
-        var u = BatchShard.Rand([2, n], 1, crop.Cx.dtype, crop.Cx.device, g);                  // [2, N]
+        var u = SeededDraws.Rand([2, n], 1, crop.Cx.dtype, crop.Cx.device, g);                  // [2, N]
         var dy = (u[0] * (shift.MaxPixels + 1)).floor_().clamp_max_(shift.MaxPixels);           // [N] in {0, …, Max}
         var dx = (u[1] * (shift.MaxPixels + 1)).floor_().clamp_max_(shift.MaxPixels);
         var zero = torch.zeros([n], crop.Cx.dtype, crop.Cx.device);
@@ -98,7 +98,7 @@ public static class Geometric
         if (maxShift < 0 || maxShift > 1) throw new ArgumentOutOfRangeException(nameof(maxShift), maxShift, "must be in [0, 1]");
         using var scope = torch.NewDisposeScope();
         long n = b.Cx.shape[0];
-        var u = BatchShard.Rand([2, n], 1, b.Cx.dtype, b.Cx.device, g);                  // [2, N]
+        var u = SeededDraws.Rand([2, n], 1, b.Cx.dtype, b.Cx.device, g);                  // [2, N]
         // A shift of s image widths is 2s in grid units.
         var cx = b.Cx + u[0] * (2 * maxShift);
         var cy = b.Cy + u[1] * (2 * maxShift);

@@ -1,4 +1,4 @@
-using CanKit.Distributed;
+using CanKit.Sampling;
 
 namespace CanKit.Augment;
 
@@ -38,7 +38,7 @@ public static class Photometric
         CheckImages(x);
         using var scope = torch.NewDisposeScope();
         long n = x.shape[0], c = x.shape[1];
-        var u = BatchShard.Rand([5, n], 1, x.dtype, x.device, g);                                // [5, N]
+        var u = SeededDraws.Rand([5, n], 1, x.dtype, x.device, g);                                // [5, N]
         Tensor Factor(int i, double s) => PerSample(u[i] * (2 * s) + (1 - s), n);                  // [N, 1, 1, 1]
         var y = (x * Factor(0, brightness)).clamp(0, 1);
         var mean = (c == 3 ? Gray(y) : y).mean([1, 2, 3], keepdim: true);                          // [N, 1, 1, 1]
@@ -95,7 +95,7 @@ public static class Photometric
         CheckImages(x);
         if (x.shape[1] != 3) return x.alias();
         using var scope = torch.NewDisposeScope();
-        var coin = BatchShard.Rand([x.shape[0]], 0, x.dtype, x.device, g);                      // [N]
+        var coin = SeededDraws.Rand([x.shape[0]], 0, x.dtype, x.device, g);                      // [N]
         var gray = Gray(x).expand(-1, 3, -1, -1);                                                   // [N, 3, H, W]
         return Maybe(x, gray, p, coin).MoveToOuterDisposeScope();
     }
@@ -111,7 +111,7 @@ public static class Photometric
         using var scope = torch.NewDisposeScope();
         long n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
         int k = Math.Max(3, (int)(0.1 * Math.Min(h, w)) | 1), r = k / 2;
-        var u = BatchShard.Rand([2, n], 1, x.dtype, x.device, g);                                // [2, N]
+        var u = SeededDraws.Rand([2, n], 1, x.dtype, x.device, g);                                // [2, N]
         var sigma = (u[0] * (sigmaMax - sigmaMin) + sigmaMin).view(n, 1);                           // [N, 1]
         var offsets = torch.arange(-r, r + 1, 1, x.dtype, x.device).view(1, k);                     // [1, k]
         var kernel = (offsets * offsets / (sigma * sigma * -2.0)).exp();                            // [N, k]

@@ -49,7 +49,7 @@ public static class FineTune
         for (long step = 0; step < steps; step++)
         {
             long epoch = step / perEpoch, b = step % perEpoch;
-            if (b == 0) order = Training.BatchLoader.Order(train.Count, seed, (int)epoch);
+            if (b == 0) order = Data.BatchLoader.Order(train.Count, seed, (int)epoch);
             using (var scope = NewDisposeScope())
             {
                 var (raw, y) = train.RawBatch(order.AsSpan((int)(b * batchSize), batchSize));       // [B, C, H, W] uint8, [B]

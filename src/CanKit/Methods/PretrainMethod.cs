@@ -60,19 +60,6 @@ public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = n
         var c = Cmae ?? CmaeConfig.OfficialCode;
         return c with { Encoder = encoder with { ClsToken = true }, FeatureDecoder = c.FeatureDecoder with { Width = encoder.Width, Heads = encoder.Heads } };
     }
-
-    /// <summary>
-    /// The method a run names: can, cmae, mae, simclr, or a row of an ablation table (<see cref="Ablation.AblationTables"/>).
-    /// </summary>
-    public static MethodSpec Parse(string name) => name.ToLowerInvariant() switch
-    {
-        "can" => new("can", MethodKind.Can),
-        "cmae" => new("cmae", MethodKind.Cmae),
-        "mae" => new("mae", MethodKind.Mae),
-        "simclr" => new("simclr", MethodKind.SimClr),
-        _ => Ablation.AblationTables.Rows.FirstOrDefault(s => s.Name == name.ToLowerInvariant())
-             ?? throw new ArgumentException($"unknown method '{name}' (expected can, cmae, mae, simclr or a row of an ablation table: {string.Join(", ", Ablation.AblationTables.Rows.Select(s => s.Name))})", nameof(name)),
-    };
 }
 
 /// <summary>

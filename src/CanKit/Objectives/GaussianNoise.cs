@@ -1,4 +1,4 @@
-using CanKit.Distributed;
+using CanKit.Sampling;
 
 namespace CanKit.Objectives;
 
@@ -37,10 +37,10 @@ public static class GaussianNoise
         if (sigma is not null) sig = sigma.to(images.dtype, images.device);
         else
         {
-            using var u = BatchShard.Rand([n], 0, images.dtype, images.device, generator);      // [N]
+            using var u = SeededDraws.Rand([n], 0, images.dtype, images.device, generator);      // [N]
             sig = u * sigmaMax;
         }
-        using var e = eps?.to(images.dtype, images.device) ?? BatchShard.Randn(s, 0, images.dtype, images.device, generator);   // [N, C, H, W]
+        using var e = eps?.to(images.dtype, images.device) ?? SeededDraws.Randn(s, 0, images.dtype, images.device, generator);   // [N, C, H, W]
         using var sig4 = sig.view(n, 1, 1, 1);                                                      // [N, 1, 1, 1]
         var noise = e * sig4;
         return new NoisedImages(images + noise, noise, sig);

@@ -1,4 +1,5 @@
-using CanKit.Distributed;
+using CanKit.Sampling;
+using CanKit.Tensors;
 
 namespace CanKit.Objectives;
 
@@ -36,7 +37,7 @@ public static class RandomMasking
         long n = s[0], l = s[1];
         if (noise is not null && !noise.shape.SequenceEqual(new[] { n, l }))
             throw new ArgumentException($"noise must be [N, L] = [{n}, {l}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
-        using var u = noise?.to(tokens.device) ?? BatchShard.Rand([n, l], 0, ScalarType.Float32, tokens.device, generator);   // [N, L]
+        using var u = noise?.to(tokens.device) ?? SeededDraws.Rand([n, l], 0, ScalarType.Float32, tokens.device, generator);   // [N, L]
         return KeepLowest(tokens, u, KeepCount((int)l, ratio));
     }
 
@@ -62,7 +63,7 @@ public static class RandomMasking
         if (noise is not null && !noise.shape.SequenceEqual(new[] { n, (long)lb }))
             throw new ArgumentException($"block noise must be [N, Lb] = [{n}, {lb}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
         using var scope = torch.NewDisposeScope();
-        var u = noise?.to(ScalarType.Float32, tokens.device) ?? BatchShard.Rand([n, lb], 0, ScalarType.Float32, tokens.device, generator);   // [N, Lb]
+        var u = noise?.to(ScalarType.Float32, tokens.device) ?? SeededDraws.Rand([n, lb], 0, ScalarType.Float32, tokens.device, generator);   // [N, Lb]
         // The block of each patch, row-major: (row / b)·gb + col / b.
         var blockOf = torch.tensor(Enumerable.Range(0, l).Select(t => (long)(t / grid / block * gb + t % grid / block)).ToArray(), device: tokens.device);   // [L]
         var perPatch = u.index_select(1, blockOf);                                           // [N, L]
@@ -81,7 +82,7 @@ public static class RandomMasking
         var idsRestore = idsShuffle.argsort(1);                  // [N, L]
         using var idsKeepView = idsShuffle.narrow(1, 0, keep);   // [N, Lv]
         var idsKeep = idsKeepView.contiguous();
-        var visible = Gather(tokens, idsKeep);                    // [N, Lv, D]
+        var visible = Tokens.Gather(tokens, idsKeep);             // [N, Lv, D]
         // Binary mask in the shuffled order (0 for the first `keep`, 1 after), unshuffled to the original order.
         using var shuffled = torch.ones([n, l], tokens.dtype, tokens.device);
         using (var zeroed = shuffled.narrow(1, 0, keep)) zeroed.zero_();
@@ -106,14 +107,5 @@ public static class RandomMasking
         using var scaled = positions / (double)s[1];             // in [0, 1): keeps position order within each group
         using var noise = m + scaled;                             // kept: [0,1), removed: [1,2)
         return KeepLowest(tokens, noise, (int)kept[0]);
-    }
-
-    /// <summary>Selects tokens: x [N, L, D], ids [N, K] → [N, K, D].</summary>
-    public static Tensor Gather(Tensor x, Tensor ids)
-    {
-        long d = x.size(-1);
-        using var idx = ids.unsqueeze(-1);                        // [N, K, 1]
-        using var exp = idx.expand(-1, -1, d);                    // [N, K, D]
-        return x.gather(1, exp);
     }
 }

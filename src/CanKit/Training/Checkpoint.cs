@@ -1,4 +1,5 @@
 using System.Globalization;
+using CanKit.Data;
 using CanKit.IO;
 
 namespace CanKit.Training;

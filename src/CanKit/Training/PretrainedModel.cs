@@ -7,7 +7,7 @@ using CanKit.Vision;
 namespace CanKit.Training;
 
 /// <summary>
-/// A pre-trained method in one small file: every weight that <see cref="PretrainRun.LoadMethod"/> restores from a
+/// A pre-trained method in one small file: every weight that <see cref="PretrainRun.LoadMethod(string, bool)"/> restores from a
 /// checkpoint (encoder, heads, decoder, σ MLP; no optimiser state, no generator), stored as float16 safetensors under the
 /// method's own state-dict names, with the run's run.json, its step and the image shape in the metadata:
 /// <list type="bullet">
@@ -22,8 +22,8 @@ namespace CanKit.Training;
 /// </summary>
 public sealed class PretrainedModel : IDisposable
 {
-    /// <summary>The value of <see cref="PretrainRun.ExportMarker"/> in a model file.</summary>
-    public const string Kind = "model";
+    /// <summary>The value of <see cref="ExportFormat.Marker"/> in a model file.</summary>
+    public const string Kind = ExportFormat.ModelKind;
 
     private PretrainedModel(RunSpec spec, long step, IPretrainMethod method)
     {
@@ -69,8 +69,8 @@ public sealed class PretrainedModel : IDisposable
         var meta = new Dictionary<string, string>
         {
             ["format"] = "pt",
-            [PretrainRun.ExportMarker] = Kind,
-            [PretrainRun.RunMetadata] = spec.ToJson(),
+            [ExportFormat.Marker] = Kind,
+            [ExportFormat.RunMetadata] = spec.ToJson(),
             ["step"] = step.ToString(inv),
             ["image_size"] = encoder.ImageSize.ToString(inv),
             ["in_channels"] = encoder.InChannels.ToString(inv),
@@ -93,12 +93,12 @@ public sealed class PretrainedModel : IDisposable
         var meta = SafeTensors.ReadHeader(path).Metadata;
         string Get(string key) => meta.TryGetValue(key, out var v) ? v
             : throw new InvalidDataException($"{path}: metadata has no '{key}'" +
-                                             (key == PretrainRun.ExportMarker ? "; not a CanKit model file (write one with `cankit export --what model`)" : ""));
-        string kind = Get(PretrainRun.ExportMarker);
+                                             (key == ExportFormat.Marker ? "; not a CanKit model file (write one with `cankit export --what model`)" : ""));
+        string kind = Get(ExportFormat.Marker);
         if (kind != Kind)
-            throw new InvalidDataException($"{path}: metadata '{PretrainRun.ExportMarker}' is '{kind}'" +
+            throw new InvalidDataException($"{path}: metadata '{ExportFormat.Marker}' is '{kind}'" +
                                            (kind == "encoder" ? ", an encoder export (the encoder alone, timm names); a model file is written by `cankit export --what model`" : $", expected '{Kind}'"));
-        var spec = RunSpec.Parse(Get(PretrainRun.RunMetadata), $"{path}: metadata '{PretrainRun.RunMetadata}'");
+        var spec = RunSpec.Parse(Get(ExportFormat.RunMetadata), $"{path}: metadata '{ExportFormat.RunMetadata}'");
         var inv = CultureInfo.InvariantCulture;
         long Long(string key, long min, long max) =>
             long.TryParse(Get(key), NumberStyles.Integer, inv, out long v) ? v >= min && v <= max ? v

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using CanKit.Catalog;
 using CanKit.Data;
 using CanKit.Methods;
 using CanKit.Vision;
@@ -72,7 +73,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         name ??= field => field;
         ArgumentException Bad(string field, FormattableString rule) => new($"{name(field)}: {FormattableString.Invariant(rule)}", field);
         if (string.IsNullOrWhiteSpace(Method)) throw Bad(nameof(Method), $"missing");
-        try { Methods.MethodSpec.Parse(Method); }
+        try { MethodCatalog.Parse(Method); }
         catch (ArgumentException e) { throw new ArgumentException($"{name(nameof(Method))}: {e.Message.Split(" (Parameter")[0]}", nameof(Method), e); }
         if (Preset is not ("paper" or "official" or "community")) throw Bad(nameof(Preset), $"unknown preset '{Preset}' (expected paper, official or community)");
         if (Dataset is null || !Datasets.IsKnown(Dataset)) throw Bad(nameof(Dataset), $"unknown dataset '{Dataset}' (expected {string.Join(", ", Datasets.Names)})");
@@ -91,7 +92,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         if (Holdout < 0) throw Bad(nameof(Holdout), $"must be ≥ 0 (0: evaluate on the test split), got {Holdout}");
         if (Can is not null)
         {
-            if (Methods.MethodSpec.Parse(Method) is not { Kind: MethodKind.Can, Can: null })
+            if (MethodCatalog.Parse(Method) is not { Kind: MethodKind.Can, Can: null })
                 throw Bad(nameof(Can), $"changes CAN's preset; method '{Method}' is not plain CAN");
             try { Can.Apply(CanConfig.Paper); }
             catch (ArgumentOutOfRangeException e) { throw new ArgumentException($"{name(nameof(Can) + "." + e.ParamName)}: {e.Message.Split(" (Parameter")[0]}", nameof(Can), e); }
@@ -165,7 +166,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
 
     private MethodSpec PresetMethodSpec()
     {
-        var spec = Methods.MethodSpec.Parse(Method);
+        var spec = MethodCatalog.Parse(Method);
         if (spec.Kind != MethodKind.Can || spec.Can is not null) return spec;
         var can = Preset.ToLowerInvariant() switch
         {
@@ -183,31 +184,4 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         BatchSize = BatchSize, Steps = Steps, LearningRate = LearningRate, WeightDecay = WeightDecay, ClipNorm = ClipNorm,
         Seed = Seed, Device = device, CheckpointEvery = checkpointEvery, LogEvery = logEvery, MinLearningRate = Math.Min(1e-6, LearningRate),
     };
-}
-
-/// <summary>
-/// Loads the datasets the command line names: <c>fashion-mnist</c>, <c>cifar10</c>, <c>cifar100</c>, and
-/// <c>folder-&lt;side&gt;</c>: an image folder with <c>train/</c> and <c>val/</c> class folders (Imagenette, an
-/// ImageNet subset) at <c>side</c> px, through its cache (read from the file when it is larger than memory should hold).
-/// </summary>
-public static class Datasets
-{
-    public static readonly string[] Names = ["fashion-mnist", "cifar10", "cifar100", "folder-<side>"];
-
-    public static bool IsKnown(string name) => Names[..^1].Contains(name.ToLowerInvariant()) || FolderSide(name) is not null;
-
-    public static ImageSet Load(string name, string? root, bool train) => name.ToLowerInvariant() switch
-    {
-        "fashion-mnist" => FashionMnist.Load(train, root ?? FashionMnist.DefaultRoot).ToImageSet(),
-        "cifar10" => CifarBinary.LoadCifar10(root ?? throw Missing(name), train),
-        "cifar100" => CifarBinary.LoadCifar100(root ?? throw Missing(name), train),
-        _ when FolderSide(name) is int side => ImageFolder.Load(Path.Combine(root ?? throw Missing(name), train ? "train" : "val"), side),
-        _ => throw new ArgumentException($"unknown dataset '{name}' (expected {string.Join(", ", Names)})", nameof(name)),
-    };
-
-    private static int? FolderSide(string name) =>
-        name.StartsWith("folder-", StringComparison.OrdinalIgnoreCase) && int.TryParse(name["folder-".Length..], out int side) && side is >= 1 and <= ImageFolder.MaxSide ? side : null;
-
-    private static ArgumentException Missing(string name) =>
-        new($"dataset '{name}' needs --data-root (fetch or build it with data-scripts/, see data-scripts/README.md)");
 }

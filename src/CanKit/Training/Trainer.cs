@@ -3,6 +3,7 @@ using CanKit.Data;
 using CanKit.Distributed;
 using CanKit.Methods;
 using CanKit.Optim;
+using CanKit.Sampling;
 
 namespace CanKit.Training;
 
@@ -87,7 +88,7 @@ public sealed partial class Trainer
         module.train();
         var trainable = module.parameters().Where(p => p.requires_grad).ToList();
         // The step generator draws the views, masks and noise on the training device. Every rank holds it in the same
-        // state: its draws are sharded by BatchShard, so one saved state resumes at any world size.
+        // state: its draws are sharded by SeededDraws, so one saved state resumes at any world size.
         using var generator = new Generator(c.Seed, c.Device);
         using var optimizer = new AdamW(WeightDecayGroups.Split(module, c.WeightDecay), lr: c.LearningRate, beta1: 0.9, beta2: 0.95,
                                         weight_decay: c.WeightDecay);
@@ -132,7 +133,7 @@ public sealed partial class Trainer
             double lr;
             using (hostImages)
             using (NewDisposeScope())
-            using (Group is null ? null : BatchShard.Enter(Rank, WorldSize, micro))
+            using (Group is null ? null : SeededDraws.Enter(Rank, WorldSize, micro))
             {
                 var images = hostImages.to(c.Device, non_blocking: cuda);            // [B, C, H, W] uint8
                 lr = schedule.Apply(optimizer, step);

@@ -98,7 +98,7 @@ public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
         using var patches = x.narrow(1, off, lv);                                   // [N, Lv, Dd]
         using var masks = mask_token.expand(n, l - lv, d);                          // [N, L−Lv, Dd]
         using var shuffled = torch.cat([patches, masks], 1);                        // [N, L, Dd] kept-then-removed
-        using var ordered = Objectives.RandomMasking.Gather(shuffled, idsRestore);  // [N, L, Dd] image order
+        using var ordered = Tensors.Tokens.Gather(shuffled, idsRestore);  // [N, L, Dd] image order
         using var cls = x.narrow(1, 0, off);                                        // [N, 0 or 1, Dd]
         using var seq = torch.cat([cls, ordered], 1);                               // [N, (1+)L, Dd]
         Tensor h = seq + pos_embed;

@@ -2,6 +2,7 @@ using CanKit.Augment;
 using CanKit.Data;
 using CanKit.Distributed;
 using CanKit.Objectives;
+using CanKit.Sampling;
 using Xunit;
 
 namespace CanKit.Tests;
@@ -10,7 +11,7 @@ namespace CanKit.Tests;
 /// The world-size-independent random draws of data-parallel training, in one process: shard r of W, drawing from a
 /// generator in the same state, gets exactly rows [r·n, (r+1)·n) of what one process holding all W·n samples draws.
 /// </summary>
-public sealed class BatchShardTests
+public sealed class SeededDrawsTests
 {
     private static Tensor Images(int n)
     {
@@ -43,7 +44,7 @@ public sealed class BatchShardTests
         {
             using var mine = all.narrow(0, r * n, n);
             Tensor[] part;
-            using (BatchShard.Enter(r, world, n)) part = CanDraws(mine, 17);
+            using (SeededDraws.Enter(r, world, n)) part = CanDraws(mine, 17);
             for (int i = 0; i < whole.Length; i++)
             {
                 // Per-sample draws of [n] (views) or stacked views [2n] (σ, noise, mask): block k of the shard is rows
@@ -60,9 +61,9 @@ public sealed class BatchShardTests
     public void ADrawThatIsNotWholeBlocksOfTheShardIsABug()
     {
         using var g = new Generator(1);
-        using var _ = BatchShard.Enter(0, 2, 3);
-        var e = Assert.Throws<InvalidOperationException>(() => BatchShard.Rand([4, 5], 0, ScalarType.Float32, CPU, g));
+        using var _ = SeededDraws.Enter(0, 2, 3);
+        var e = Assert.Throws<InvalidOperationException>(() => SeededDraws.Rand([4, 5], 0, ScalarType.Float32, CPU, g));
         Assert.Contains("4 samples on a shard of 3", e.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => BatchShard.Enter(2, 2, 3));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SeededDraws.Enter(2, 2, 3));
     }
 }

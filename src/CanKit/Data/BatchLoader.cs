@@ -1,6 +1,4 @@
-using CanKit.Data;
-
-namespace CanKit.Training;
+namespace CanKit.Data;
 
 /// <summary>Where a data stream stands: epoch and the index of the next batch in that epoch's order.</summary>
 public readonly record struct DataPosition(long Epoch, long Batch);

@@ -1,4 +1,4 @@
-namespace CanKit.Distributed;
+namespace CanKit.Sampling;
 
 /// <summary>
 /// Random draws that do not depend on the world size. Inside <see cref="Enter"/> this thread holds shard
@@ -10,28 +10,28 @@ namespace CanKit.Distributed;
 /// saved state resumes at any world size). Outside a shard a draw is the plain <c>torch.rand</c>/<c>randn</c>.
 /// Costs W times the random numbers of a local draw, a few milliseconds per step against the model's seconds.
 /// </summary>
-public sealed class BatchShard : IDisposable
+public sealed class SeededDraws : IDisposable
 {
-    [ThreadStatic] private static BatchShard? current;
-    private readonly BatchShard? _outer;
+    [ThreadStatic] private static SeededDraws? current;
+    private readonly SeededDraws? _outer;
 
     public int Rank { get; }
     public int WorldSize { get; }
     public long LocalBatch { get; }
 
-    private BatchShard(int rank, int worldSize, long localBatch)
+    private SeededDraws(int rank, int worldSize, long localBatch)
     {
         (Rank, WorldSize, LocalBatch, _outer) = (rank, worldSize, localBatch, current);
         current = this;
     }
 
     /// <summary>Draws on this thread are shard <paramref name="rank"/> of <paramref name="worldSize"/> until disposed.</summary>
-    public static BatchShard Enter(int rank, int worldSize, long localBatch)
+    public static SeededDraws Enter(int rank, int worldSize, long localBatch)
     {
         if (worldSize < 1) throw new ArgumentOutOfRangeException(nameof(worldSize), worldSize, "must be ≥ 1");
         if (rank < 0 || rank >= worldSize) throw new ArgumentOutOfRangeException(nameof(rank), rank, $"must be in [0, {worldSize})");
         if (localBatch < 1) throw new ArgumentOutOfRangeException(nameof(localBatch), localBatch, "must be ≥ 1");
-        return new BatchShard(rank, worldSize, localBatch);
+        return new SeededDraws(rank, worldSize, localBatch);
     }
 
     public void Dispose() => current = _outer;

@@ -1,7 +1,7 @@
 using CanKit.Augment;
 using CanKit.Methods;
 
-namespace CanKit.Ablation;
+namespace CanKit.Catalog;
 
 /// <summary>
 /// A claim of a paper that one row of a table checks against another: <see cref="Better"/> scores higher than
