@@ -16,7 +16,8 @@ public static partial class ImageFolder
         root = Path.GetFullPath(root);
         using var store = ReadCache(root, side, ImageStorage.File, out var idx).Storage;
         if (idx.Chunks is null)
-            throw new InvalidDataException($"{IndexPath(root, side)}: a version-{idx.Version} index records no chunk checksums; rebuild the cache to verify it");
+            throw new InvalidDataException($"{IndexPath(root, side)}: a version-{idx.Version} index records no chunk checksums; " +
+                                           "rebuild the cache to verify it");
         VerifyChunks(CachePath(root, side), idx.Version == 1 ? HeaderBytes + 4L * idx.Count : HeaderBytes, Channels * side * side, idx.Chunks);
     }
 
@@ -37,7 +38,8 @@ public static partial class ImageFolder
                 sha.AppendData(span);
             }
             if (Convert.ToHexString(sha.GetHashAndReset()) != chunk.Sha256)
-                throw new InvalidDataException($"{bin}: images {chunk.FirstImage}..{chunk.FirstImage + chunk.Images - 1} differ from the checksum recorded when they were written; delete the cache and rebuild it");
+                throw new InvalidDataException($"{bin}: images {chunk.FirstImage}..{chunk.FirstImage + chunk.Images - 1} " +
+                                               "differ from the checksum recorded when they were written; delete the cache and rebuild it");
             expectImage += chunk.Images;
         }
     }
@@ -47,7 +49,8 @@ public static partial class ImageFolder
         string bin = CachePath(root, side), index = IndexPath(root, side);
         string name = $"{Path.GetFileName(Path.GetDirectoryName(root.TrimEnd('/')))}/{Path.GetFileName(root.TrimEnd('/'))}";
         if (!File.Exists(index) || !File.Exists(bin))
-            throw new FileNotFoundException($"{root} has no finished cache at side {side} ({bin} and its index); build it with `cankit data cache {root} --side {side}`", bin);
+            throw new FileNotFoundException($"{root} has no finished cache at side {side} ({bin} and its index); " +
+                                            $"build it with `cankit data cache {root} --side {side}`", bin);
         try
         {
             idx = JsonSerializer.Deserialize<CacheIndex>(File.ReadAllBytes(index)) ?? throw new InvalidDataException($"{index}: empty cache index");
@@ -56,15 +59,23 @@ public static partial class ImageFolder
         {
             throw new InvalidDataException($"{index}: not a cache index ({e.Message.Split('\n')[0]}); delete it and {bin} to rebuild", e);
         }
-        if (idx.Classes is null || idx.Classes.Length == 0 || idx.Classes.Any(c => c is null) || idx.Count <= 0 || idx.Channels != Channels || idx.Skipped is null)
-            throw new InvalidDataException($"{index}: cache index has missing or invalid fields (Classes, Count, Channels, Skipped); delete it and {bin} to rebuild");
+        if (idx.Classes is null || idx.Classes.Length == 0 || idx.Classes.Any(c => c is null) || idx.Count <= 0 ||
+            idx.Channels != Channels || idx.Skipped is null)
+            throw new InvalidDataException($"{index}: cache index has missing or invalid fields (Classes, Count, Channels, Skipped); " +
+                                           $"delete it and {bin} to rebuild");
         long length = new FileInfo(bin).Length;
         long pixelBytes = (long)idx.Count * idx.Channels * side * side;
         if (idx.Version is not (1 or FormatVersion) || idx.Side != side || idx.BinBytes != length || length != HeaderBytes + 4L * idx.Count + pixelBytes)
-            throw new InvalidDataException($"{bin}: cache does not match its index {index} (version, side or size differ: {length} bytes on disk, the index says {idx.BinBytes}); delete both files to rebuild");
-        var (magic, labelsAt, pixelsAt) = idx.Version == 1 ? (MagicV1, HeaderBytes, HeaderBytes + 4L * idx.Count) : (MagicV2, HeaderBytes + pixelBytes, (long)HeaderBytes);
+            throw new InvalidDataException($"{bin}: cache does not match its index {index} " +
+                                           $"(version, side or size differ: {length} bytes on disk, the index says {idx.BinBytes}); " +
+                                           "delete both files to rebuild");
+        var (magic, labelsAt, pixelsAt) = idx.Version == 1
+                    ? (MagicV1, HeaderBytes, HeaderBytes + 4L * idx.Count)
+                    : (MagicV2, HeaderBytes + pixelBytes, (long)HeaderBytes);
         if (storage == ImageStorage.Memory && pixelBytes > Array.MaxLength)
-            throw new InvalidDataException($"{bin}: {pixelBytes} pixel bytes exceed what one in-memory ImageSet can hold ({Array.MaxLength}); read it from the file instead (storage File or Auto)");
+            throw new InvalidDataException($"{bin}: {pixelBytes} pixel bytes " +
+                                           $"exceed what one in-memory ImageSet can hold ({Array.MaxLength}); " +
+                                           "read it from the file instead (storage File or Auto)");
 
         PixelStore file = storage == ImageStorage.Mapped ? new MappedPixels(bin) : new FilePixels(bin);
         try
@@ -79,7 +90,8 @@ public static partial class ImageFolder
             for (int i = 0; i < labels.Length; i++)
             {
                 labels[i] = BinaryPrimitives.ReadInt32LittleEndian(lab.AsSpan(i * 4));
-                if ((uint)labels[i] >= (uint)idx.Classes.Length) throw new InvalidDataException($"{bin}: label {labels[i]} of image {i} is outside 0..{idx.Classes.Length - 1}");
+                if ((uint)labels[i] >= (uint)idx.Classes.Length)
+                    throw new InvalidDataException($"{bin}: label {labels[i]} of image {i} is outside 0..{idx.Classes.Length - 1}");
             }
             var set = new ImageSet(name, file, pixelsAt, labels, idx.Channels, side, side, idx.Classes, Normalization.ImageNet);
             if (storage == ImageStorage.Memory || (storage == ImageStorage.Auto && pixelBytes <= AutoMemoryBytes))

@@ -83,7 +83,8 @@ public static partial class ImageFolder
                 progress?.Report((start + n, files.Count));
             }
             if (kept == 0)
-                throw new InvalidDataException($"none of the {files.Count} images under {root} could be decoded; first error: {skipped[0].Path}: {skipped[0].Reason}");
+                throw new InvalidDataException($"none of the {files.Count} images under {root} could be decoded; " +
+                                               $"first error: {skipped[0].Path}: {skipped[0].Reason}");
 
             var dropped = skipped.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
             var labels = new byte[4L * kept];

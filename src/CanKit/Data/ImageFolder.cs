@@ -5,14 +5,22 @@ namespace CanKit.Data;
 /// <summary>An image that could not be decoded, and why.</summary>
 public sealed record SkippedImage(string Path, string Reason);
 
-/// <summary>What one <see cref="ImageFolder.Load(string, int, out ImageFolderSummary, bool, IProgress{ValueTuple{int, int}}?, bool, ImageStorage, CancellationToken)"/> or <see cref="ImageFolder.BuildCache"/> did.</summary>
+/// <summary>
+/// What one
+/// <see cref="ImageFolder.Load(string, int, out ImageFolderSummary, bool, IProgress{ValueTuple{int, int}}?, bool, ImageStorage, CancellationToken)"/>
+/// or <see cref="ImageFolder.BuildCache"/> did.
+/// </summary>
 public sealed record ImageFolderSummary(string Root, int Images, int Classes, IReadOnlyList<SkippedImage> Skipped, bool FromCache, string CachePath,
                                         IReadOnlyList<string>? SkippedFolderLinks = null, int ResumedAtFile = 0)
 {
     public override string ToString() =>
-        $"{Root}: {Images} images in {Classes} classes" + (FromCache ? $" (from cache {CachePath})" : (ResumedAtFile > 0 ? $", cached to {CachePath} (resumed at file {ResumedAtFile})" : $", cached to {CachePath}")) +
+        $"{Root}: {Images} images in {Classes} classes" +
+        (FromCache ? $" (from cache {CachePath})"
+                   : (ResumedAtFile > 0 ? $", cached to {CachePath} (resumed at file {ResumedAtFile})" : $", cached to {CachePath}")) +
         (Skipped.Count == 0 ? "" : $"; {Skipped.Count} unreadable image(s) skipped, first: {Skipped[0].Path}: {Skipped[0].Reason}") +
-        (SkippedFolderLinks is not { Count: > 0 } links ? "" : $"; warning: {links.Count} link(s) to folders not followed (a loop or a link into another class would duplicate and mislabel images), first: {links[0]}");
+        (SkippedFolderLinks is not { Count: > 0 } links ? ""
+            : $"; warning: {links.Count} link(s) to folders not followed " +
+              $"(a loop or a link into another class would duplicate and mislabel images), first: {links[0]}");
 }
 
 /// <summary>
@@ -75,11 +83,13 @@ public static partial class ImageFolder
     /// <summary>Images [FirstImage, FirstImage + Images) of the cache, written together, and the SHA-256 of their pixel bytes.</summary>
     public sealed record CacheChunk(int FirstImage, int Images, string Sha256);
 
-    private sealed record CacheIndex(int Version, int Side, int Channels, int Count, string[] Classes, long BinBytes, SkippedImage[] Skipped, CacheChunk[]? Chunks = null);
+    private sealed record CacheIndex(int Version, int Side, int Channels, int Count, string[] Classes, long BinBytes,
+                                     SkippedImage[] Skipped, CacheChunk[]? Chunks = null);
 
     // Where an unfinished build stands: files [0, Done) of the listing are decoded, their kept pixels committed (flushed)
     // to the partial file as Chunks; a build of the same listing, side and chunk size continues from there.
-    private sealed record BuildProgress(int Version, int Side, string Listing, int Files, int ChunkFiles, int Done, SkippedImage[] Skipped, CacheChunk[] Chunks);
+    private sealed record BuildProgress(int Version, int Side, string Listing, int Files, int ChunkFiles,
+                                        int Done, SkippedImage[] Skipped, CacheChunk[] Chunks);
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -145,14 +155,17 @@ public static partial class ImageFolder
             if (new DirectoryInfo(dir).LinkTarget is { } target) links.Add($"{dir} -> {target}");
             else classes.Add(Path.GetFileName(dir));
         }
-        if (classes.Count == 0) throw new InvalidDataException($"{root}: no class sub-folders" + (links.Count > 0 ? $" (links to folders are not followed: {links[0]})" : ""));
+        if (classes.Count == 0)
+            throw new InvalidDataException($"{root}: no class sub-folders" +
+                                           (links.Count > 0 ? $" (links to folders are not followed: {links[0]})" : ""));
         var files = new List<(string Path, int Label)>();
         for (int c = 0; c < classes.Count; c++)
         {
             var found = ImageFiles(Path.Combine(root, classes[c]), links);
             // As torchvision's ImageFolder: an empty class would still take a label and a logit, and never be seen.
             if (found.Count == 0)
-                throw new InvalidDataException($"{Path.Combine(root, classes[c])}: class folder has no {string.Join("/", Extensions)} files; remove it or add its images");
+                throw new InvalidDataException($"{Path.Combine(root, classes[c])}: " +
+                                               $"class folder has no {string.Join("/", Extensions)} files; remove it or add its images");
             files.AddRange(found.Select(f => (f, c)));
         }
 
