@@ -16,7 +16,9 @@ public static partial class TorchSharpLoader
         var image = ElfImage.Parse(original, originalPath);
         var plan = WeakVersionPatch.Decide(image, originalPath, providedVersions);
         if (plan.NothingToDo) return new Preparation(Outcome.NotNeeded, null, plan);
-        foreach (var m in plan.Missing) Trace($"{originalPath} needs {m.Version} from {m.File}, which this system lacks; only {string.Join(", ", image.Symbols.Where(s => (s.VersionIndex & 0x7fff) == m.Index).Select(s => s.Name))} is bound to it");
+        foreach (var m in plan.Missing)
+            Trace($"{originalPath} needs {m.Version} from {m.File}, which this system lacks; " +
+                  $"only {string.Join(", ", image.Symbols.Where(s => (s.VersionIndex & 0x7fff) == m.Index).Select(s => s.Name))} is bound to it");
 
         var expected = WeakVersionPatch.Apply(original, plan);
         var hash = Convert.ToHexString(SHA256.HashData(original)).ToLowerInvariant()[..32];
