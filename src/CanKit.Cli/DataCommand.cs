@@ -39,8 +39,12 @@ internal static class DataCommand
         var dropArchive = new Option<bool>("--delete-archive") { Description = "delete the downloaded archive after a successful extraction" };
         var cacheSide = new Option<int?>("--cache-side") { Description = "image datasets: also decode train/val once into an ImageFolder cache of this side" }
             .Between(1, ImageFolder.MaxSide);
-        var stall = new Option<double>("--stall-timeout") { Description = "seconds without a byte from the server before an attempt is abandoned (two such attempts in a row end the download)", DefaultValueFactory = _ => 30 }
-            .PositiveFinite();
+        var stall = new Option<double>("--stall-timeout")
+        {
+            Description = "seconds without a byte from the server before an attempt is abandoned " +
+                          "(two such attempts in a row end the download)",
+            DefaultValueFactory = _ => 30,
+        }.PositiveFinite();
         var cmd = new Command("fetch", "download (resumable), verify and safely extract a dataset") { dataset, root, url, dropArchive, cacheSide, stall };
         cmd.SetAction(async (r, ct) =>
         {
@@ -101,7 +105,11 @@ internal static class DataCommand
 
     private static Command Subset()
     {
-        var imagenet = new Option<string>("--imagenet") { Description = "local ImageNet copy with train/<wnid>/ (and optionally val/<wnid>/)", Required = true };
+        var imagenet = new Option<string>("--imagenet")
+        {
+            Description = "local ImageNet copy with train/<wnid>/ (and optionally val/<wnid>/)",
+            Required = true,
+        };
         var classes = new Option<string>("--classes") { Description = "class list: one WordNet id per line (e.g. ImageNet-100)", Required = true };
         var output = new Option<string>("--out") { Description = "output folder (ImageFolder layout: <out>/train/<wnid>/...)", Required = true };
         var mode = new Option<SubsetLinkMode>("--mode") { Description = "symlink | hardlink | copy", DefaultValueFactory = _ => SubsetLinkMode.Symlink };
@@ -120,10 +128,15 @@ internal static class DataCommand
     private static Command Cache()
     {
         var folder = new Argument<string>("folder") { Description = "ImageFolder root (class sub-folders of JPEG/PNG files)" };
-        var side = new Option<int>("--side") { Description = "square side of the cached images", DefaultValueFactory = _ => 64 }.Between(1, ImageFolder.MaxSide);
+        var side = new Option<int>("--side")
+        {
+            Description = "square side of the cached images",
+            DefaultValueFactory = _ => 64,
+        }.Between(1, ImageFolder.MaxSide);
         var rebuild = new Option<bool>("--rebuild") { Description = "start over, even when a finished or interrupted cache exists" };
         var verify = new Option<bool>("--verify") { Description = "read the finished cache back and check it against the checksums in its index" };
-        var cmd = new Command("cache", "decode an image folder once into its packed cache (an interrupted build continues where it stopped)") { folder, side, rebuild, verify };
+        var cmd = new Command("cache", "decode an image folder once into its packed cache (an interrupted build continues where it stopped)")
+            { folder, side, rebuild, verify };
         cmd.SetAction((r, ct) => Task.FromResult(Cli.Guard(() =>
         {
             string root = r.GetValue(folder)!;
@@ -133,7 +146,8 @@ internal static class DataCommand
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 ImageFolder.VerifyCache(root, s);
-                Console.WriteLine($"ok    {ImageFolder.CachePath(Path.GetFullPath(root), s)} matches the checksums of its index ({clock.Elapsed.TotalSeconds:F1} s)");
+                Console.WriteLine($"ok    {ImageFolder.CachePath(Path.GetFullPath(root), s)} " +
+                                  $"matches the checksums of its index ({clock.Elapsed.TotalSeconds:F1} s)");
             }
             return 0;
         })));
@@ -147,13 +161,19 @@ internal static class DataCommand
         var train = new Option<int>("--train-per-class") { Description = "training images per class", DefaultValueFactory = _ => 260 }.Between(1, 1_000_000);
         var val = new Option<int>("--val-per-class") { Description = "validation images per class", DefaultValueFactory = _ => 10 }.Between(0, 1_000_000);
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
-        var distinct = new Option<int>("--distinct") { Description = "encode only this many different images and repeat their bytes over the files (0: every file its own)", DefaultValueFactory = _ => 0 }.Between(0, int.MaxValue);
-        var cmd = new Command("synthesize", "write an ImageNet-layout folder of synthetic JPEGs (ImageNet-like sizes, ~110 KB each) for measuring the data path")
+        var distinct = new Option<int>("--distinct")
+        {
+            Description = "encode only this many different images and repeat their bytes over the files (0: every file its own)",
+            DefaultValueFactory = _ => 0,
+        }.Between(0, int.MaxValue);
+        var cmd = new Command("synthesize", "write an ImageNet-layout folder of synthetic JPEGs (ImageNet-like sizes, ~110 KB each) " +
+                                            "for measuring the data path")
             { output, classes, train, val, seed, distinct };
         cmd.SetAction((r, ct) => Task.FromResult(Cli.Guard(() =>
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            long bytes = SyntheticImageFolder.Write(r.GetValue(output)!, r.GetValue(classes), r.GetValue(train), r.GetValue(val), r.GetValue(seed), distinct: r.GetValue(distinct),
+            long bytes = SyntheticImageFolder.Write(r.GetValue(output)!, r.GetValue(classes), r.GetValue(train), r.GetValue(val),
+                r.GetValue(seed), distinct: r.GetValue(distinct),
                 progress: new Reporter<(int done, int total)>(p => Console.Write($"\r  written {p.done}/{p.total}   ")), cancel: ct);
             Console.WriteLine();
             Console.WriteLine($"{Path.GetFullPath(r.GetValue(output)!)}: {bytes / 1e9:F2} GB of JPEG in {clock.Elapsed.TotalSeconds:F0} s");

@@ -12,7 +12,11 @@ internal static class DemoCommand
     {
         var steps = new Option<int>("--steps") { Description = "training steps", DefaultValueFactory = _ => 400 };
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 128 };
-        var data = new Option<string>("--data") { Description = "folder with the Fashion-MNIST idx files", DefaultValueFactory = _ => FashionMnist.DefaultRoot };
+        var data = new Option<string>("--data")
+        {
+            Description = "folder with the Fashion-MNIST idx files",
+            DefaultValueFactory = _ => FashionMnist.DefaultRoot,
+        };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var cmd = new Command("demo", "train a small MLP on Fashion-MNIST and print its loss falling") { steps, batch, data, seed };
         cmd.SetAction(r => Run(r.GetValue(steps), r.GetValue(batch), r.GetValue(data)!, r.GetValue(seed)));
@@ -63,14 +67,16 @@ internal static class DemoCommand
             running = step == 0 ? l : 0.9 * running + 0.1 * l;
             if (step == 0) first = l;
             if (step % logEvery == 0 || step == steps - 1)
-                Console.WriteLine($"step {step + 1,5}/{steps}  loss {l:F4}  (smoothed {running:F4})  lr {lr:0.00e+00}  {(step + 1) * batch / clock.Elapsed.TotalSeconds:F0} img/s");
+                Console.WriteLine($"step {step + 1,5}/{steps}  loss {l:F4}  (smoothed {running:F4})  " +
+                                  $"lr {lr:0.00e+00}  {(step + 1) * batch / clock.Elapsed.TotalSeconds:F0} img/s");
         }
 
         double acc = Accuracy(model, test);
         Console.WriteLine($"test accuracy {acc:P2} after {steps} steps in {clock.Elapsed.TotalSeconds:F1} s");
         // The demo's own check: training must have lowered the loss and beaten chance (10 %) clearly.
         bool ok = running < 0.5 * first && acc > 0.5;
-        Console.WriteLine(ok ? $"check passed: loss fell from {first:F3} to {running:F3}" : $"check FAILED: loss {first:F3} → {running:F3}, accuracy {acc:P1}");
+        Console.WriteLine(ok ? $"check passed: loss fell from {first:F3} to {running:F3}"
+                             : $"check FAILED: loss {first:F3} → {running:F3}, accuracy {acc:P1}");
         return ok ? 0 : 1;
     }
 

@@ -29,7 +29,8 @@ public static partial class NotebookHtml
         // Chart outputs load Plotly.js from its CDN for editors; the page has it inline, so those tags are dropped.
         if (plots) html = PlotlyCdnScript().Replace(html, "");
         return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + WebUtility.HtmlEncode(title) + "</title>\n" +
-               "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}pre.code{background:#f4f4f4;padding:8px}pre.out{border-left:3px solid #ccc;padding-left:8px}.err{color:#b00}</style>\n" +
+               "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}" +
+               "pre.code{background:#f4f4f4;padding:8px}pre.out{border-left:3px solid #ccc;padding-left:8px}.err{color:#b00}</style>\n" +
                (plots ? CanKit.Plots.PlotlyJs.InlineScriptTag() + "\n" : "") + "</head><body>\n" + html + "</body></html>\n";
     }
 
@@ -49,7 +50,8 @@ public static partial class NotebookHtml
             default:
                 var data = o["data"] as JsonObject;
                 if (data?["text/html"] is JsonNode h) return $"<div class=\"out\">{(string?)h}</div>\n";
-                if (data?["image/png"] is JsonNode png) return $"<div class=\"out\"><img src=\"data:image/png;base64,{((string?)png)?.Replace("\n", "")}\"></div>\n";
+                if (data?["image/png"] is JsonNode png)
+                    return $"<div class=\"out\"><img src=\"data:image/png;base64,{((string?)png)?.Replace("\n", "")}\"></div>\n";
                 return $"<pre class=\"out\">{WebUtility.HtmlEncode((string?)data?["text/plain"] ?? "")}</pre>\n";
         }
     }

@@ -104,7 +104,8 @@ public static class NotebookRunner
 
     /// <summary>Adds one kernel event to the cell's outputs as the kernel's Jupyter front end writes them; returns the
     /// failure a CommandFailed means (its line from the first error diagnostic the cell produced).</summary>
-    private static CellFailure? Record(KernelEvent e, JsonArray outputs, Dictionary<string, JsonObject> displays, int count, string path, int cell, ref Diagnostic? error)
+    private static CellFailure? Record(KernelEvent e, JsonArray outputs, Dictionary<string, JsonObject> displays, int count,
+                                       string path, int cell, ref Diagnostic? error)
     {
         switch (e)
         {
@@ -128,7 +129,8 @@ public static class NotebookRunner
                 if (u.ValueId is { } id && displays.TryGetValue(id, out var shownBefore)) shownBefore["data"] = Bundle(u);
                 break;
             case ReturnValueProduced r:
-                outputs.Add(new JsonObject { ["output_type"] = "execute_result", ["execution_count"] = count, ["data"] = Bundle(r), ["metadata"] = new JsonObject() });
+                outputs.Add(new JsonObject { ["output_type"] = "execute_result", ["execution_count"] = count,
+                                             ["data"] = Bundle(r), ["metadata"] = new JsonObject() });
                 break;
             case DisplayedValueProduced d:
                 var output = new JsonObject { ["output_type"] = "display_data", ["data"] = Bundle(d), ["metadata"] = new JsonObject() };

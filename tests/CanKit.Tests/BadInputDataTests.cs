@@ -77,7 +77,8 @@ public sealed class BadInputDataTests : IDisposable
         Assert.Equal("tiny: label 2 of image 2 is outside 0..1", e.Message);
         using var x = ones(4, 3);
         using var y = zeros(4, ScalarType.Int64);
-        var t = Assert.Throws<ArgumentOutOfRangeException>(() => CanKit.Evaluation.KnnClassifier.Accuracy(x, y, x, y, classes: 2, k: 2, temperature: double.NaN));
+        var t = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            CanKit.Evaluation.KnnClassifier.Accuracy(x, y, x, y, classes: 2, k: 2, temperature: double.NaN));
         Assert.Equal("temperature", t.ParamName);
     }
 
@@ -97,7 +98,8 @@ public sealed class BadInputDataTests : IDisposable
     {
         string root = ImageTree();
         Directory.CreateDirectory(Path.Combine(root, "c_empty"));
-        AssertOneLineError(CliRunner.Run("data", "cache", root, "--side", "8"), 1, $"{Path.Combine(root, "c_empty")}: class folder has no .jpg/.jpeg/.png files");
+        AssertOneLineError(CliRunner.Run("data", "cache", root, "--side", "8"), 1,
+                           $"{Path.Combine(root, "c_empty")}: class folder has no .jpg/.jpeg/.png files");
         Assert.False(File.Exists(ImageFolder.CachePath(root, 8)));
     }
 

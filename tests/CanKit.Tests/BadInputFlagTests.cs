@@ -145,7 +145,8 @@ public sealed class BadInputFlagTests : IDisposable
     {
         string run = SyntheticData.TrainedRun(_dir);
         // 3 images cannot fill one fine-tuning batch; 1e300 epochs of 40 images are beyond any run (a cast to long wrapped).
-        AssertOneLineError(CliRunner.Run("finetune", "--out", run, "--subset", "3"), 2, "--subset: 3 training images are fewer than one fine-tuning batch of 128");
+        AssertOneLineError(CliRunner.Run("finetune", "--out", run, "--subset", "3"), 2,
+                           "--subset: 3 training images are fewer than one fine-tuning batch of 128");
         var args = SyntheticData.TinyPretrainArgs(Path.Combine(_dir, "cifar10"), Path.Combine(_dir, "long"), 1).Concat(["--epochs", "1e300"]).ToArray();
         AssertOneLineError(CliRunner.Run(args), 2, "--epochs: gives 2.5E+300 steps, more than 1e12");
         Assert.False(Directory.Exists(Path.Combine(_dir, "long")));
@@ -171,7 +172,8 @@ public sealed class BadInputFlagTests : IDisposable
                 CliPolicy.Verbose = v;
                 Assert.Equal(CliPolicy.InternalError, CliPolicy.Report(Thrown()));
                 var lines = err.ToString().Trim().Split('\n');
-                Assert.Equal("error: internal error: InvalidOperationException: boom" + (v ? "" : " (a bug in cankit; run again with --verbose for the stack trace)"), lines[0].TrimEnd());
+                Assert.Equal("error: internal error: InvalidOperationException: boom" +
+                             (v ? "" : " (a bug in cankit; run again with --verbose for the stack trace)"), lines[0].TrimEnd());
                 if (v) Assert.Contains(lines, l => l.Contains("   at ") && l.Contains(nameof(AnUnexpectedErrorIsOneLineAndItsStackTraceNeedsVerbose)));
                 else Assert.Single(lines);
             }

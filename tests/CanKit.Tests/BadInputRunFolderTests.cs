@@ -34,7 +34,8 @@ public sealed class BadInputRunFolderTests : IDisposable
         string text = File.ReadAllText(json);
         Assert.Contains(field, text);
         File.WriteAllText(json, text.Replace(field, replacement));
-        foreach (var args in new[] { new[] { "knn", "--out", run }, ["probe", "--out", run], ["finetune", "--out", run], ["export", "--out", run, "--to", Path.Combine(_dir, "e.safetensors")] })
+        foreach (var args in new[] { new[] { "knn", "--out", run }, ["probe", "--out", run], ["finetune", "--out", run],
+                                     ["export", "--out", run, "--to", Path.Combine(_dir, "e.safetensors")] })
             AssertOneLineError(CliRunner.Run(args), 1, $"{json}: ");
         var knn = CliRunner.Run("knn", "--out", run);
         AssertOneLineError(knn, 1, message);
@@ -73,7 +74,8 @@ public sealed class BadInputRunFolderTests : IDisposable
     public void AMalformedMetricsLineIsNamedWithItsLineNumber()
     {
         string path = Path.Combine(_dir, "metrics.jsonl");
-        File.WriteAllLines(path, ["{\"step\":1,\"epoch\":0,\"lr\":0,\"loss\":1,\"contrastive\":1,\"reconstruction\":1,\"denoise\":1,\"top1\":0,\"images_per_s\":1,\"elapsed_s\":1}", "{\"step\":2,\"lo"]);
+        File.WriteAllLines(path, ["{\"step\":1,\"epoch\":0,\"lr\":0,\"loss\":1,\"contrastive\":1,\"reconstruction\":1," +
+                                  "\"denoise\":1,\"top1\":0,\"images_per_s\":1,\"elapsed_s\":1}", "{\"step\":2,\"lo"]);
         Assert.StartsWith($"{path}:2: not a metrics line", Assert.Throws<InvalidDataException>(() => MetricsLog.Read(path)).Message);
         File.WriteAllLines(path, ["{\"step\":1}"]);
         Assert.Equal($"{path}:1: no 'epoch'", Assert.Throws<InvalidDataException>(() => MetricsLog.Read(path)).Message);
@@ -176,7 +178,8 @@ public sealed class BadInputRunFolderTests : IDisposable
         var reference = MetricsLog.Read(Path.Combine(whole, "metrics.jsonl"));
         Assert.Equal([1, 2, 3, 4], resumed.Select(m => m.Step));
         // Resuming is bit-identical on the CPU, so each step's losses are the uninterrupted run's exactly.
-        Assert.Equal(reference.Select(m => (m.Loss, m.Contrastive, m.Reconstruction, m.Denoise)), resumed.Select(m => (m.Loss, m.Contrastive, m.Reconstruction, m.Denoise)));
+        Assert.Equal(reference.Select(m => (m.Loss, m.Contrastive, m.Reconstruction, m.Denoise)),
+                     resumed.Select(m => (m.Loss, m.Contrastive, m.Reconstruction, m.Denoise)));
         var csv = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
         Assert.StartsWith("step,", csv[0].TrimStart('\uFEFF'));
         Assert.Equal(["1", "2", "3", "4"], csv.Skip(1).Select(l => l.Split(',')[0]));

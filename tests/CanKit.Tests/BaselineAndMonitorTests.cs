@@ -189,7 +189,8 @@ public sealed class BaselineAndMonitorTests : IDisposable
     public void AMonitoredRunTrainsBitForBitAsAnUnmonitoredOneAndLogsItsSteps()
     {
         var enc = new VitConfig { ImageSize = 16, PatchSize = 4, InChannels = 3, Width = 32, Depth = 1, Heads = 2 };
-        var spec = new MethodSpec("can", MethodKind.Can, Can: new CanConfig { Decoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 }, ProjectionDim = 16 });
+        var spec = new MethodSpec("can", MethodKind.Can,
+                                  Can: new CanConfig { Decoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 }, ProjectionDim = 16 });
         var config = new TrainConfig { BatchSize = 16, Steps = 5, LearningRate = 1e-3, CheckpointEvery = 100, LogEvery = 2, Seed = 42 };
         var data = Random16(48);
         var monitor = new KnnMonitor(data.Take(32), data.Skip(32), k: 3);

@@ -22,12 +22,14 @@ public class CanPresetTests
         Assert.Equal(128, o.SigmaFeatures);                                      // pe_dims=128
         Assert.Equal(SinusoidFrequencies.Diffusion, o.SigmaFrequencies);
         Assert.True(o.PoolIncludesCls && o.Encoder.ClsToken);                    // latent.mean(dim=1) with cls_token
-        Assert.Equal((0.75, 0.1, 0.03, 0.679, 0.291), (o.MaskRatio, o.SigmaMax, o.ContrastiveWeight, Math.Round(o.ReconstructionWeight, 12), Math.Round(o.DenoiseWeight, 12)));
+        Assert.Equal((0.75, 0.1, 0.03, 0.679, 0.291),
+                     (o.MaskRatio, o.SigmaMax, o.ContrastiveWeight, Math.Round(o.ReconstructionWeight, 12), Math.Round(o.DenoiseWeight, 12)));
         var p = CanConfig.Paper;
         Assert.True(p.NormPixLoss);
         Assert.Equal(ReconstructionTarget.Clean, p.ReconstructionTarget);
         Assert.Equal(SigmaInjection.DecoderTokens, p.SigmaAt);
-        Assert.Equal((1000.0, 0, SinusoidFrequencies.Transformer, false, false), (p.SigmaScale, p.SigmaFeatures, p.SigmaFrequencies, p.PoolIncludesCls, p.Encoder.ClsToken));
+        Assert.Equal((1000.0, 0, SinusoidFrequencies.Transformer, false, false),
+                     (p.SigmaScale, p.SigmaFeatures, p.SigmaFrequencies, p.PoolIncludesCls, p.Encoder.ClsToken));
         Assert.Equal((0.5, 0.05, 0.1, 0.03, 0.67, 0.3), (p.MaskRatio, p.SigmaMax, p.Temperature, p.ContrastiveWeight, p.ReconstructionWeight, p.DenoiseWeight));
     }
 
@@ -46,7 +48,8 @@ public class CanPresetTests
         using var sigma = torch.full([6], 0.5f);
         using var eps = torch.randn([6, 3, 16, 16], generator: g);
         using var maskNoise = torch.rand([6, 16], generator: g);
-        using var can = new Can(new CanConfig { Encoder = Enc, Decoder = Dec, ProjectionDim = 8, NormPixLoss = false, ReconstructionTarget = target }, new Generator(4));
+        using var can = new Can(new CanConfig { Encoder = Enc, Decoder = Dec, ProjectionDim = 8, NormPixLoss = false,
+                                                ReconstructionTarget = target }, new Generator(4));
         using var r = can.Forward(v1, v2, null, new StepRandomness(maskNoise, sigma, eps), keepPredictions: true);
         var kept = r.Predictions!;
         using var clean = torch.cat([v1, v2], 0);

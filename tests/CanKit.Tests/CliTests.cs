@@ -92,7 +92,9 @@ public sealed class CliTests : IDisposable
         try
         {
             // Where libcankit_gloo was not built, the environment is read only after saying so.
-            var (incomplete, incompleteCode) = Distributed.ProcessGroup.Unavailable() is { } why ? ($"WORLD_SIZE=2: {why}", 1) : ("environment variable RANK is not set", 2);
+            var (incomplete, incompleteCode) = Distributed.ProcessGroup.Unavailable() is { } why
+                ? ($"WORLD_SIZE=2: {why}", 1)
+                : ("environment variable RANK is not set", 2);
             foreach (var (args, message, expectedCode) in new[]
             {
                 (new[] { "--nproc", "2" }, "--nproc/--nnodes: this process is already rank", 2),
@@ -203,7 +205,8 @@ public sealed class CliTests : IDisposable
         if (!torchThere) Assert.Contains($"PyTorch contender skipped: the PyTorch worker ({TorchStepWorker.DebianPython}) did not start", output);
         // Each row's GFLOP/s is the analytic FLOPs of its step over its median time.
         double canFlops = StepBench.Flops(2, StepBench.Mask, withDecoder: true), simFlops = StepBench.Flops(2, 0, withDecoder: false);
-        var rows = new List<(string Name, double Flops)> { (StepBench.CanKitCan, canFlops), (StepBench.PlainCan, canFlops), (StepBench.CanKitSimClr, simFlops) };
+        var rows = new List<(string Name, double Flops)> { (StepBench.CanKitCan, canFlops), (StepBench.PlainCan, canFlops),
+                                                           (StepBench.CanKitSimClr, simFlops) };
         if (torchThere) rows.Add((StepBench.TorchCan, canFlops));
         foreach (var (name, flops) in rows)
         {
@@ -223,7 +226,9 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void BenchStepNamesBadFlags()
     {
-        foreach (var (flag, value, message) in new[] { ("--batch", "1", "--batch must be ≥ 2 (got 1)"), ("--rounds", "0", "--rounds must be ≥ 1 (got 0)"), ("--steps", "0", "--steps must be ≥ 1 (got 0)") })
+        foreach (var (flag, value, message) in new[] { ("--batch", "1", "--batch must be ≥ 2 (got 1)"),
+                                                       ("--rounds", "0", "--rounds must be ≥ 1 (got 0)"),
+                                                       ("--steps", "0", "--steps must be ≥ 1 (got 0)") })
         {
             var (code, _, err) = Run("bench", "step", flag, value, "--no-pytorch");
             Assert.Equal(2, code);
@@ -249,7 +254,8 @@ public sealed class CliTests : IDisposable
         var (code, output, err) = Run("bench", "cuda", "--device", "cpu", "--model", "reference", "--batch", "2", "--rounds", "2", "--steps", "1",
             "--warmup", "1", "--no-pytorch", "--peak-tflops", "0.5");
         Assert.True(code == 0, err);
-        Assert.Contains("CAN step on cpu (cpu): 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, 2 images/view, 64 patches (32 visible), mask 0.5, fp32", output);
+        Assert.Contains("CAN step on cpu (cpu): 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, " +
+                        "2 images/view, 64 patches (32 visible), mask 0.5, fp32", output);
         Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(output, @"round \d/2: CanKit \d+\.\d\d ms/step").Count);
         var row = System.Text.RegularExpressions.Regex.Match(output, @"\| CanKit +\| +(\d+\.\d\d) \| +(\d+\.\d) \| +(\d+\.\d\d) \| +(\d+\.\d) % \|");
         Assert.True(row.Success, output);

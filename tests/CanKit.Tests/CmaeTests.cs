@@ -12,7 +12,8 @@ public class CmaeTests
 
     private static CmaeConfig Config(double tau = 0.07) => CmaeConfig.OfficialCode with
     {
-        Encoder = Enc, PixelDecoder = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 }, FeatureDecoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 },
+        Encoder = Enc, PixelDecoder = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 },
+        FeatureDecoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 },
         ProjectionDim = 8, ProjectionHidden = 16, Temperature = tau, MaskRatio = 0.5,
     };
 

@@ -17,7 +17,8 @@ public sealed class CodecTests : IDisposable
         for (int ch = 0; ch < c; ch++)
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < w; x++)
-                    px[(ch * h + y) * w + x] = (byte)Math.Clamp(128 + 100 * Math.Sin((x + 2 * y) / 7.0 + ch + seed) + (x == 0 ? 200 : 0) - (y == 0 ? 200 : 0), 0, 255);
+                    px[(ch * h + y) * w + x] = (byte)Math.Clamp(128 + 100 * Math.Sin((x + 2 * y) / 7.0 + ch + seed) +
+                                                                (x == 0 ? 200 : 0) - (y == 0 ? 200 : 0), 0, 255);
         return px;
     }
 

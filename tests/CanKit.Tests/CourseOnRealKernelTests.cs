@@ -25,7 +25,8 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
         // The kernel restores `#r "nuget:"` packages with MSBuild; it must not inherit the test host's MSBuild and
         // test-platform settings (it would run as if inside this build).
         foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) ||
-                     k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase) || k.StartsWith("TESTINGPLATFORM", StringComparison.OrdinalIgnoreCase)).ToList())
+                     k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase) ||
+                     k.StartsWith("TESTINGPLATFORM", StringComparison.OrdinalIgnoreCase)).ToList())
             psi.Environment.Remove(key);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -51,7 +52,8 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
         output.WriteLine(log);
         output.WriteLine($"the course with its solutions on the real kernel: {clock.Elapsed.TotalSeconds:F0} s");
         var lines = log.Split('\n').Where(l => l.StartsWith("ok ") || l.StartsWith("FAIL ")).ToList();
-        Assert.True(code == 0, "the course failed on the real kernel:\n" + string.Join("\n", lines.Where(l => l.StartsWith("FAIL"))) + "\n" + log[^Math.Min(log.Length, 3000)..]);
+        Assert.True(code == 0, "the course failed on the real kernel:\n" + string.Join("\n", lines.Where(l => l.StartsWith("FAIL"))) + "\n" +
+                               log[^Math.Min(log.Length, 3000)..]);
         Assert.Equal(notebooks.Length, lines.Count(l => l.StartsWith("ok ")));
 
         // Each executed notebook holds the outputs the kernel made: CanKit's formatters were used (a chart in every
@@ -61,7 +63,8 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
         foreach (string nb in notebooks)
         {
             string name = Path.GetFileNameWithoutExtension(nb);
-            var (c, o) = Run("/usr/bin/jupyter", $"nbconvert --to html --output-dir \"{_dir}\" \"{Path.Combine(executed, name + ".ipynb")}\"", TimeSpan.FromMinutes(2));
+            var (c, o) = Run("/usr/bin/jupyter", $"nbconvert --to html --output-dir \"{_dir}\" \"{Path.Combine(executed, name + ".ipynb")}\"",
+                             TimeSpan.FromMinutes(2));
             Assert.True(c == 0, o);
             html[name] = Path.Combine(_dir, name + ".html");
         }

@@ -89,7 +89,8 @@ public sealed class DataTests : IDisposable
     {
         for (int f = 1; f <= 5; f++) Write($"data_batch_{f}.bin", CifarRecords(3, 1, i => (i + f) % 10));
         Write("test_batch.bin", CifarRecords(2, 1, i => 9 - i));
-        File.WriteAllLines(Path.Combine(_dir, "batches.meta.txt"), ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck", ""]);
+        File.WriteAllLines(Path.Combine(_dir, "batches.meta.txt"), ["airplane", "automobile", "bird", "cat", "deer",
+                                                                    "dog", "frog", "horse", "ship", "truck", ""]);
         var train = CifarBinary.LoadCifar10(_dir, train: true);
         Assert.Equal(15, train.Count);
         Assert.Equal(new[] { 2, 3, 4 }, train.Labels[3..6]);   // data_batch_2: (i + 2) % 10

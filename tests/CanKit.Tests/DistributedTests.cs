@@ -182,9 +182,12 @@ public sealed class DistributedTests : IDisposable
         AssertSucceeded(alone);
         // The same samples, views, masks and shifts either way, so the logged losses agree up to float32 summation
         // order (AdamW's update is normalised, so they are compared as losses, to 1e-4 relative, not as weights).
-        var lossesAlone = Lines(alone.Outputs[0], "step ").Skip(2).Select(l => double.Parse(l.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        var lossesResumed = Lines(r.Outputs[0], "step ").Select(l => double.Parse(l.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var lossesAlone = Lines(alone.Outputs[0], "step ").Skip(2)
+            .Select(l => double.Parse(l.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var lossesResumed = Lines(r.Outputs[0], "step ")
+            .Select(l => double.Parse(l.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         for (int i = 0; i < 2; i++)
-            Assert.True(Math.Abs(lossesAlone[i] - lossesResumed[i]) <= 1e-4 * Math.Abs(lossesAlone[i]), $"step {i + 3}: {lossesAlone[i]} vs {lossesResumed[i]}");
+            Assert.True(Math.Abs(lossesAlone[i] - lossesResumed[i]) <= 1e-4 * Math.Abs(lossesAlone[i]),
+                        $"step {i + 3}: {lossesAlone[i]} vs {lossesResumed[i]}");
     }
 }

@@ -65,7 +65,8 @@ public sealed class FetchTests : IDisposable
         using var server = new LoopbackServer();
         server.Files["/cifar-10-binary.tar.gz"] = archive;
         server.CutAfter = archive.Length / 3;          // the first full transfer dies a third of the way in
-        var source = DatasetCatalog.Cifar10 with { Url = server.Url("/cifar-10-binary.tar.gz"), Expected = new ExpectedFile(archive.Length, Md5: Md5(archive)), Layout = layout };
+        var source = DatasetCatalog.Cifar10 with { Url = server.Url("/cifar-10-binary.tar.gz"),
+                                                   Expected = new ExpectedFile(archive.Length, Md5: Md5(archive)), Layout = layout };
         using var http = NewClient();
 
         // Run 1: one attempt only → fails, keeps the .part.
@@ -124,7 +125,8 @@ public sealed class FetchTests : IDisposable
         var wrongSha = new ExpectedFile(Sha256: new string('0', 64));
         var e = await Assert.ThrowsAsync<InvalidDataException>(() => NewDownloader(http).DownloadAsync(server.Url("/x.tar.gz"), dest, wrongSha));
         Assert.Contains("SHA-256", e.Message);
-        var e2 = await Assert.ThrowsAsync<InvalidDataException>(() => NewDownloader(http).DownloadAsync(server.Url("/x.tar.gz"), dest, new ExpectedFile(Md5: "c32a1d4ab5d03f1284b67883e8d87530")));
+        var e2 = await Assert.ThrowsAsync<InvalidDataException>(() =>
+            NewDownloader(http).DownloadAsync(server.Url("/x.tar.gz"), dest, new ExpectedFile(Md5: "c32a1d4ab5d03f1284b67883e8d87530")));
         Assert.Contains("MD5", e2.Message);
         Assert.False(File.Exists(dest));
         Assert.False(File.Exists(dest + ".part"));
@@ -147,8 +149,10 @@ public sealed class FetchTests : IDisposable
         byte[] archive = TarGz(files);
         using var server = new LoopbackServer();
         server.Files["/imagenette2-160.tgz"] = archive;
-        var layout = new ExpectedLayout(new Dictionary<string, long?>(), new Dictionary<string, int> { ["imagenette2-160/train"] = 6, ["imagenette2-160/val"] = 3 });
-        var source = DatasetCatalog.Imagenette160 with { Url = server.Url("/imagenette2-160.tgz"), Expected = new ExpectedFile(Md5: Md5(archive)), Layout = layout };
+        var layout = new ExpectedLayout(new Dictionary<string, long?>(),
+                                        new Dictionary<string, int> { ["imagenette2-160/train"] = 6, ["imagenette2-160/val"] = 3 });
+        var source = DatasetCatalog.Imagenette160 with { Url = server.Url("/imagenette2-160.tgz"),
+                                                         Expected = new ExpectedFile(Md5: Md5(archive)), Layout = layout };
         using var http = NewClient();
         string folder = await new DatasetFetcher(NewDownloader(http)).FetchAsync(source, _dir);
         Assert.Equal(Path.Combine(_dir, "imagenette2-160"), folder);

@@ -74,7 +74,8 @@ public sealed class FileBackedDataTests : IDisposable
         foreach (var storage in new[] { ImageStorage.File, ImageStorage.Mapped })
         {
             var got = Stream(storage, workers);
-            for (int i = 0; i < reference.Count; i++) Assert.True(reference[i].AsSpan().SequenceEqual(got[i]), $"{storage}, {workers} worker(s): batch {i} differs");
+            for (int i = 0; i < reference.Count; i++)
+                Assert.True(reference[i].AsSpan().SequenceEqual(got[i]), $"{storage}, {workers} worker(s): batch {i} differs");
         }
     }
 
@@ -92,8 +93,9 @@ public sealed class FileBackedDataTests : IDisposable
         using (var cts = new CancellationTokenSource())
         {
             var seen = new List<(int, int)>();
-            Assert.ThrowsAny<OperationCanceledException>(() => ImageFolder.BuildCache(root, Side, progress: new Recorder(p => { seen.Add(p); if (p.done == 6) cts.Cancel(); }),
-                                                                                      cancel: cts.Token, chunkFiles: 3));
+            Assert.ThrowsAny<OperationCanceledException>(() =>
+                ImageFolder.BuildCache(root, Side, progress: new Recorder(p => { seen.Add(p); if (p.done == 6) cts.Cancel(); }),
+                                       cancel: cts.Token, chunkFiles: 3));
             Assert.Equal([(0, 11), (3, 11), (6, 11)], seen);
         }
         Assert.False(File.Exists(ImageFolder.CachePath(root, Side)));
@@ -115,8 +117,9 @@ public sealed class FileBackedDataTests : IDisposable
 
         // Another chunk size is another build: it starts over instead of mixing two layouts of progress.
         using (var cts = new CancellationTokenSource())
-            Assert.ThrowsAny<OperationCanceledException>(() => ImageFolder.BuildCache(root, Side, rebuild: true, progress: new Recorder(p => { if (p.done == 3) cts.Cancel(); }),
-                                                                                      cancel: cts.Token, chunkFiles: 3));
+            Assert.ThrowsAny<OperationCanceledException>(() =>
+                ImageFolder.BuildCache(root, Side, rebuild: true, progress: new Recorder(p => { if (p.done == 3) cts.Cancel(); }),
+                                       cancel: cts.Token, chunkFiles: 3));
         var fresh = new List<(int, int)>();
         ImageFolder.BuildCache(root, Side, progress: new Recorder(fresh.Add), chunkFiles: 4);
         Assert.Equal((0, 11), fresh[0]);

@@ -32,7 +32,8 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
     /// probe answered) cannot succeed in a static page: those requests are refused and their failures are not counted
     /// as errors; every other error still fails the test.
     /// </summary>
-    internal static async Task<(int Plots, int Images)> AssertRenders(string htmlPath, ITestOutputHelper output, bool serveCdn = false, bool staticKernelPage = false)
+    internal static async Task<(int Plots, int Images)> AssertRenders(string htmlPath, ITestOutputHelper output,
+                                                                      bool serveCdn = false, bool staticKernelPage = false)
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: ./build.sh test installs Debian's chromium");
         using var pw = await Playwright.CreateAsync();
@@ -40,22 +41,29 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
         {
             ExecutablePath = Chromium,
             Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+                    "--no-first-run", "--disable-component-update", "--disable-sync"],
         });
         var page = await browser.NewPageAsync();
         var errors = new List<string>();
         static bool KernelConnection(string url) => url.StartsWith("https://cdnjs.cloudflare.com/ajax/libs/require.js/", StringComparison.Ordinal) ||
                                                     System.Text.RegularExpressions.Regex.IsMatch(url, @"^http://[^/]*:2\d{3}/") ||
                                                     url.Contains("resources/dotnet-interactive.js", StringComparison.Ordinal);
-        page.Console += (_, m) => { if (m.Type == "error" && !(staticKernelPage && m.Location is { } at && KernelConnection(at))) errors.Add($"{m.Text} ({m.Location})"); };
+        page.Console += (_, m) =>
+        {
+            if (m.Type == "error" && !(staticKernelPage && m.Location is { } at && KernelConnection(at)))
+                errors.Add($"{m.Text} ({m.Location})");
+        };
         if (staticKernelPage)
             await page.RouteAsync(url => KernelConnection(url), route => route.AbortAsync());
         page.PageError += (_, e) => errors.Add(e);
         if (serveCdn)
-            await page.RouteAsync(PlotlyJs.CdnUrl, route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "text/javascript", Body = PlotlyJs.Source() }));
+            await page.RouteAsync(PlotlyJs.CdnUrl, route =>
+                route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "text/javascript", Body = PlotlyJs.Source() }));
         await page.GotoAsync(new Uri(htmlPath).AbsoluteUri, new PageGotoOptions { WaitUntil = WaitUntilState.Load, Timeout = 60_000 });
         int plots = await page.Locator("div.plot").CountAsync();
-        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('div.plot')].every(d => d.querySelector('svg.main-svg'))", null, new PageWaitForFunctionOptions { Timeout = 120_000 });
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('div.plot')].every(d => d.querySelector('svg.main-svg'))",
+                                        null, new PageWaitForFunctionOptions { Timeout = 120_000 });
         for (int i = 0; i < plots; i++)
         {
             double drawn = Drawn(await page.Locator("div.plot").Nth(i).ScreenshotAsync(), $"plot {i}");
@@ -92,7 +100,8 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
         var charts = new[]
         {
             PlotlyChart.Grid([PlotlyChart.Line<double, double, string>(x: [0, 1, 2], y: [3.0, 2, 1], Name: "a").WithAxisTitles("step", "loss"),
-                              PlotlyChart.Line<double, double, string>(x: [0, 1, 2], y: [0.1, 0.2, 0.4], Name: "b").WithAxisTitles("step", "top-1")], 1, 2).WithTitle("lines"),
+                              PlotlyChart.Line<double, double, string>(x: [0, 1, 2], y: [0.1, 0.2, 0.4], Name: "b").WithAxisTitles("step", "top-1")],
+                             1, 2).WithTitle("lines"),
             PlotlyChart.Column<double, string, string>([0.7, 0.8], Keys: new[] { "mae", "can" }, Name: "probe").WithTitle("bars"),
             PlotlyChart.Point<double, double, string>(x: [1, 2, 3], y: [3.0, 1, 2], Name: "pts").WithTitle("scatter"),
             PlotlyChart.Heatmap<double, int, int, string>(new[] { new[] { 1.0, 2 }, new[] { 3.0, 4 } }).WithTitle("heat"),

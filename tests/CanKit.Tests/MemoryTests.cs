@@ -62,7 +62,10 @@ public class MemoryTests(ITestOutputHelper output)
         GC.WaitForPendingFinalizers();
         long live = LiveTensors(), rss = ResidentBytes();
         long growth = rss - rssAfterWarmup;
-        output.WriteLine($"live tensors {liveAfterWarmup} → {live}; RSS {rssAfterWarmup / 1e6:F1} MB → {rss / 1e6:F1} MB ({growth / 1e6:+0.0;-0.0} MB) over {steps - warmup} steps [{string.Join(" ", samples)}]; loss {firstLoss:F3} → {lastLoss:F3}");
+        output.WriteLine($"live tensors {liveAfterWarmup} → {live}; " +
+                         $"RSS {rssAfterWarmup / 1e6:F1} MB → {rss / 1e6:F1} MB ({growth / 1e6:+0.0;-0.0} MB) " +
+                         $"over {steps - warmup} steps [{string.Join(" ", samples)}]; " +
+                         $"loss {firstLoss:F3} → {lastLoss:F3}");
         // Exact: every tensor a step creates is disposed by its scope.
         Assert.Equal(liveAfterWarmup, live);
         // Native memory the count cannot see (an autograd graph kept alive, optimiser state re-allocated): the smallest

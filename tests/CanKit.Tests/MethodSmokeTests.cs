@@ -75,7 +75,9 @@ public class MethodSmokeTests
     public void CmaeTrainsAndMovesItsTarget()
     {
         var g = new Generator(3);
-        var cfg = new CmaeConfig { Encoder = Tiny with { ClsToken = true }, PixelDecoder = TinyDec, FeatureDecoder = new DecoderConfig { Width = 32, Depth = 2, Heads = 2 }, ProjectionDim = 16, ProjectionHidden = 32, Momentum = 0.9 };
+        var cfg = new CmaeConfig { Encoder = Tiny with { ClsToken = true }, PixelDecoder = TinyDec,
+                                   FeatureDecoder = new DecoderConfig { Width = 32, Depth = 2, Heads = 2 },
+                                   ProjectionDim = 16, ProjectionHidden = 32, Momentum = 0.9 };
         using var cmae = new Cmae(cfg, g);
         using var x1 = torch.randn([8, 3, 16, 16], generator: g);
         using var x2 = torch.randn([8, 3, 16, 16], generator: g);

@@ -28,13 +28,15 @@ public class ModelGradCheckTests
         },
         ["encoder_with_cls"] = (d, r) =>
         {
-            using var vit = new VisionTransformer(new VitConfig { ImageSize = 4, PatchSize = 2, InChannels = 1, Width = 8, Depth = 1, Heads = 2 }, new Generator(3));
+            using var vit = new VisionTransformer(new VitConfig { ImageSize = 4, PatchSize = 2, InChannels = 1,
+                                                                  Width = 8, Depth = 1, Heads = 2 }, new Generator(3));
             vit.to(ScalarType.Float64).to(d);
             GradCheck.Assert(d, x => vit.Encode(x[0]), r.Normal(2, 3, 8));
         },
         ["encoder_from_images"] = (d, r) =>
         {
-            using var vit = new VisionTransformer(new VitConfig { ImageSize = 4, PatchSize = 2, InChannels = 1, Width = 8, Depth = 1, Heads = 2, ClsToken = false }, new Generator(4));
+            using var vit = new VisionTransformer(new VitConfig { ImageSize = 4, PatchSize = 2, InChannels = 1,
+                                                                  Width = 8, Depth = 1, Heads = 2, ClsToken = false }, new Generator(4));
             vit.to(ScalarType.Float64).to(d);
             GradCheck.Assert(d, x => vit.call(x[0]), r.Normal(2, 1, 4, 4));
         },

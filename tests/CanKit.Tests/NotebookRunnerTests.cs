@@ -128,7 +128,9 @@ public sealed class NotebookRunnerTests : IDisposable
     public void DisplayUpdateStreamsAndHtmlRoundTrip()
     {
         var r = Run(Write("display.ipynb",
-            "using Microsoft.DotNet.Interactive;\nvar d = KernelInvocationContext.Current.Display(1);\nConsole.WriteLine(\"out\");\nConsole.Write(\"more \");\nConsole.Error.WriteLine(\"err\");\nd.Update(\"two\");",
+            "using Microsoft.DotNet.Interactive;\n" +
+            "var d = KernelInvocationContext.Current.Display(1);\nConsole.WriteLine(\"out\");\n" +
+            "Console.Write(\"more \");\nConsole.Error.WriteLine(\"err\");\nd.Update(\"two\");",
             "HTML(\"<b>bold</b>\")",
             "d.Update(\"three\");\nConsole.WriteLine(\"after <update>\");",
             "var shown = display(4);\nshown.Update(5);"));
@@ -174,7 +176,8 @@ public sealed class NotebookRunnerTests : IDisposable
     [Fact]
     public void PagesWithChartsInlinePlotlyOnce()
     {
-        string chart(string id) => $"HTML(\"<script src='https://cdn.plot.ly/plotly-2.0.0.min.js'></script><div id='{id}'></div><script>Plotly.newPlot('{id}', [{{y: [1, 2]}}]);</script>\")";
+        string chart(string id) => $"HTML(\"<script src='https://cdn.plot.ly/plotly-2.0.0.min.js'></script>" +
+                                   $"<div id='{id}'></div><script>Plotly.newPlot('{id}', [{{y: [1, 2]}}]);</script>\")";
         var r = Run(Write("chart.ipynb", chart("a"), chart("b")));
         Assert.True(r.Succeeded, string.Join("; ", r.Failures));
         string page = File.ReadAllText(r.OutputHtml);

@@ -259,7 +259,8 @@ public class ObjectiveTests
         double[] t1 = Approx.Values(target.weight!);
         // float32: two roundings of μ·t and (1 − μ)·s and one of their sum, each ≤ u = 2⁻²⁴ relative.
         for (int i = 0; i < t0.Length; i++)
-            Assert.True(Math.Abs(t1[i] - (mu * t0[i] + (1 - mu) * s0[i])) <= 3 * Math.Pow(2, -24) * (Math.Abs(mu * t0[i]) + Math.Abs((1 - mu) * s0[i])) + 1e-7 * Math.Abs(t0[i]),
+            Assert.True(Math.Abs(t1[i] - (mu * t0[i] + (1 - mu) * s0[i])) <=
+                        3 * Math.Pow(2, -24) * (Math.Abs(mu * t0[i]) + Math.Abs((1 - mu) * s0[i])) + 1e-7 * Math.Abs(t0[i]),
                 $"element {i}");
         Assert.Equal(0.996, Ema.CosineMomentum(0.996, 0, 100), 12);
         Assert.Equal(1.0, Ema.CosineMomentum(0.996, 100, 100), 12);
@@ -272,7 +273,9 @@ public class ObjectiveTests
     {
         var g = new Generator(6);
         var enc = new VitConfig { ImageSize = 8, PatchSize = 4, Width = 16, Depth = 1, Heads = 2 };
-        using var cmae = new Cmae(new CmaeConfig { Encoder = enc, PixelDecoder = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 }, FeatureDecoder = new DecoderConfig { Width = 16, Depth = 2, Heads = 2 }, ProjectionDim = 8, ProjectionHidden = 16, MaskBlock = 1 }, g);
+        using var cmae = new Cmae(new CmaeConfig { Encoder = enc, PixelDecoder = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 },
+                                                   FeatureDecoder = new DecoderConfig { Width = 16, Depth = 2, Heads = 2 },
+                                                   ProjectionDim = 8, ProjectionHidden = 16, MaskBlock = 1 }, g);
         // (Per-patch masking: the 2×2 grid is a single 2×2 block, which ratio 0.65 would remove whole.)
         // The target starts as an exact copy of the online encoder and projector.
         Assert.Equal(Approx.Values(cmae.Encoder.Blocks[0].Attn.Qkv.weight!), Approx.Values(cmae.TargetEncoder.Blocks[0].Attn.Qkv.weight!));
@@ -339,7 +342,8 @@ public class ObjectiveTests
         Assert.Equal("Momentum", Assert.Throws<ArgumentOutOfRangeException>(() => new CmaeConfig { Momentum = 1.5 }).ParamName);
         Assert.Equal("ImageSize", Assert.Throws<ArgumentOutOfRangeException>(() => new VitConfig { ImageSize = 30, PatchSize = 4 }.Validate()).ParamName);
         Assert.Equal("Heads", Assert.Throws<ArgumentOutOfRangeException>(() => new VitConfig { Width = 100, Heads = 3 }.Validate()).ParamName);
-        Assert.Equal("ImageSize", Assert.Throws<ArgumentOutOfRangeException>(() => new Can(new CanConfig { Encoder = new VitConfig { ImageSize = 30, PatchSize = 4 } })).ParamName);
+        Assert.Equal("ImageSize", Assert.Throws<ArgumentOutOfRangeException>(() =>
+            new Can(new CanConfig { Encoder = new VitConfig { ImageSize = 30, PatchSize = 4 } })).ParamName);
     }
 
     [Fact]

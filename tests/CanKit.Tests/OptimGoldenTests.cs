@@ -10,7 +10,8 @@ namespace CanKit.Tests;
 /// </summary>
 public class OptimGoldenTests
 {
-    private static readonly JsonElement Golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "golden", "optim.json"))).RootElement;
+    private static readonly JsonElement Golden =
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "golden", "optim.json"))).RootElement;
 
     private static float[] F(JsonElement e) => e.EnumerateArray().Select(v => (float)v.GetDouble()).ToArray();
     private static long[] Shape(string name) => Golden.GetProperty("shapes").GetProperty(name).EnumerateArray().Select(v => v.GetInt64()).ToArray();

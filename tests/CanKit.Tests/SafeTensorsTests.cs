@@ -132,7 +132,8 @@ public sealed class SafeTensorsTests : IDisposable
     // tensors by (element size desc, name), compact JSON padded with spaces to a multiple of 8.
     private static byte[] GoldenBytes()
     {
-        const string json = """{"__metadata__":{"format":"pt"},"b":{"dtype":"I64","shape":[],"data_offsets":[0,8]},"a":{"dtype":"U8","shape":[3],"data_offsets":[8,11]}}""";
+        const string json = """{"__metadata__":{"format":"pt"},"b":{"dtype":"I64","shape":[],"data_offsets":[0,8]}""" +
+                            ""","a":{"dtype":"U8","shape":[3],"data_offsets":[8,11]}}""";
         Assert.Equal(137, json.Length);
         var expected = new List<byte> { 144, 0, 0, 0, 0, 0, 0, 0 }; // 137 + 7 spaces
         expected.AddRange(Encoding.ASCII.GetBytes(json + "       "));

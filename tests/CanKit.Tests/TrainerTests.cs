@@ -24,14 +24,16 @@ public sealed class TrainerTests : IDisposable
     private static MethodSpec Spec(MethodKind kind) => kind switch
     {
         MethodKind.Can => new("can", kind, Can: new CanConfig { Decoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 }, ProjectionDim = 16 }),
-        MethodKind.Cmae => new("cmae", kind, Cmae: new CmaeConfig { PixelDecoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 }, ProjectionDim = 16, ProjectionHidden = 32 }),
+        MethodKind.Cmae => new("cmae", kind, Cmae: new CmaeConfig { PixelDecoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 },
+                                                                    ProjectionDim = 16, ProjectionHidden = 32 }),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
-    private static TrainConfig Config(long steps) => new() { BatchSize = 16, Accumulation = 2, Steps = steps, LearningRate = 1e-3, CheckpointEvery = 2, LogEvery = 1, Seed = 42, ClipNorm = 1.0 };
+    private static TrainConfig Config(long steps) => new() { BatchSize = 16, Accumulation = 2, Steps = steps, LearningRate = 1e-3,
+                                                             CheckpointEvery = 2, LogEvery = 1, Seed = 42, ClipNorm = 1.0 };
 
-    private Dictionary<string, byte[]> Train(MethodKind kind, string dir, long steps, Func<int, bool>? cancelAfter = null, TrainOutcome expect = TrainOutcome.Completed,
-                                             ImageSet? data = null)
+    private Dictionary<string, byte[]> Train(MethodKind kind, string dir, long steps, Func<int, bool>? cancelAfter = null,
+                                             TrainOutcome expect = TrainOutcome.Completed, ImageSet? data = null)
     {
         using var g = new Generator(7);
         using var method = Spec(kind).Create(Enc, g);
@@ -87,7 +89,8 @@ public sealed class TrainerTests : IDisposable
         Train(MethodKind.Can, split, 6, cancelAfter: r => r == 3, expect: TrainOutcome.Interrupted, data: onFile);
         var resumed = Train(MethodKind.Can, split, 6, data: onFile);
         Assert.Equal(inMemory.Keys.OrderBy(k => k), resumed.Keys.OrderBy(k => k));
-        foreach (var k in inMemory.Keys) Assert.True(inMemory[k].SequenceEqual(resumed[k]), $"{k} differs between the in-memory run and the resumed file-backed run");
+        foreach (var k in inMemory.Keys)
+            Assert.True(inMemory[k].SequenceEqual(resumed[k]), $"{k} differs between the in-memory run and the resumed file-backed run");
     }
 
     [Fact]
@@ -102,7 +105,8 @@ public sealed class TrainerTests : IDisposable
 
         using var wider = Spec(MethodKind.Can).Create(Enc with { Width = 48, Heads = 2 }, g);
         using var opt = Optimizer(wider.Module);
-        var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(Path.Combine(dir, Trainer.CheckpointFile), wider.Module, opt, g, "can", "fingerprint-1"));
+        var e = Assert.Throws<InvalidDataException>(() =>
+            Checkpoint.Load(Path.Combine(dir, Trainer.CheckpointFile), wider.Module, opt, g, "can", "fingerprint-1"));
         // The first tensor whose shape differs is named, with both shapes.
         Assert.Matches(@"tensor '[\w.]+' is Float32 \[[\d, ]*32[\d, ]*\], the model needs Float32 \[[\d, ]*48", e.Message);
     }

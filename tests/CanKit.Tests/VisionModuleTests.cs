@@ -38,18 +38,21 @@ public class VisionModuleTests
     {
         using var f = SafeTensors.Load(Path.Combine(AppContext.BaseDirectory, "golden", fixture + ".safetensors"));
         var enc = new VitConfig { ImageSize = 16, PatchSize = 4, InChannels = 3, Width = 32, Depth = 2, Heads = 2, ClsToken = false };
-        using var can = new Can(new CanConfig { Encoder = enc, Decoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 }, ProjectionDim = 16, SigmaEmbedding = sigmaEmbedding });
+        using var can = new Can(new CanConfig { Encoder = enc, Decoder = new DecoderConfig { Width = 16, Depth = 1, Heads = 2 },
+                                                ProjectionDim = 16, SigmaEmbedding = sigmaEmbedding });
         Assert.Equal(f.Keys.Where(k => k.StartsWith("w.")).Select(k => k[2..]).Order(), can.state_dict().Keys.Order());
     }
 
     [Fact]
     public void StateDictRoundTripReproducesTheForwardExactly()
     {
-        var cfg = new CanConfig { Encoder = Tiny with { ClsToken = false }, Decoder = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 }, ProjectionDim = 8 };
+        var cfg = new CanConfig { Encoder = Tiny with { ClsToken = false },
+                                  Decoder = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 }, ProjectionDim = 8 };
         using var a = new Can(cfg, new Generator(1));
         using var b = new Can(cfg, new Generator(2));
         using var x = torch.randn([2, 3, 8, 8], generator: new Generator(3));
-        var given = new StepRandomness(torch.rand([4, 4], generator: new Generator(4)), torch.full([4], 0.03), torch.randn([4, 3, 8, 8], generator: new Generator(5)));
+        var given = new StepRandomness(torch.rand([4, 4], generator: new Generator(4)), torch.full([4], 0.03),
+                                       torch.randn([4, 3, 8, 8], generator: new Generator(5)));
         double before = b.Forward(x, x, null, given).Terms.Total;
         b.load_state_dict(a.state_dict());
         using var ra = a.Forward(x, x, null, given);
@@ -96,7 +99,8 @@ public class VisionModuleTests
     [Fact]
     public void SeededMethodStepsAreReproducible()
     {
-        var cfg = new CanConfig { Encoder = Tiny with { ClsToken = false }, Decoder = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 }, ProjectionDim = 8 };
+        var cfg = new CanConfig { Encoder = Tiny with { ClsToken = false },
+                                  Decoder = new DecoderConfig { Width = 8, Depth = 1, Heads = 2 }, ProjectionDim = 8 };
         LossBreakdown Run(ulong seed)
         {
             var g = new Generator(seed);
@@ -136,7 +140,8 @@ public class VisionModuleTests
         Assert.Equal("tokens", Assert.Throws<ArgumentException>(() => vit.Encode(torch.zeros(2, 4, 8))).ParamName);
         using var dec = new MaeDecoder(Tiny, new DecoderConfig { Width = 8, Depth = 1, Heads = 2 });
         Assert.Equal("idsRestore", Assert.Throws<ArgumentException>(() => dec.call(torch.zeros(2, 3, 16), torch.zeros(2, 3, ScalarType.Int64))).ParamName);
-        Assert.Equal("noise", Assert.Throws<ArgumentException>(() => Objectives.RandomMasking.Apply(torch.zeros(2, 4, 8), 0.5, noise: torch.zeros(2, 5))).ParamName);
+        Assert.Equal("noise", Assert.Throws<ArgumentException>(() =>
+            Objectives.RandomMasking.Apply(torch.zeros(2, 4, 8), 0.5, noise: torch.zeros(2, 5))).ParamName);
         Assert.Equal("heads", Assert.Throws<ArgumentOutOfRangeException>(() => new Attention(10, 3)).ParamName);
     }
 }

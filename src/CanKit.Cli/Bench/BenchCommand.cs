@@ -7,7 +7,9 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("bench", "benchmarks, measured side by side: the CAN step (CanKit vs plain TorchSharp vs PyTorch), float32 vs bf16, on a GPU, the input pipeline, data-parallel processes");
+        var cmd = new Command("bench", "benchmarks, measured side by side: " +
+                                       "the CAN step (CanKit vs plain TorchSharp vs PyTorch), float32 vs bf16, " +
+                                       "on a GPU, the input pipeline, data-parallel processes");
         cmd.Subcommands.Add(StepBench.Create());
         cmd.Subcommands.Add(PrecisionBench.Create());
         cmd.Subcommands.Add(CudaStepBench.Create());

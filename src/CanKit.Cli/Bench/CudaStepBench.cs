@@ -21,16 +21,31 @@ internal static class CudaStepBench
 
     public static Command Create()
     {
-        var device = new Option<string>("--device") { Description = "cuda, cuda:N, or cpu (a dry run of this bench without a GPU)", DefaultValueFactory = _ => "cuda" };
-        var model = new Option<string>("--model") { Description = "vit-b16 (224 px, ViT-B/16 encoder, MAE decoder 8 × 512 × 16) or reference (the CPU bench's 32-px step)", DefaultValueFactory = _ => "vit-b16" };
+        var device = new Option<string>("--device")
+        {
+            Description = "cuda, cuda:N, or cpu (a dry run of this bench without a GPU)",
+            DefaultValueFactory = _ => "cuda",
+        };
+        var model = new Option<string>("--model")
+        {
+            Description = "vit-b16 (224 px, ViT-B/16 encoder, MAE decoder 8 × 512 × 16) or reference (the CPU bench's 32-px step)",
+            DefaultValueFactory = _ => "vit-b16",
+        };
         var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 128 };
         var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 };
         var steps = new Option<int>("--steps") { Description = "steps per round per contender, run back to back", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps per contender before the rounds", DefaultValueFactory = _ => 3 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
         var python = new Option<string>("--python") { Description = "the python with PyTorch for the eager contender", DefaultValueFactory = _ => "python3" };
-        var peak = new Option<double?>("--peak-tflops") { Description = "the device's dense peak in the chosen precision, for the MFU (default: known GPUs' fp32 peak by name)" };
-        var precisionOpt = new Option<string>("--precision") { Description = "fp32 or bf16 (CanKit's precision policy; PyTorch runs bf16 autocast)", DefaultValueFactory = _ => "fp32" };
+        var peak = new Option<double?>("--peak-tflops")
+        {
+            Description = "the device's dense peak in the chosen precision, for the MFU (default: known GPUs' fp32 peak by name)",
+        };
+        var precisionOpt = new Option<string>("--precision")
+        {
+            Description = "fp32 or bf16 (CanKit's precision policy; PyTorch runs bf16 autocast)",
+            DefaultValueFactory = _ => "fp32",
+        };
         var cmd = new Command("cuda", "the CAN step on a GPU vs PyTorch eager on the same GPU: images/s and MFU")
         {
             device, model, batch, rounds, steps, warmup, noTorch, python, peak, precisionOpt,
@@ -123,7 +138,8 @@ internal static class CudaStepBench
         peakTflops ??= dev.type == DeviceType.CUDA && precision == "fp32" ? KnownFp32PeakTflops(deviceName) : null;
 
         int lv = (int)(enc.NumPatches * (1 - Mask));
-        Console.WriteLine($"CAN step on {deviceName} ({Cli.DeviceName(dev)}): {description}, {batch} images/view, {enc.NumPatches} patches ({lv} visible), mask {Mask}, " +
+        Console.WriteLine($"CAN step on {deviceName} ({Cli.DeviceName(dev)}): {description}, " +
+                          $"{batch} images/view, {enc.NumPatches} patches ({lv} visible), mask {Mask}, " +
                           $"{precision}, AdamW; CanKit on {Cli.EngineVersion}" +
                           (pytorch is not null ? $", PyTorch {torchVersion} eager ({python})" : ""));
         if (warmup > 0)
@@ -171,7 +187,8 @@ internal static class CudaStepBench
         {
             double ratio = SideBySide.MedianOf(ck.Zip(pt, (c, t) => t / c));
             Console.WriteLine($"CanKit / PyTorch throughput = {ratio:F3}× (median of per-round ratios; > 1: CanKit faster)");
-            Console.WriteLine($"PyTorch peak memory {torchPeakMb:F0} MB ({(dev.type == DeviceType.CUDA ? "CUDA tensors, torch.cuda.max_memory_allocated" : "process RSS")})");
+            Console.WriteLine($"PyTorch peak memory {torchPeakMb:F0} MB " +
+                              $"({(dev.type == DeviceType.CUDA ? "CUDA tensors, torch.cuda.max_memory_allocated" : "process RSS")})");
         }
         return 0;
     }

@@ -23,7 +23,9 @@ internal static class DataParallelBench
     public static Command Create()
     {
         var (rounds, steps, batch) = SideBySide.Options("CAN steps", "global images per view (split over the processes)");
-        var cmd = new Command("dp", "data-parallel training: 2 processes × 1 thread vs 1 process × 2 threads on the reference CAN step, side by side") { rounds, steps, batch };
+        var cmd = new Command("dp", "data-parallel training: 2 processes × 1 thread vs 1 process × 2 threads " +
+                                    "on the reference CAN step, side by side")
+            { rounds, steps, batch };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch))));
         return cmd;
     }
@@ -48,7 +50,8 @@ internal static class DataParallelBench
         Console.WriteLine($"reference CAN step, {batch} images/view in all: 32 px, patch 4, ViT 6×192×3, decoder 2×128×4, mask {StepBench.Mask}, AdamW; " +
                           $"{MachineInfo.CpuModel}, {MachineInfo.Cores} cores, {Cli.EngineVersion}");
         var (file, prefix) = LocalLauncher.Self();
-        string[] Args(int threads) => [.. prefix, "bench", "dp-worker", batch.ToString(CultureInfo.InvariantCulture), threads.ToString(CultureInfo.InvariantCulture)];
+        string[] Args(int threads) => [.. prefix, "bench", "dp-worker", batch.ToString(CultureInfo.InvariantCulture),
+                                       threads.ToString(CultureInfo.InvariantCulture)];
         using var single = new Contender(LocalLauncher.Start(file, Args(2), new NodeLayout(1), new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "2" }));
         using var parallel = new Contender(LocalLauncher.Start(file, Args(1), new NodeLayout(2), new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" }));
         single.WaitReady();
@@ -72,8 +75,10 @@ internal static class DataParallelBench
         foreach (var name in new[] { Single, Parallel })
             table.Add(name, $"{res.Median(name):F1}", $"{1000.0 * batch / res.Median(name):F0}");
         Console.Write(table);
-        Console.WriteLine($"{Parallel} / {Single} (images/s) = {res.MedianRatio(Parallel, Single):F3}  (median of per-round ratios; > 1: data-parallel faster)");
-        Console.WriteLine($"gradient all-reduce: {SideBySide.MedianOf(reduceShare) * 100:F1} % of a data-parallel step (median; the most overlap with backward could save)");
+        Console.WriteLine($"{Parallel} / {Single} (images/s) = {res.MedianRatio(Parallel, Single):F3}  " +
+                          "(median of per-round ratios; > 1: data-parallel faster)");
+        Console.WriteLine($"gradient all-reduce: {SideBySide.MedianOf(reduceShare) * 100:F1} % of a data-parallel step " +
+                          "(median; the most overlap with backward could save)");
         return 0;
     }
 

@@ -22,20 +22,33 @@ internal static class LoaderBench
     {
         var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 3 };
         var batch = new Option<int>("--batch") { Description = "images per batch", DefaultValueFactory = _ => 64 };
-        var folder = new Option<string?>("--folder") { Description = "image folder whose cache at --side to read (default: a temporary file of random images)" };
+        var folder = new Option<string?>("--folder")
+        {
+            Description = "image folder whose cache at --side to read (default: a temporary file of random images)",
+        };
         var side = new Option<int>("--side") { Description = "image side", DefaultValueFactory = _ => 224 }.Between(1, ImageFolder.MaxSide);
-        var inMemory = new Option<int>("--memory-images") { Description = "images of the set copied into memory for the in-memory contender (and of the temporary file)", DefaultValueFactory = _ => 2048 }.Between(2, 1_000_000);
+        var inMemory = new Option<int>("--memory-images")
+        {
+            Description = "images of the set copied into memory for the in-memory contender (and of the temporary file)",
+            DefaultValueFactory = _ => 2048,
+        }.Between(2, 1_000_000);
         var batches = new Option<int>("--batches") { Description = "batches per loader measurement", DefaultValueFactory = _ => 20 }.Between(1, 100_000);
-        var workers = new Option<int>("--workers") { Description = "also measure the file with this many loader threads (the other rows use one)", DefaultValueFactory = _ => 1 }.Between(1, 64);
+        var workers = new Option<int>("--workers")
+        {
+            Description = "also measure the file with this many loader threads (the other rows use one)",
+            DefaultValueFactory = _ => 1,
+        }.Between(1, 64);
         var width = new Option<int>("--width") { Description = "encoder width of the step", DefaultValueFactory = _ => 192 };
         var depth = new Option<int>("--depth") { Description = "encoder blocks of the step", DefaultValueFactory = _ => 12 };
         var heads = new Option<int>("--heads") { Description = "attention heads of the step", DefaultValueFactory = _ => 3 };
         var patch = new Option<int>("--patch") { Description = "patch size of the step", DefaultValueFactory = _ => 16 };
         var cmd = new Command("loader", "loader throughput (memory, file, memory map, cold file) vs a CAN step's consumption")
             { rounds, batch, folder, side, inMemory, batches, workers, width, depth, heads, patch };
-        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(batch), r.GetValue(folder), r.GetValue(side), r.GetValue(inMemory), r.GetValue(batches),
-                                              r.GetValue(workers), new RunSpec("can", "paper", $"folder-{r.GetValue(side)}", null, r.GetValue(width), r.GetValue(depth),
-                                                                               r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), 1, 1e-4, 0.05, 1.0, 0, 0))));
+        cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(batch), r.GetValue(folder), r.GetValue(side),
+                                              r.GetValue(inMemory), r.GetValue(batches), r.GetValue(workers),
+                                              new RunSpec("can", "paper", $"folder-{r.GetValue(side)}", null,
+                                                          r.GetValue(width), r.GetValue(depth), r.GetValue(heads), r.GetValue(patch),
+                                                          r.GetValue(batch), 1, 1e-4, 0.05, 1.0, 0, 0))));
         return cmd;
     }
 
@@ -116,8 +129,10 @@ internal static class LoaderBench
             foreach (string n in res.Names)
                 table.Add(n, $"{res.Median(n):F0}", $"{res.MedianRatio(n, "file"):F2}×", $"{res.MedianRatio(n, "CAN step"):F1}×");
             Console.Write(table);
-            Console.WriteLine($"medians over {rounds} rounds; ratios are medians of per-round ratios. CAN step: ViT {stepSpec.Width}×{stepSpec.Depth}, patch {stepSpec.PatchSize}, " +
-                              $"augmentation included; loader rows: raw uint8 batches of {batches} × {batch}. Cold: the file's pages evicted (posix_fadvise DONTNEED) first.");
+            Console.WriteLine($"medians over {rounds} rounds; ratios are medians of per-round ratios. " +
+                              $"CAN step: ViT {stepSpec.Width}×{stepSpec.Depth}, patch {stepSpec.PatchSize}, " +
+                              $"augmentation included; loader rows: raw uint8 batches of {batches} × {batch}. " +
+                              "Cold: the file's pages evicted (posix_fadvise DONTNEED) first.");
             if (folder is not null) StorageSide(folder, side, batch);
             return 0;
         }
@@ -138,7 +153,8 @@ internal static class LoaderBench
         var jpegs = ImageFolder.ImageFiles(folder).Take(32).ToList();
         using var g = new Generator(1);
         Console.WriteLine();
-        var table = new MarkdownTable("stored side", "bytes / image", "decode + resize ms / image", $"two views of a batch of {batch} → {side}², ms") { RightAligned = { 1, 2, 3 } };
+        var table = new MarkdownTable("stored side", "bytes / image", "decode + resize ms / image",
+                                      $"two views of a batch of {batch} → {side}², ms") { RightAligned = { 1, 2, 3 } };
         foreach (int s in new[] { side, larger })
         {
             var decode = new List<double>();
@@ -163,7 +179,8 @@ internal static class LoaderBench
             table.Add($"{s}", $"{3 * s * s}", $"{SideBySide.MedianOf(decode):F1}", $"{SideBySide.MedianOf(augment):F0}");
         }
         Console.Write(table);
-        Console.WriteLine($"decode over the first {jpegs.Count} files of {folder}; the augmentation crops from whatever side is stored, so a larger store changes only these costs");
+        Console.WriteLine($"decode over the first {jpegs.Count} files of {folder}; " +
+                          "the augmentation crops from whatever side is stored, so a larger store changes only these costs");
     }
 
     // Drops the file's clean pages from the page cache (only this file's; nothing else on the machine is touched).

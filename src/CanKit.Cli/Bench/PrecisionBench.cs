@@ -130,7 +130,8 @@ internal static class PrecisionBench
         var table = new MarkdownTable("op (forward + backward unless marked)", "fp32 ms", "bf16 ms", "bf16 / fp32");
         table.RightAligned.UnionWith([1, 2, 3]);
         foreach (var p in pairs)
-            table.Add(p.Op, $"{res.Median($"{p.Op} | fp32"):F2}", $"{res.Median($"{p.Op} | bf16"):F2}", $"{res.MedianRatio($"{p.Op} | bf16", $"{p.Op} | fp32"):F3}");
+            table.Add(p.Op, $"{res.Median($"{p.Op} | fp32"):F2}", $"{res.Median($"{p.Op} | bf16"):F2}",
+                      $"{res.MedianRatio($"{p.Op} | bf16", $"{p.Op} | fp32"):F3}");
         Console.Write(table);
         Console.WriteLine($"medians over {rounds} rounds; the ratio is the median of per-round ratios (< 1: bf16 faster)");
         return 0;

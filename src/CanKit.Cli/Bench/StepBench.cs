@@ -19,11 +19,20 @@ internal static class StepBench
     public static Command Create()
     {
         var rounds = new Option<int>("--rounds") { Description = "alternating rounds", DefaultValueFactory = _ => 5 };
-        var steps = new Option<int>("--steps") { Description = "steps per round per contender (their median is the round's figure)", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int>("--steps")
+        {
+            Description = "steps per round per contender (their median is the round's figure)",
+            DefaultValueFactory = _ => 3,
+        };
         var batch = new Option<int>("--batch") { Description = "images per view", DefaultValueFactory = _ => 64 };
         var noTorch = new Option<bool>("--no-pytorch") { Description = "skip the PyTorch contender" };
-        var python = new Option<string>("--python") { Description = "the python with PyTorch for the eager contender", DefaultValueFactory = _ => TorchStepWorker.DebianPython };
-        var cmd = new Command("step", "CanKit's CAN step vs the same step in plain TorchSharp and in PyTorch eager, side by side") { rounds, steps, batch, noTorch, python };
+        var python = new Option<string>("--python")
+        {
+            Description = "the python with PyTorch for the eager contender",
+            DefaultValueFactory = _ => TorchStepWorker.DebianPython,
+        };
+        var cmd = new Command("step", "CanKit's CAN step vs the same step in plain TorchSharp and in PyTorch eager, side by side")
+            { rounds, steps, batch, noTorch, python };
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(steps), r.GetValue(batch), !r.GetValue(noTorch), r.GetValue(python)!)));
         return cmd;
     }
@@ -105,14 +114,18 @@ internal static class StepBench
         if (pytorch is not null) Row(TorchCan, canFlops);
         Row(CanKitSimClr, simFlops);
         Console.Write(table);
-        Console.WriteLine($"GEMM peak (1024³ fp32, median of the rounds' best of 5): {peak:F1} GFLOP/s; CanKit process peak RSS {MachineInfo.PeakRss() / 1e6:F0} MB");
-        Console.WriteLine($"CanKit / plain TorchSharp (CAN step time) = {res.MedianRatio(CanKitCan, PlainCan):F3}  (median of per-round ratios; < 1: CanKit faster)");
+        Console.WriteLine($"GEMM peak (1024³ fp32, median of the rounds' best of 5): {peak:F1} GFLOP/s; " +
+                          $"CanKit process peak RSS {MachineInfo.PeakRss() / 1e6:F0} MB");
+        Console.WriteLine($"CanKit / plain TorchSharp (CAN step time) = {res.MedianRatio(CanKitCan, PlainCan):F3}  " +
+                          "(median of per-round ratios; < 1: CanKit faster)");
         if (pytorch is not null)
         {
-            Console.WriteLine($"CanKit / PyTorch eager (CAN step time) = {res.MedianRatio(CanKitCan, TorchCan):F3}  (median of per-round ratios; PyTorch peak RSS {torchRssMb:F0} MB)");
+            Console.WriteLine($"CanKit / PyTorch eager (CAN step time) = {res.MedianRatio(CanKitCan, TorchCan):F3}  " +
+                              $"(median of per-round ratios; PyTorch peak RSS {torchRssMb:F0} MB)");
             Console.WriteLine($"plain TorchSharp / PyTorch eager (CAN step time) = {res.MedianRatio(PlainCan, TorchCan):F3}");
         }
-        Console.WriteLine($"CAN / SimCLR (step time) = {res.MedianRatio(CanKitCan, CanKitSimClr):F3}  (model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
+        Console.WriteLine($"CAN / SimCLR (step time) = {res.MedianRatio(CanKitCan, CanKitSimClr):F3}  " +
+                          $"(model FLOPs ratio {canFlops / simFlops:F3}; paper's claim: SimCLR ≈ 1.7× CAN)");
         return 0;
     }
 

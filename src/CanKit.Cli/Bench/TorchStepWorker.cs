@@ -55,7 +55,13 @@ internal sealed class TorchStepWorker : IDisposable
     {
         string script = Path.Combine(AppContext.BaseDirectory, "Bench", "torch_can_step.py");
         if (!File.Exists(script)) throw new FileNotFoundException($"{script} is missing from this build", script);
-        var psi = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(python)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
         var inv = CultureInfo.InvariantCulture;
         string[] args =
         [
@@ -72,7 +78,8 @@ internal sealed class TorchStepWorker : IDisposable
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new FileNotFoundException($"cannot start {python} for the PyTorch contender ({e.Message}); run ./build.sh bench, which installs python3-torch", python);
+            throw new FileNotFoundException($"cannot start {python} for the PyTorch contender ({e.Message}); " +
+                                            "run ./build.sh bench, which installs python3-torch", python);
         }
         var stderr = new StderrTail();
         p.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
@@ -84,7 +91,8 @@ internal sealed class TorchStepWorker : IDisposable
             if (p.WaitForExit(5000)) p.WaitForExit();
             string err = stderr.Last();
             p.Dispose();
-            throw new InvalidDataException($"the PyTorch worker ({python}) did not start ({ready ?? "no output"}): {err} — on this machine ./build.sh bench installs python3-torch");
+            throw new InvalidDataException($"the PyTorch worker ({python}) did not start ({ready ?? "no output"}): {err} " +
+                                           "— on this machine ./build.sh bench installs python3-torch");
         }
         return new TorchStepWorker(p, python, stderr);
     }

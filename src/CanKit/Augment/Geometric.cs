@@ -25,9 +25,11 @@ public static class Geometric
     /// positions that keep the box inside the image; flipped with probability <paramref name="flipP"/>.
     /// (torchvision re-draws boxes that do not fit; here the sides are clamped to the image instead.)
     /// </summary>
-    public static CropBoxes RandomResizedCrop(long n, torch.Generator? g, Device device, (double Min, double Max) scale, (double Min, double Max) ratio, double flipP)
+    public static CropBoxes RandomResizedCrop(long n, torch.Generator? g, Device device,
+                                              (double Min, double Max) scale, (double Min, double Max) ratio, double flipP)
     {
-        if (scale.Min <= 0 || scale.Max > 1 || scale.Min > scale.Max) throw new ArgumentOutOfRangeException(nameof(scale), scale, "scale must satisfy 0 < min ≤ max ≤ 1");
+        if (scale.Min <= 0 || scale.Max > 1 || scale.Min > scale.Max)
+            throw new ArgumentOutOfRangeException(nameof(scale), scale, "scale must satisfy 0 < min ≤ max ≤ 1");
         if (ratio.Min <= 0 || ratio.Min > ratio.Max) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "ratio must satisfy 0 < min ≤ max");
         using var scope = torch.NewDisposeScope();
         var u = SeededDraws.Rand([5, n], 1, ScalarType.Float32, device, g);                 // [5, N]
@@ -58,7 +60,8 @@ public static class Geometric
     public static (CropBoxes Online, CropBoxes Target) PixelShiftPair(CropBoxes crop, PixelShift shift, torch.Generator? g)
     {
         if (shift.Frame == ShiftFrame.Image)
-            return (new CropBoxes(crop.Cx.clone(), crop.Cy.clone(), crop.W.clone(), crop.H.clone()), Shift(crop, (double)shift.MaxPixels / shift.CropPixels, g));
+            return (new CropBoxes(crop.Cx.clone(), crop.Cy.clone(), crop.W.clone(), crop.H.clone()),
+                    Shift(crop, (double)shift.MaxPixels / shift.CropPixels, g));
         using var scope = torch.NewDisposeScope();
         long n = crop.Cx.shape[0];
         var u = SeededDraws.Rand([2, n], 1, crop.Cx.dtype, crop.Cx.device, g);                  // [2, N]

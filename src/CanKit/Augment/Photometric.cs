@@ -107,7 +107,8 @@ public static class Photometric
     public static Tensor RandomGaussianBlur(Tensor x, torch.Generator? g, double p, double sigmaMin = 0.1, double sigmaMax = 2.0)
     {
         CheckImages(x);
-        if (sigmaMin <= 0 || sigmaMin > sigmaMax) throw new ArgumentOutOfRangeException(nameof(sigmaMin), sigmaMin, "σ range must satisfy 0 < sigmaMin ≤ sigmaMax");
+        if (sigmaMin <= 0 || sigmaMin > sigmaMax)
+            throw new ArgumentOutOfRangeException(nameof(sigmaMin), sigmaMin, "σ range must satisfy 0 < sigmaMin ≤ sigmaMax");
         using var scope = torch.NewDisposeScope();
         long n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
         int k = Math.Max(3, (int)(0.1 * Math.Min(h, w)) | 1), r = k / 2;

@@ -25,7 +25,11 @@ public sealed record PixelShift
     public int CropPixels { get => _crop; init => _crop = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(CropPixels), value, "must be > 0"); }
 
     /// <summary>Side of each view's window (official: 224).</summary>
-    public int WindowPixels { get => _window; init => _window = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(WindowPixels), value, "must be > 0"); }
+    public int WindowPixels
+    {
+        get => _window;
+        init => _window = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(WindowPixels), value, "must be > 0");
+    }
 
     /// <summary>Crop: windows of the crop (official). Image: the crop moved by a share of the image (ablation).</summary>
     public ShiftFrame Frame { get; init; } = ShiftFrame.Crop;
@@ -35,6 +39,9 @@ public sealed record PixelShift
 
     public PixelShift Validate() =>
         Frame == ShiftFrame.Crop && WindowPixels + MaxPixels > CropPixels
-            ? throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, $"WindowPixels + MaxPixels must be ≤ CropPixels ({WindowPixels} + {MaxPixels} > {CropPixels}): the target window would leave the crop")
+            ? throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels,
+                                                    "WindowPixels + MaxPixels must be ≤ CropPixels " +
+                                                    $"({WindowPixels} + {MaxPixels} > {CropPixels}): " +
+                                                    "the target window would leave the crop")
             : this;
 }

@@ -56,7 +56,8 @@ public sealed record TwoViewPipeline(ViewAugmentation First, ViewAugmentation Se
     public static TwoViewPipeline Cmae => ForCmae(PixelShift.OfficialCode);
 
     /// <summary>CMAE's pipeline with the given shift.</summary>
-    public static TwoViewPipeline ForCmae(PixelShift shift) => new(ViewAugmentation.CropFlip, ViewAugmentation.SimClr with { Scale = (1, 1) }, shift.Validate());
+    public static TwoViewPipeline ForCmae(PixelShift shift) =>
+        new(ViewAugmentation.CropFlip, ViewAugmentation.SimClr with { Scale = (1, 1) }, shift.Validate());
 
     /// <summary>
     /// uint8 images [N, C, H, W] (on the training device) → two normalised float32 views [N, C, S, S]. Every random

@@ -24,7 +24,8 @@ public static class CifarBinary
         return Load("CIFAR-100", root, [train ? "train.bin" : "test.bin"], labelBytes: 2, labelIndex: 1, names, Normalization.Cifar100, classes: 100);
     }
 
-    private static ImageSet Load(string name, string root, string[] files, int labelBytes, int labelIndex, IReadOnlyList<string> names, Normalization norm, int classes)
+    private static ImageSet Load(string name, string root, string[] files, int labelBytes, int labelIndex,
+                                 IReadOnlyList<string> names, Normalization norm, int classes)
     {
         int record = labelBytes + PixelBytes;
         var pixels = new List<byte[]>();
@@ -37,7 +38,10 @@ public static class CifarBinary
             byte[] bytes = File.ReadAllBytes(path);
             if (bytes.Length == 0) throw new InvalidDataException($"{path}: empty file");
             if (bytes.Length % record != 0)
-                throw new InvalidDataException($"{path}: truncated or corrupt: {bytes.Length} bytes is not a whole number of {record}-byte records; the last record starts at byte {bytes.Length / record * record} and is {bytes.Length % record} bytes long");
+                throw new InvalidDataException($"{path}: truncated or corrupt: " +
+                                               $"{bytes.Length} bytes is not a whole number of {record}-byte records; " +
+                                               $"the last record starts at byte {bytes.Length / record * record} " +
+                                               $"and is {bytes.Length % record} bytes long");
             int n = bytes.Length / record;
             var px = new byte[n * PixelBytes];
             for (int i = 0; i < n; i++)

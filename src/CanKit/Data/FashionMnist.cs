@@ -32,7 +32,8 @@ public sealed class FashionMnist
         // Labels are range-checked here, where the file is known, not at evaluation (a cross-entropy "target out of bounds").
         int bad = Array.FindIndex(lab.Data, l => l >= ClassNames.Length);
         if (bad >= 0)
-            throw new InvalidDataException($"{labels}: label {lab.Data[bad]} of image {bad} at byte {IdxFile.DataOffset(1) + bad} (uncompressed) is outside 0..{ClassNames.Length - 1}");
+            throw new InvalidDataException($"{labels}: label {lab.Data[bad]} of image {bad} " +
+                                           $"at byte {IdxFile.DataOffset(1) + bad} (uncompressed) is outside 0..{ClassNames.Length - 1}");
         return new FashionMnist(img.Data, lab.Data);
     }
 
@@ -49,7 +50,8 @@ public sealed class FashionMnist
     }
 
     /// <summary>As an <see cref="ImageSet"/> (1 channel, 28×28, Fashion-MNIST normalisation).</summary>
-    public ImageSet ToImageSet() => new("Fashion-MNIST", Images, Labels.Select(l => (int)l).ToArray(), 1, Height, Width, ClassNames, Normalization.FashionMnist);
+    public ImageSet ToImageSet() =>
+        new("Fashion-MNIST", Images, Labels.Select(l => (int)l).ToArray(), 1, Height, Width, ClassNames, Normalization.FashionMnist);
 
     /// <summary>Images [n, 1, 28, 28] as float32 in [0, 1] and labels [n] int64, for the given sample indices.</summary>
     public (Tensor Images, Tensor Labels) Batch(ReadOnlySpan<int> indices)

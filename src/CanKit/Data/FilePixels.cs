@@ -16,7 +16,8 @@ public sealed class FilePixels : PixelStore
 
     public FilePixels(string path)
     {
-        _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.RandomAccess);   // no lock: a rebuild renames a new file over it
+        // no lock: a rebuild renames a new file over it
+        _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.RandomAccess);
         _length = RandomAccess.GetLength(_file);
         Source = path;
     }
@@ -30,7 +31,9 @@ public sealed class FilePixels : PixelStore
         while (dst.Length > 0)
         {
             int n = RandomAccess.Read(_file, dst, offset);
-            if (n == 0) throw new InvalidDataException($"{Source}: the file is now {RandomAccess.GetLength(_file)} bytes, shorter than the {_length} it had when opened (truncated while in use?); rebuild the cache");
+            if (n == 0) throw new InvalidDataException($"{Source}: the file is now {RandomAccess.GetLength(_file)} bytes, " +
+                                                       $"shorter than the {_length} it had when opened (truncated while in use?); " +
+                                                       "rebuild the cache");
             dst = dst[n..];
             offset += n;
         }

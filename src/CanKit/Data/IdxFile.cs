@@ -45,7 +45,9 @@ public static class IdxFile
                 shape[i] = BinaryPrimitives.ReadInt32BigEndian(four);
                 if (shape[i] < 0) throw new InvalidDataException($"{path}: negative size {shape[i]} at byte {at}");
                 total *= shape[i];
-                if (total > MaxBytes) throw new InvalidDataException($"{path}: sizes [{string.Join(", ", shape.Take(i + 1))}] at byte {at} exceed {MaxBytes} bytes");
+                if (total > MaxBytes)
+                    throw new InvalidDataException($"{path}: sizes [{string.Join(", ", shape.Take(i + 1))}] " +
+                                                   $"at byte {at} exceed {MaxBytes} bytes");
             }
             var data = new byte[total];
             ReadExactly(s, data, path, ref offset);

@@ -55,7 +55,9 @@ public static class ImageCodec
         string what = source ?? "image data";
         if (data.Length == 0) throw new InvalidDataException($"{what}: empty file (0 bytes), not an image");
         string format = data.StartsWith(JpegSignature) ? "JPEG" : data.StartsWith(PngSignature) ? "PNG"
-            : throw new InvalidDataException($"{what}: not a JPEG or PNG file (unrecognised signature {Convert.ToHexString(data[..Math.Min(8, data.Length)])}, {data.Length} bytes)");
+            : throw new InvalidDataException($"{what}: not a JPEG or PNG file " +
+                                             $"(unrecognised signature {Convert.ToHexString(data[..Math.Min(8, data.Length)])}, " +
+                                             $"{data.Length} bytes)");
 
         using var encoded = SKData.CreateCopy(data);
         using var codec = SKCodec.Create(encoded);
@@ -65,7 +67,8 @@ public static class ImageCodec
             throw new InvalidDataException($"{what}: corrupt {format}: declares a {info.Width}×{info.Height} image");
         long pixels = (long)info.Width * info.Height;
         if (pixels > maxPixels)
-            throw new InvalidDataException($"{what}: {format} declares {info.Width}×{info.Height} = {pixels} pixels, over the {maxPixels}-pixel limit; refused before decoding");
+            throw new InvalidDataException($"{what}: {format} declares {info.Width}×{info.Height} = {pixels} pixels, " +
+                                           $"over the {maxPixels}-pixel limit; refused before decoding");
 
         // Gray8 decodes stay one channel; everything else is read as unpremultiplied RGBA so that alpha can be
         // dropped without compositing (premultiplied colours would be darkened by their alpha).

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.Security.Cryptography;
 using System.Text.Json;
 
 namespace CanKit.Data;
@@ -7,14 +5,22 @@ namespace CanKit.Data;
 /// <summary>An image that could not be decoded, and why.</summary>
 public sealed record SkippedImage(string Path, string Reason);
 
-/// <summary>What one <see cref="ImageFolder.Load(string, int, out ImageFolderSummary, bool, IProgress{ValueTuple{int, int}}?, bool, ImageStorage, CancellationToken)"/> or <see cref="ImageFolder.BuildCache"/> did.</summary>
+/// <summary>
+/// What one
+/// <see cref="ImageFolder.Load(string, int, out ImageFolderSummary, bool, IProgress{ValueTuple{int, int}}?, bool, ImageStorage, CancellationToken)"/>
+/// or <see cref="ImageFolder.BuildCache"/> did.
+/// </summary>
 public sealed record ImageFolderSummary(string Root, int Images, int Classes, IReadOnlyList<SkippedImage> Skipped, bool FromCache, string CachePath,
                                         IReadOnlyList<string>? SkippedFolderLinks = null, int ResumedAtFile = 0)
 {
     public override string ToString() =>
-        $"{Root}: {Images} images in {Classes} classes" + (FromCache ? $" (from cache {CachePath})" : (ResumedAtFile > 0 ? $", cached to {CachePath} (resumed at file {ResumedAtFile})" : $", cached to {CachePath}")) +
+        $"{Root}: {Images} images in {Classes} classes" +
+        (FromCache ? $" (from cache {CachePath})"
+                   : (ResumedAtFile > 0 ? $", cached to {CachePath} (resumed at file {ResumedAtFile})" : $", cached to {CachePath}")) +
         (Skipped.Count == 0 ? "" : $"; {Skipped.Count} unreadable image(s) skipped, first: {Skipped[0].Path}: {Skipped[0].Reason}") +
-        (SkippedFolderLinks is not { Count: > 0 } links ? "" : $"; warning: {links.Count} link(s) to folders not followed (a loop or a link into another class would duplicate and mislabel images), first: {links[0]}");
+        (SkippedFolderLinks is not { Count: > 0 } links ? ""
+            : $"; warning: {links.Count} link(s) to folders not followed " +
+              $"(a loop or a link into another class would duplicate and mislabel images), first: {links[0]}");
 }
 
 /// <summary>
@@ -28,7 +34,7 @@ public sealed record ImageFolderSummary(string Root, int Images, int Classes, IR
 /// small set or on demand from the file for one of any size (<see cref="ImageStorage"/>). Delete the cache files (or
 /// pass <c>rebuild: true</c>) after changing the images.
 /// </summary>
-public static class ImageFolder
+public static partial class ImageFolder
 {
     public static readonly string[] Extensions = [".jpg", ".jpeg", ".png"];
 
@@ -77,11 +83,13 @@ public static class ImageFolder
     /// <summary>Images [FirstImage, FirstImage + Images) of the cache, written together, and the SHA-256 of their pixel bytes.</summary>
     public sealed record CacheChunk(int FirstImage, int Images, string Sha256);
 
-    private sealed record CacheIndex(int Version, int Side, int Channels, int Count, string[] Classes, long BinBytes, SkippedImage[] Skipped, CacheChunk[]? Chunks = null);
+    private sealed record CacheIndex(int Version, int Side, int Channels, int Count, string[] Classes, long BinBytes,
+                                     SkippedImage[] Skipped, CacheChunk[]? Chunks = null);
 
     // Where an unfinished build stands: files [0, Done) of the listing are decoded, their kept pixels committed (flushed)
     // to the partial file as Chunks; a build of the same listing, side and chunk size continues from there.
-    private sealed record BuildProgress(int Version, int Side, string Listing, int Files, int ChunkFiles, int Done, SkippedImage[] Skipped, CacheChunk[] Chunks);
+    private sealed record BuildProgress(int Version, int Side, string Listing, int Files, int ChunkFiles,
+                                        int Done, SkippedImage[] Skipped, CacheChunk[] Chunks);
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -147,14 +155,17 @@ public static class ImageFolder
             if (new DirectoryInfo(dir).LinkTarget is { } target) links.Add($"{dir} -> {target}");
             else classes.Add(Path.GetFileName(dir));
         }
-        if (classes.Count == 0) throw new InvalidDataException($"{root}: no class sub-folders" + (links.Count > 0 ? $" (links to folders are not followed: {links[0]})" : ""));
+        if (classes.Count == 0)
+            throw new InvalidDataException($"{root}: no class sub-folders" +
+                                           (links.Count > 0 ? $" (links to folders are not followed: {links[0]})" : ""));
         var files = new List<(string Path, int Label)>();
         for (int c = 0; c < classes.Count; c++)
         {
             var found = ImageFiles(Path.Combine(root, classes[c]), links);
             // As torchvision's ImageFolder: an empty class would still take a label and a logit, and never be seen.
             if (found.Count == 0)
-                throw new InvalidDataException($"{Path.Combine(root, classes[c])}: class folder has no {string.Join("/", Extensions)} files; remove it or add its images");
+                throw new InvalidDataException($"{Path.Combine(root, classes[c])}: " +
+                                               $"class folder has no {string.Join("/", Extensions)} files; remove it or add its images");
             files.AddRange(found.Select(f => (f, c)));
         }
 
@@ -167,230 +178,6 @@ public static class ImageFolder
         WriteAtomic(index, JsonSerializer.SerializeToUtf8Bytes(idx, Indented));
         File.Delete(ProgressPath(root, side));
         return new ImageFolderSummary(root, kept, classes.Count, skipped, FromCache: false, bin, links, resumedAt);
-    }
-
-    /// <summary>
-    /// Reads the whole cache back and checks every chunk against the SHA-256 its index records; throws an
-    /// <see cref="InvalidDataException"/> naming the file and the first chunk that differs.
-    /// </summary>
-    public static void VerifyCache(string root, int side)
-    {
-        root = Path.GetFullPath(root);
-        using var store = ReadCache(root, side, ImageStorage.File, out var idx).Storage;
-        if (idx.Chunks is null)
-            throw new InvalidDataException($"{IndexPath(root, side)}: a version-{idx.Version} index records no chunk checksums; rebuild the cache to verify it");
-        VerifyChunks(CachePath(root, side), idx.Version == 1 ? HeaderBytes + 4L * idx.Count : HeaderBytes, Channels * side * side, idx.Chunks);
-    }
-
-    private static void VerifyChunks(string bin, long pixelsAt, int imageBytes, IReadOnlyList<CacheChunk> chunks)
-    {
-        using var file = new FilePixels(bin);
-        var buffer = new byte[1 << 20];
-        long expectImage = 0;
-        foreach (var chunk in chunks)
-        {
-            if (chunk.FirstImage != expectImage) throw new InvalidDataException($"{bin}: chunk list skips from image {expectImage} to {chunk.FirstImage}");
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long at = pixelsAt + chunk.FirstImage * (long)imageBytes, end = at + chunk.Images * (long)imageBytes;
-            for (; at < end; at += buffer.Length)
-            {
-                var span = buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - at));
-                file.Read(at, span);
-                sha.AppendData(span);
-            }
-            if (Convert.ToHexString(sha.GetHashAndReset()) != chunk.Sha256)
-                throw new InvalidDataException($"{bin}: images {chunk.FirstImage}..{chunk.FirstImage + chunk.Images - 1} differ from the checksum recorded when they were written; delete the cache and rebuild it");
-            expectImage += chunk.Images;
-        }
-    }
-
-    // Version-2 layout: magic "CKIMGF02", int32 count, channels, side, side (little-endian), uint8 pixels
-    // [count, C, side, side], then int32 labels[count]. Pixels go straight to their place in the partial file, so
-    // a resumed build appends to it and the finished file is renamed, never copied.
-    private static (SkippedImage[] Skipped, int Kept, CacheChunk[] Chunks, int ResumedAt) WriteCache(
-        string root, List<(string Path, int Label)> files, int side, bool failOnUnreadable, IProgress<(int, int)>? progress,
-        CancellationToken cancel, int chunkFiles)
-    {
-        int imageBytes = Channels * side * side;
-        int chunk = chunkFiles > 0 ? chunkFiles : Math.Clamp((256 << 20) / imageBytes, 1, 256);   // at most 256 MiB of decoded pixels in flight
-        string partial = PartialPath(root, side), record = ProgressPath(root, side);
-        string listing = Listing(root, files);
-        var prior = ReadProgress(record);
-        if (prior is not null && (prior.Version != FormatVersion || prior.Side != side || prior.Listing != listing || prior.Files != files.Count ||
-                                  prior.ChunkFiles != chunk || !File.Exists(partial) ||
-                                  new FileInfo(partial).Length < HeaderBytes + (long)prior.Chunks.Sum(c => c.Images) * imageBytes))
-            prior = null;   // another listing, side or chunk size, or a partial file shorter than recorded: start over
-
-        FileStream px;
-        try
-        {
-            px = new FileStream(partial, prior is null ? FileMode.Create : FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1 << 20);
-        }
-        catch (IOException e) when (File.Exists(partial))
-        {
-            throw new IOException($"{partial}: cannot open the cache being built ({e.Message}); is another cankit building this cache?", e);
-        }
-        using (px)
-        {
-            var skipped = new List<SkippedImage>(prior?.Skipped ?? []);
-            var chunks = new List<CacheChunk>(prior?.Chunks ?? []);
-            int done = prior?.Done ?? 0, kept = chunks.Sum(c => c.Images);
-            // Drop whatever was written after the last record; a new file starts with a zero header, written for real
-            // last, once the count is known.
-            px.SetLength(HeaderBytes + (long)kept * imageBytes);
-            px.Position = px.Length;
-
-            var buffer = new byte[chunk * imageBytes];
-            var errors = new string?[chunk];
-            var opts = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancel };
-            progress?.Report((done, files.Count));
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            for (int start = done; start < files.Count; start += chunk)
-            {
-                cancel.ThrowIfCancellationRequested();
-                int n = Math.Min(chunk, files.Count - start);
-                Parallel.For(0, n, opts, i =>
-                {
-                    errors[i] = null;
-                    try { DecodeInto(files[start + i].Path, side, buffer.AsSpan(i * imageBytes, imageBytes)); }
-                    catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
-                    {
-                        errors[i] = e.Message;
-                    }
-                });
-                int first = kept;
-                for (int i = 0; i < n; i++)
-                {
-                    string path = files[start + i].Path;
-                    if (errors[i] is { } err)
-                    {
-                        if (failOnUnreadable) throw new InvalidDataException(err.StartsWith(path) ? err : $"{path}: {err}");
-                        skipped.Add(new SkippedImage(path, err.StartsWith(path) ? err[path.Length..].TrimStart(':', ' ') : err));
-                        continue;
-                    }
-                    var image = buffer.AsSpan(i * imageBytes, imageBytes);
-                    px.Write(image);
-                    sha.AppendData(image);
-                    kept++;
-                }
-                px.Flush(flushToDisk: true);   // the record below must never name bytes that are not on disk
-                chunks.Add(new CacheChunk(first, kept - first, Convert.ToHexString(sha.GetHashAndReset())));
-                var now = new BuildProgress(FormatVersion, side, listing, files.Count, chunk, start + n, skipped.ToArray(), chunks.ToArray());
-                WriteAtomic(record, JsonSerializer.SerializeToUtf8Bytes(now, Indented));
-                progress?.Report((start + n, files.Count));
-            }
-            if (kept == 0)
-                throw new InvalidDataException($"none of the {files.Count} images under {root} could be decoded; first error: {skipped[0].Path}: {skipped[0].Reason}");
-
-            var dropped = skipped.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
-            var labels = new byte[4L * kept];
-            int k = 0;
-            foreach (var (path, label) in files)
-                if (!dropped.Contains(path)) BinaryPrimitives.WriteInt32LittleEndian(labels.AsSpan(4 * k++), label);
-            px.Write(labels);
-            Span<byte> header = stackalloc byte[HeaderBytes];
-            MagicV2.CopyTo(header);
-            BinaryPrimitives.WriteInt32LittleEndian(header[8..], kept);
-            BinaryPrimitives.WriteInt32LittleEndian(header[12..], Channels);
-            BinaryPrimitives.WriteInt32LittleEndian(header[16..], side);
-            BinaryPrimitives.WriteInt32LittleEndian(header[20..], side);
-            px.Position = 0;
-            px.Write(header);
-            px.Flush(flushToDisk: true);
-            File.Move(partial, CachePath(root, side), overwrite: true);
-            return (skipped.ToArray(), kept, chunks.ToArray(), prior?.Done ?? 0);
-        }
-    }
-
-    // SHA-256 of the sorted (relative path, label) list: a resumed build must continue the same listing.
-    private static string Listing(string root, List<(string Path, int Label)> files)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (path, label) in files) sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{Path.GetRelativePath(root, path)}\0{label}\n"));
-        return Convert.ToHexString(sha.GetHashAndReset());
-    }
-
-    private static BuildProgress? ReadProgress(string record)
-    {
-        if (!File.Exists(record)) return null;
-        try
-        {
-            var p = JsonSerializer.Deserialize<BuildProgress>(File.ReadAllBytes(record));
-            return p is { Listing: not null, Skipped: not null, Chunks: not null } && p.Done >= 0 && p.Done <= p.Files ? p : null;
-        }
-        catch (JsonException) { return null; }   // an unreadable record only costs a fresh start
-    }
-
-    // One file → RGB uint8 [3, side, side] written into dst.
-    private static void DecodeInto(string path, int side, Span<byte> dst)
-    {
-        using var chw = ImageCodec.DecodeFile(path);                                            // [C, H, W]
-        using var square = ImageCodec.ResizeCenterCrop(chw, side);                              // [C, side, side]
-        byte[] px = square.data<byte>().ToArray();
-        int plane = side * side;
-        if (px.Length == Channels * plane) { px.CopyTo(dst); return; }
-        for (int c = 0; c < Channels; c++) px.AsSpan(0, plane).CopyTo(dst.Slice(c * plane, plane));  // gray → RGB
-    }
-
-    private static ImageSet ReadCache(string root, int side, ImageStorage storage, out CacheIndex idx)
-    {
-        string bin = CachePath(root, side), index = IndexPath(root, side);
-        string name = $"{Path.GetFileName(Path.GetDirectoryName(root.TrimEnd('/')))}/{Path.GetFileName(root.TrimEnd('/'))}";
-        if (!File.Exists(index) || !File.Exists(bin))
-            throw new FileNotFoundException($"{root} has no finished cache at side {side} ({bin} and its index); build it with `cankit data cache {root} --side {side}`", bin);
-        try
-        {
-            idx = JsonSerializer.Deserialize<CacheIndex>(File.ReadAllBytes(index)) ?? throw new InvalidDataException($"{index}: empty cache index");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{index}: not a cache index ({e.Message.Split('\n')[0]}); delete it and {bin} to rebuild", e);
-        }
-        if (idx.Classes is null || idx.Classes.Length == 0 || idx.Classes.Any(c => c is null) || idx.Count <= 0 || idx.Channels != Channels || idx.Skipped is null)
-            throw new InvalidDataException($"{index}: cache index has missing or invalid fields (Classes, Count, Channels, Skipped); delete it and {bin} to rebuild");
-        long length = new FileInfo(bin).Length;
-        long pixelBytes = (long)idx.Count * idx.Channels * side * side;
-        if (idx.Version is not (1 or FormatVersion) || idx.Side != side || idx.BinBytes != length || length != HeaderBytes + 4L * idx.Count + pixelBytes)
-            throw new InvalidDataException($"{bin}: cache does not match its index {index} (version, side or size differ: {length} bytes on disk, the index says {idx.BinBytes}); delete both files to rebuild");
-        var (magic, labelsAt, pixelsAt) = idx.Version == 1 ? (MagicV1, HeaderBytes, HeaderBytes + 4L * idx.Count) : (MagicV2, HeaderBytes + pixelBytes, (long)HeaderBytes);
-        if (storage == ImageStorage.Memory && pixelBytes > Array.MaxLength)
-            throw new InvalidDataException($"{bin}: {pixelBytes} pixel bytes exceed what one in-memory ImageSet can hold ({Array.MaxLength}); read it from the file instead (storage File or Auto)");
-
-        PixelStore file = storage == ImageStorage.Mapped ? new MappedPixels(bin) : new FilePixels(bin);
-        try
-        {
-            Span<byte> header = stackalloc byte[HeaderBytes];
-            file.Read(0, header);
-            if (!header[..8].SequenceEqual(magic) || BinaryPrimitives.ReadInt32LittleEndian(header[8..]) != idx.Count)
-                throw new InvalidDataException($"{bin}: not a CanKit image-folder cache (bad header); delete it and its index to rebuild");
-            var lab = new byte[4L * idx.Count];
-            file.Read(labelsAt, lab);
-            var labels = new int[idx.Count];
-            for (int i = 0; i < labels.Length; i++)
-            {
-                labels[i] = BinaryPrimitives.ReadInt32LittleEndian(lab.AsSpan(i * 4));
-                if ((uint)labels[i] >= (uint)idx.Classes.Length) throw new InvalidDataException($"{bin}: label {labels[i]} of image {i} is outside 0..{idx.Classes.Length - 1}");
-            }
-            var set = new ImageSet(name, file, pixelsAt, labels, idx.Channels, side, side, idx.Classes, Normalization.ImageNet);
-            if (storage == ImageStorage.Memory || (storage == ImageStorage.Auto && pixelBytes <= AutoMemoryBytes))
-            {
-                set = set.ToMemory();
-                file.Dispose();
-            }
-            return set;
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
-
-    private static void WriteAtomic(string path, byte[] bytes)
-    {
-        string tmp = path + $".{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, path, overwrite: true);
     }
 }
 

@@ -38,7 +38,8 @@ public sealed class ImageSet
     public bool InMemory => Storage.InMemory;
 
     /// <summary>An in-memory set: <paramref name="pixels"/> holds exactly Count · C · H · W bytes.</summary>
-    public ImageSet(string name, byte[] pixels, int[] labels, int channels, int height, int width, IReadOnlyList<string> classNames, Normalization normalization)
+    public ImageSet(string name, byte[] pixels, int[] labels, int channels, int height, int width,
+                    IReadOnlyList<string> classNames, Normalization normalization)
         : this(name, Exact(name, pixels, labels.Length, (long)channels * height * width), 0, labels, channels, height, width, classNames, normalization) { }
 
     private static MemoryPixels Exact(string name, byte[] pixels, int count, long imageBytes) =>
@@ -46,18 +47,21 @@ public sealed class ImageSet
             : throw new ArgumentException($"{name}: {pixels.Length} pixel bytes do not hold {count} images of {imageBytes} bytes");
 
     /// <summary>A set whose image i starts at byte <paramref name="offset"/> + i·C·H·W of <paramref name="storage"/>.</summary>
-    public ImageSet(string name, PixelStore storage, long offset, int[] labels, int channels, int height, int width, IReadOnlyList<string> classNames, Normalization normalization)
+    public ImageSet(string name, PixelStore storage, long offset, int[] labels, int channels, int height, int width,
+                    IReadOnlyList<string> classNames, Normalization normalization)
     {
         if (channels < 1 || height < 1 || width < 1 || (long)channels * height * width > Array.MaxLength)
             throw new ArgumentException($"{name}: images of {channels}×{height}×{width} are not possible");
         if (offset < 0 || offset + (long)labels.Length * channels * height * width > storage.Length)
-            throw new ArgumentException($"{name}: {storage.Source} has {storage.Length} bytes, fewer than {labels.Length} images of {channels}×{height}×{width} from byte {offset} need");
+            throw new ArgumentException($"{name}: {storage.Source} has {storage.Length} bytes, " +
+                                        $"fewer than {labels.Length} images of {channels}×{height}×{width} from byte {offset} need");
         if (normalization.Mean.Length != channels || normalization.Std.Length != channels)
             throw new ArgumentException($"{name}: normalisation has {normalization.Mean.Length} channels, images have {channels}");
         // Every loader names the file of a bad label; this is the last line before a label reaches a loss or a vote.
         int bad = Array.FindIndex(labels, l => (uint)l >= (uint)classNames.Count);
         if (bad >= 0) throw new ArgumentException($"{name}: label {labels[bad]} of image {bad} is outside 0..{classNames.Count - 1}");
-        (Name, Storage, _offset, Labels, Channels, Height, Width, ClassNames, Normalization) = (name, storage, offset, labels, channels, height, width, classNames, normalization);
+        (Name, Storage, _offset, Labels, Channels, Height, Width, ClassNames, Normalization) =
+                (name, storage, offset, labels, channels, height, width, classNames, normalization);
     }
 
     /// <summary>
@@ -94,7 +98,9 @@ public sealed class ImageSet
     {
         if (InMemory && _offset == 0 && Storage.Length == PixelBytes) return this;
         if (PixelBytes > Array.MaxLength)
-            throw new InvalidOperationException($"{Name}: {PixelBytes} pixel bytes exceed what one in-memory array can hold ({Array.MaxLength}); keep the set file-backed");
+            throw new InvalidOperationException($"{Name}: {PixelBytes} pixel bytes " +
+                                                $"exceed what one in-memory array can hold ({Array.MaxLength}); " +
+                                                "keep the set file-backed");
         var px = new byte[PixelBytes];
         Storage.Read(_offset, px);
         return new ImageSet(Name, px, Labels, Channels, Height, Width, ClassNames, Normalization);

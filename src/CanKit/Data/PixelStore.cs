@@ -20,7 +20,8 @@ public abstract class PixelStore : IDisposable
     public void Read(long offset, Span<byte> dst)
     {
         if (offset < 0 || offset > Length - dst.Length)
-            throw new ArgumentOutOfRangeException(nameof(offset), offset, $"{Source}: bytes [{offset}, {offset + dst.Length}) are outside the store's {Length}");
+            throw new ArgumentOutOfRangeException(nameof(offset), offset,
+                                                  $"{Source}: bytes [{offset}, {offset + dst.Length}) are outside the store's {Length}");
         ReadCore(offset, dst);
     }
 

@@ -19,11 +19,14 @@ public sealed record NodeLayout(int ProcessesPerNode, int Nodes = 1, int NodeRan
     public NodeLayout Validate(Func<string, string>? flag = null)
     {
         flag ??= f => f;
-        if (ProcessesPerNode < 1) throw new ArgumentException($"{flag(nameof(ProcessesPerNode))}: must be ≥ 1, got {ProcessesPerNode}", nameof(ProcessesPerNode));
+        if (ProcessesPerNode < 1)
+            throw new ArgumentException($"{flag(nameof(ProcessesPerNode))}: must be ≥ 1, got {ProcessesPerNode}", nameof(ProcessesPerNode));
         if (Nodes < 1) throw new ArgumentException($"{flag(nameof(Nodes))}: must be ≥ 1, got {Nodes}", nameof(Nodes));
         if (NodeRank < 0 || NodeRank >= Nodes) throw new ArgumentException($"{flag(nameof(NodeRank))}: {NodeRank} is outside [0, {Nodes})", nameof(NodeRank));
         if (MasterPort is < 0 or > 65535) throw new ArgumentException($"{flag(nameof(MasterPort))}: {MasterPort} is outside 1…65535", nameof(MasterPort));
-        if (Nodes > 1 && MasterPort == 0) throw new ArgumentException($"{flag(nameof(MasterPort))}: needed with several nodes (the same free port on every node)", nameof(MasterPort));
+        if (Nodes > 1 && MasterPort == 0)
+            throw new ArgumentException($"{flag(nameof(MasterPort))}: needed with several nodes (the same free port on every node)",
+                                        nameof(MasterPort));
         if (string.IsNullOrWhiteSpace(MasterAddress)) throw new ArgumentException($"{flag(nameof(MasterAddress))}: missing", nameof(MasterAddress));
         return this;
     }
@@ -126,7 +129,9 @@ public static class LocalLauncher
             }
             foreach (var p in procs) p.WaitForExit();   // drains the output readers
             if (failed is int f)
-                return Result(procs[f].ExitCode, f, $"rank {layout.NodeRank * nproc + f} of {layout.WorldSize} exited with code {procs[f].ExitCode}", outputs, killed);
+                return Result(procs[f].ExitCode, f,
+                              $"rank {layout.NodeRank * nproc + f} of {layout.WorldSize} exited with code {procs[f].ExitCode}",
+                              outputs, killed);
             return Result(0, null, null, outputs, killed);
         }
         finally
@@ -166,7 +171,8 @@ public static class LocalLauncher
         }
     }
 
-    private static ProcessStartInfo StartInfo(string file, IReadOnlyList<string> args, NodeLayout layout, int localRank, int port, IReadOnlyDictionary<string, string>? environment)
+    private static ProcessStartInfo StartInfo(string file, IReadOnlyList<string> args, NodeLayout layout,
+                                              int localRank, int port, IReadOnlyDictionary<string, string>? environment)
     {
         static string S(int v) => v.ToString(CultureInfo.InvariantCulture);
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -31,7 +31,8 @@ public sealed class ProcessGroup : IDisposable
     {
         if (!OperatingSystem.IsLinux()) return "data-parallel training is Linux-only (Gloo's TCP transport as Debian ships it)";
         if (GlooNative.Locate() is null)
-            return $"{GlooNative.FileName} was not built: install g++ and libgloo-dev (tools/install-deps.sh g++ libgloo-dev) and run src/CanKit.Native/build.sh (./build.sh does)";
+            return $"{GlooNative.FileName} was not built: install g++ and libgloo-dev (tools/install-deps.sh g++ libgloo-dev) " +
+                   "and run src/CanKit.Native/build.sh (./build.sh does)";
         return null;
     }
 
@@ -50,7 +51,8 @@ public sealed class ProcessGroup : IDisposable
         if (Unavailable() is { } why) throw new NotSupportedException(why);
         var err = stackalloc byte[GlooNative.ErrorLength];
         err[0] = 0;
-        var h = GlooNative.ckg_create(masterAddress, masterPort, rank, worldSize, (int)Math.Min(int.MaxValue, t.TotalMilliseconds), err, GlooNative.ErrorLength);
+        var h = GlooNative.ckg_create(masterAddress, masterPort, rank, worldSize,
+                                      (int)Math.Min(int.MaxValue, t.TotalMilliseconds), err, GlooNative.ErrorLength);
         if (h == IntPtr.Zero)
             throw new DistributedException($"rank {rank} of {worldSize} could not join the group at {masterAddress}:{masterPort}: {Text(err)}");
         return new ProcessGroup(h, rank, worldSize, t);
@@ -66,7 +68,9 @@ public sealed class ProcessGroup : IDisposable
     public static ProcessGroup FromEnvironment(TimeSpan? timeout = null)
     {
         static string Need(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v
-            : throw new ArgumentException($"environment variable {name} is not set (expected MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, as `cankit pretrain --nproc` or torchrun set them)");
+            : throw new ArgumentException($"environment variable {name} is not set " +
+                                          "(expected MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, " +
+                                          "as `cankit pretrain --nproc` or torchrun set them)");
         static int Int(string name) => int.TryParse(Need(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
             : throw new ArgumentException($"environment variable {name}='{Need(name)}' is not an integer");
         if (timeout is null && Environment.GetEnvironmentVariable("CANKIT_DIST_TIMEOUT") is { Length: > 0 } text)
@@ -93,7 +97,8 @@ public sealed class ProcessGroup : IDisposable
         err[0] = 0;
         if (call(err, GlooNative.ErrorLength) != 0)
         {
-            _failure = new DistributedException($"{op} failed on rank {Rank} of {WorldSize}: {Text(err)} (a peer process died or did not answer within {Timeout.TotalSeconds:0.#} s)");
+            _failure = new DistributedException($"{op} failed on rank {Rank} of {WorldSize}: {Text(err)} " +
+                                                $"(a peer process died or did not answer within {Timeout.TotalSeconds:0.#} s)");
             throw _failure;
         }
     }
@@ -111,9 +116,11 @@ public sealed class ProcessGroup : IDisposable
     // A collective works on the tensor's own CPU memory: contiguous, on the CPU.
     private static void CheckBuffer(Tensor t, string op, params ScalarType[] dtypes)
     {
-        if (t.device_type != DeviceType.CPU) throw new NotSupportedException($"{op}: Gloo collectives here take CPU tensors, got {t.device} (NCCL is not built)");
+        if (t.device_type != DeviceType.CPU)
+            throw new NotSupportedException($"{op}: Gloo collectives here take CPU tensors, got {t.device} (NCCL is not built)");
         if (!t.is_contiguous()) throw new ArgumentException($"{op}: the tensor must be contiguous");
-        if (dtypes.Length > 0 && !dtypes.Contains(t.dtype)) throw new ArgumentException($"{op}: dtype {t.dtype} is not supported (expected {string.Join(" or ", dtypes)})");
+        if (dtypes.Length > 0 && !dtypes.Contains(t.dtype))
+            throw new ArgumentException($"{op}: dtype {t.dtype} is not supported (expected {string.Join(" or ", dtypes)})");
     }
 
     /// <summary>Sums <paramref name="t"/> (float32 or float64, contiguous CPU) over all ranks, in place.</summary>

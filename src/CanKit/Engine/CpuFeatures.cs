@@ -36,7 +36,8 @@ public static class CpuFeatures
             {
                 string value = line.Contains(':') ? line[(line.IndexOf(':') + 1)..].Trim() : "";
                 if (model == "unknown" && line.StartsWith("model name", StringComparison.Ordinal)) model = value;
-                else if (flags.Count == 0 && line.StartsWith("flags", StringComparison.Ordinal)) flags.UnionWith(value.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+                else if (flags.Count == 0 && line.StartsWith("flags", StringComparison.Ordinal))
+                    flags.UnionWith(value.Split(' ', StringSplitOptions.RemoveEmptyEntries));
             }
         }
         catch (IOException) { }

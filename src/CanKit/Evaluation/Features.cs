@@ -13,8 +13,8 @@ public static class Features
     /// <paramref name="lastBlocks"/> &gt; 1 concatenates the mean-pooled (normed) patch tokens of the encoder's last blocks, last
     /// block first: [N, lastBlocks·D] (DINO's linear evaluation of a ViT-S concatenates its last four blocks).
     /// </remarks>
-    public static (Tensor Features, Tensor Labels) Extract(VisionTransformer encoder, ImageSet data, Device device, int batchSize = 256, IProgress<(int Done, int Total)>? progress = null,
-                                                           int lastBlocks = 1)
+    public static (Tensor Features, Tensor Labels) Extract(VisionTransformer encoder, ImageSet data, Device device, int batchSize = 256,
+                                                           IProgress<(int Done, int Total)>? progress = null, int lastBlocks = 1)
     {
         if (lastBlocks < 1 || lastBlocks > encoder.Config.Depth)
             throw new ArgumentOutOfRangeException(nameof(lastBlocks), lastBlocks, $"must be in [1, {encoder.Config.Depth}] (the encoder's depth)");
@@ -32,7 +32,8 @@ public static class Features
                 var (x, _) = data.Batch(all.AsSpan(i, Math.Min(batchSize, data.Count - i)), device);   // [b, C, H, W]
                 var f = lastBlocks == 1
                     ? ProjectionHead.MeanPool(encoder.forward(x), encoder.HasClsToken).cpu()               // [b, D]
-                    : cat(encoder.ForwardLastBlocks(x, lastBlocks).Reverse().Select(t => ProjectionHead.MeanPool(t, encoder.HasClsToken)).ToList(), 1).cpu();   // [b, k·D]
+                    : cat(encoder.ForwardLastBlocks(x, lastBlocks).Reverse()
+                                 .Select(t => ProjectionHead.MeanPool(t, encoder.HasClsToken)).ToList(), 1).cpu();   // [b, k·D]
                 parts.Add(f.MoveToOuterDisposeScope());
                 progress?.Report((Math.Min(i + batchSize, data.Count), data.Count));
             }

@@ -69,7 +69,9 @@ public static class FineTune
 
     private static void CheckBatch(int batchSize, ImageSet train)
     {
-        if (batchSize <= 0 || batchSize > train.Count) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"must be in [1, {train.Count}] ({train.Name} has {train.Count} images)");
+        if (batchSize <= 0 || batchSize > train.Count)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                                                  $"must be in [1, {train.Count}] ({train.Name} has {train.Count} images)");
     }
 
     private static double Accuracy(VisionTransformer encoder, Linear head, ImageSet test, Device device)

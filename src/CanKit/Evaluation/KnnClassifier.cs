@@ -10,10 +10,12 @@ public static class KnnClassifier
     public static double Accuracy(Tensor trainX, Tensor trainY, Tensor testX, Tensor testY, int classes, int k = 20, double temperature = 0.07, int chunk = 512)
     {
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "must be > 0");
-        if (!(temperature > 0) || !double.IsFinite(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
+        if (!(temperature > 0) || !double.IsFinite(temperature))
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "must be > 0");
         if (trainX.dim() != 2 || testX.dim() != 2 || trainX.size(1) != testX.size(1))
-            throw new ArgumentException($"features must be [N, D] with the same D; got train [{string.Join(", ", trainX.shape)}], test [{string.Join(", ", testX.shape)}]", nameof(testX));
+            throw new ArgumentException($"features must be [N, D] with the same D; got train [{string.Join(", ", trainX.shape)}], " +
+                                        $"test [{string.Join(", ", testX.shape)}]", nameof(testX));
         using var noGrad = no_grad();
         using var outer = NewDisposeScope();
         var train = nn.functional.normalize(trainX, 2, 1);                                    // [Ntr, D]

@@ -21,9 +21,11 @@ public sealed class KnnMonitor
     /// <param name="temperature">Vote temperature T: each neighbour votes exp(cosine / T).</param>
     public KnnMonitor(ImageSet bank, ImageSet queries, int k = 20, double temperature = 0.07)
     {
-        if (bank.Count < 1 || queries.Count < 1) throw new ArgumentException($"the monitor needs images in both sets; got {bank.Count} bank and {queries.Count} query images");
+        if (bank.Count < 1 || queries.Count < 1)
+            throw new ArgumentException($"the monitor needs images in both sets; got {bank.Count} bank and {queries.Count} query images");
         if (k <= 0 || k > bank.Count) throw new ArgumentOutOfRangeException(nameof(k), k, $"must be in [1, {bank.Count}] (the bank's size)");
-        if (!(temperature > 0) || !double.IsFinite(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
+        if (!(temperature > 0) || !double.IsFinite(temperature))
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
         (_bank, _queries, _k, _temperature) = (bank, queries, k, temperature);
     }
 

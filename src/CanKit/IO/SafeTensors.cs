@@ -193,13 +193,17 @@ public static class SafeTensors
                 throw new InvalidDataException($"safetensors file '{path}' does not match the module: " +
                     (missing.Count > 0 ? $"missing {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? $" (+{missing.Count - 5} more)" : "")}" : "") +
                     (missing.Count > 0 && unexpected.Count > 0 ? "; " : "") +
-                    (unexpected.Count > 0 ? $"unexpected {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? $" (+{unexpected.Count - 5} more)" : "")}" : ""));
+                    (unexpected.Count > 0
+                        ? $"unexpected {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? $" (+{unexpected.Count - 5} more)" : "")}"
+                        : ""));
         }
         foreach (var (name, target) in state)
         {
             if (!ckpt.TryGetValue(name, out Tensor? source)) continue;
             if (!source.shape.SequenceEqual(target.shape))
-                throw new InvalidDataException($"safetensors file '{path}': tensor '{name}' has shape [{string.Join(", ", source.shape)}], the module expects [{string.Join(", ", target.shape)}]");
+                throw new InvalidDataException($"safetensors file '{path}': tensor '{name}' " +
+                                               $"has shape [{string.Join(", ", source.shape)}], " +
+                                               $"the module expects [{string.Join(", ", target.shape)}]");
         }
         using (torch.no_grad())
             foreach (var (name, target) in state)

@@ -15,7 +15,8 @@ public sealed record WarmupCosineSchedule
     {
         if (baseLr < 0) throw new ArgumentOutOfRangeException(nameof(baseLr), baseLr, "must be ≥ 0");
         if (warmupSteps < 0) throw new ArgumentOutOfRangeException(nameof(warmupSteps), warmupSteps, "must be ≥ 0");
-        if (totalSteps <= 0 || totalSteps < warmupSteps) throw new ArgumentOutOfRangeException(nameof(totalSteps), totalSteps, "must be > 0 and ≥ warmupSteps");
+        if (totalSteps <= 0 || totalSteps < warmupSteps)
+            throw new ArgumentOutOfRangeException(nameof(totalSteps), totalSteps, "must be > 0 and ≥ warmupSteps");
         if (minLr < 0 || minLr > baseLr) throw new ArgumentOutOfRangeException(nameof(minLr), minLr, "must be in [0, baseLr]");
         (BaseLr, WarmupSteps, TotalSteps, MinLr) = (baseLr, warmupSteps, totalSteps, minLr);
     }

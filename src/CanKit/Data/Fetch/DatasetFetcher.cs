@@ -23,7 +23,8 @@ public sealed class DatasetFetcher(Downloader downloader, TextWriter? log = null
         log?.WriteLine(fetched ? $"  downloaded and verified ({source.ChecksumNote})" : "  archive already present and verified");
         log?.WriteLine($"  extracting into {root}");
         var summary = SafeTarExtractor.Extract(archive, root, ct: ct);
-        log?.WriteLine($"  {summary.Files} files, {summary.Bytes / 1e6:F1} MB" + (summary.SkippedLinks.Count > 0 ? $", {summary.SkippedLinks.Count} links skipped" : ""));
+        log?.WriteLine($"  {summary.Files} files, {summary.Bytes / 1e6:F1} MB" +
+                       (summary.SkippedLinks.Count > 0 ? $", {summary.SkippedLinks.Count} links skipped" : ""));
         var problems = CheckLayout(source, root);
         if (problems.Count > 0)
             throw new InvalidDataException($"{source.Title} in {root} does not have the expected layout after extraction: {string.Join("; ", problems)}");

@@ -165,7 +165,8 @@ public sealed class Downloader(HttpClient http)
         }
         if (expected.Sha256 is { } want && Convert.ToHexStringLower(sha.GetHashAndReset()) is var got && !got.Equals(want, StringComparison.OrdinalIgnoreCase))
             return $"has SHA-256 {got}, expected {want.ToLowerInvariant()}";
-        if (expected.Md5 is { } wantMd5 && Convert.ToHexStringLower(md5.GetHashAndReset()) is var gotMd5 && !gotMd5.Equals(wantMd5, StringComparison.OrdinalIgnoreCase))
+        if (expected.Md5 is { } wantMd5 && Convert.ToHexStringLower(md5.GetHashAndReset()) is var gotMd5 &&
+            !gotMd5.Equals(wantMd5, StringComparison.OrdinalIgnoreCase))
             return $"has MD5 {gotMd5}, expected {wantMd5.ToLowerInvariant()}";
         return null;
     }

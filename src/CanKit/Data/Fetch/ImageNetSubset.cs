@@ -48,7 +48,8 @@ public static partial class ImageNetSubset
         output = Path.GetFullPath(output);
         var classes = ReadClassList(classListFile);
         var splits = new[] { "train", "val" }.Where(s => Directory.Exists(Path.Combine(imagenet, s))).ToList();
-        if (!splits.Contains("train")) throw new DirectoryNotFoundException($"{imagenet}/train not found: expected an ImageNet copy with train/<wnid>/ folders");
+        if (!splits.Contains("train"))
+            throw new DirectoryNotFoundException($"{imagenet}/train not found: expected an ImageNet copy with train/<wnid>/ folders");
         if (splits.Contains("val") && !classes.Any(c => Directory.Exists(Path.Combine(imagenet, "val", c))))
         {
             log?.WriteLine($"{imagenet}/val is not sorted into class folders; only train is used");
@@ -56,7 +57,8 @@ public static partial class ImageNetSubset
         }
         var missing = classes.Where(c => !Directory.Exists(Path.Combine(imagenet, "train", c))).ToList();
         if (missing.Count > 0)
-            throw new DirectoryNotFoundException($"{missing.Count} class(es) from {classListFile} are not in {imagenet}/train, e.g. {string.Join(", ", missing.Take(5))}");
+            throw new DirectoryNotFoundException($"{missing.Count} class(es) from {classListFile} are not in {imagenet}/train, " +
+                                                 $"e.g. {string.Join(", ", missing.Take(5))}");
 
         var counts = splits.ToDictionary(s => s, _ => 0);
         int done = 0, total = classes.Count * splits.Count;
@@ -86,7 +88,9 @@ public static partial class ImageNetSubset
             case SubsetLinkMode.Copy: File.Copy(source, dest); break;
             case SubsetLinkMode.Hardlink:
                 if (link(source, dest) != 0)
-                    throw new IOException($"cannot hard-link {source} to {dest} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}); use --mode copy or symlink across file systems");
+                    throw new IOException($"cannot hard-link {source} to {dest} " +
+                                          $"(errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}); " +
+                                          "use --mode copy or symlink across file systems");
                 break;
         }
     }

@@ -30,10 +30,12 @@ public static class SafeTarExtractor
             {
                 summary = ExtractInto(archive, staging, progress, ct);
             }
-            catch (Exception e) when (e is EndOfStreamException or FormatException || e is InvalidDataException && !e.Message.StartsWith(archive, StringComparison.Ordinal))
+            catch (Exception e) when (e is EndOfStreamException or FormatException ||
+                                      e is InvalidDataException && !e.Message.StartsWith(archive, StringComparison.Ordinal))
             {
                 // A cut or corrupt archive (the gzip or tar reader's own message does not say which file).
-                throw new InvalidDataException($"{archive}: not a readable tar or tar.gz archive ({e.Message.Split('\n')[0]}). Nothing from this archive was kept.", e);
+                throw new InvalidDataException($"{archive}: not a readable tar or tar.gz archive ({e.Message.Split('\n')[0]}). " +
+                                               "Nothing from this archive was kept.", e);
             }
             foreach (string entry in Directory.EnumerateFileSystemEntries(staging))
                 MoveMerge(entry, Path.Combine(target, Path.GetFileName(entry)));
