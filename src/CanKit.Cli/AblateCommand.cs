@@ -67,7 +67,7 @@ internal static class AblateCommand
                 Dataset = r.GetValue(data)!, DataRoot = r.GetValue(root), Width = r.GetValue(width), Depth = r.GetValue(depth), Heads = r.GetValue(heads),
                 PatchSize = r.GetValue(patch), Batch = r.GetValue(batch), DecoderWidth = r.GetValue(decWidth), DecoderDepth = r.GetValue(decDepth), Steps = r.GetValue(steps), TrainSubset = r.GetValue(subset),
                 EvalSubset = r.GetValue(evalSubset), ProbeEpochs = r.GetValue(epochs), Seeds = r.GetValue(seeds), BudgetStudy = r.GetValue(budget),
-                Bf16 = ResolvePrecision(r.GetValue(precision)!) == Vision.Precision.BFloat16,
+                Precision = ResolvePrecision(r.GetValue(precision)!),
             }.Validate();
             // Every run's flags are checked before the first one starts, so a bad flag never leaves a half-made suite.
             foreach (var row in chosen.SelectMany(t => t.Rows)) RunCommands.Validate(settings.Spec(row, 0));
@@ -120,7 +120,7 @@ internal static class AblateCommand
             - commit: {Commit()}
             - CPU: {CpuModel()}, {Environment.ProcessorCount} logical CPUs visible; torch intra-op threads {torch.get_num_threads()}, OMP_NUM_THREADS={Environment.GetEnvironmentVariable("OMP_NUM_THREADS") ?? "unset"}
             - wall time of this invocation: {wall.TotalMinutes:F1} min (runs reused from an earlier invocation cost nothing here)
-            - scale: {s.Dataset}, ViT {s.Width}×{s.Depth} ({s.Heads} heads, patch {s.PatchSize}), decoder {s.DecoderWidth}×{s.DecoderDepth}, batch {s.Batch}, {s.Steps} steps (warm-up 5 %, then constant), {(s.Bf16 ? "bf16 products" : "float32")}, {(s.TrainSubset > 0 ? s.TrainSubset : "all")} training images; probe and {s.K}-NN on {(s.EvalSubset > 0 ? $"{s.EvalSubset} train / {Math.Max(1, s.EvalSubset / 6)} test" : "all")} images, {s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}
+            - scale: {s.Dataset}, ViT {s.Width}×{s.Depth} ({s.Heads} heads, patch {s.PatchSize}), decoder {s.DecoderWidth}×{s.DecoderDepth}, batch {s.Batch}, {s.Steps} steps (warm-up 5 %, then constant), {(s.Precision == Vision.Precision.BFloat16 ? "bf16 products" : "float32")}, {(s.TrainSubset > 0 ? s.TrainSubset : "all")} training images; probe and {s.K}-NN on {(s.EvalSubset > 0 ? $"{s.EvalSubset} train / {Math.Max(1, s.EvalSubset / 6)} test" : "all")} images, {s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}
 
 
             """));

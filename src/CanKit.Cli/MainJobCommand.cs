@@ -36,8 +36,8 @@ internal static class MainJobCommand
         {
             bool isQuick = r.GetValue(quick);
             string outPath = r.GetValue(outDir) ?? (isQuick ? "runs/main-quick" : "runs/main");
-            bool bf16 = RunCommands.ResolvePrecision(r.GetValue(precision)!, torch.CPU, Path.Combine(outPath, "run")) == Vision.Precision.BFloat16;
-            return Run(outPath, Spec(isQuick, r.GetValue(steps), bf16, r.GetValue(holdout)), isQuick);
+            var used = RunCommands.ResolvePrecision(r.GetValue(precision)!, torch.CPU, Path.Combine(outPath, "run"));
+            return Run(outPath, Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout)), isQuick);
         }, RunCommands.Flags));
         return cmd;
     }
@@ -66,8 +66,8 @@ internal static class MainJobCommand
     /// <summary>Steps between two measurements of the online kNN monitor.</summary>
     internal const int MonitorEvery = 250;
 
-    internal static RunSpec Spec(bool quick, long? steps, bool bf16, int holdout) =>
-        Recipe with { Steps = quick ? QuickSteps : steps ?? Recipe.Steps, TrainSubset = quick ? 4096 : 0, Bf16 = bf16, Holdout = holdout };
+    internal static RunSpec Spec(bool quick, long? steps, Vision.Precision precision, int holdout) =>
+        Recipe with { Steps = quick ? QuickSteps : steps ?? Recipe.Steps, TrainSubset = quick ? 4096 : 0, Precision = precision, Holdout = holdout };
 
     private static int Run(string outDir, RunSpec spec, bool quick)
     {
@@ -92,7 +92,7 @@ internal static class MainJobCommand
         var inv = CultureInfo.InvariantCulture;
         string split = spec.Holdout > 0 ? $"the {spec.Holdout} held-out training images (validation)" : "the test split";
         string table = "| encoder | linear probe top-1 | 20-NN top-1 |\n|---|---|---|\n" +
-                       $"| CAN ({spec.Steps} steps{(spec.Bf16 ? ", bf16 policy" : "")}) | {can.ProbeTop1:P2} | {can.KnnTop1:P2} |\n" +
+                       $"| CAN ({spec.Steps} steps{(spec.Precision == Vision.Precision.BFloat16 ? ", bf16 policy" : "")}) | {can.ProbeTop1:P2} | {can.KnnTop1:P2} |\n" +
                        $"| raw pixels | {pixels.ProbeTop1:P2} | {pixels.KnnTop1:P2} |\n" +
                        $"| supervised, same ViT and budget (its own head: {sup.HeadTop1:P2}) | {sup.Frozen.ProbeTop1:P2} | {sup.Frozen.KnnTop1:P2} |\n" +
                        $"| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";

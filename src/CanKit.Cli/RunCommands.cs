@@ -17,7 +17,7 @@ internal static class RunCommands
         [nameof(RunSpec.DataRoot)] = "--data-root", [nameof(RunSpec.Width)] = "--width", [nameof(RunSpec.Depth)] = "--depth",
         [nameof(RunSpec.Heads)] = "--heads", [nameof(RunSpec.PatchSize)] = "--patch", [nameof(RunSpec.BatchSize)] = "--batch",
         [nameof(RunSpec.Steps)] = "--steps", [nameof(RunSpec.LearningRate)] = "--lr", [nameof(RunSpec.TrainSubset)] = "--train-subset",
-        [nameof(RunSpec.Bf16)] = "--precision", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
+        [RunSpec.PrecisionField] = "--precision", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
         ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset", ["lastBlocks"] = "--blocks", [nameof(RunSpec.Holdout)] = "--holdout", ["monitorEvery"] = "--monitor-every",
         ["Can.MaskRatio"] = "--mask-ratio", ["Can.SigmaMax"] = "--sigma-max", ["Can.Temperature"] = "--tau", ["Can.CropMin"] = "--crop-min", ["Can.BlurP"] = "--blur",
         ["Can.JitterP"] = "--jitter", ["Can.ContrastiveWeight"] = "--weights", ["Can.ReconstructionWeight"] = "--weights", ["Can.DenoiseWeight"] = "--weights",
@@ -39,16 +39,8 @@ internal static class RunCommands
     /// </summary>
     internal static Vision.Precision ResolvePrecision(string flag, Device device, string runDir)
     {
-        try
-        {
-            if (flag.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) && File.Exists(Path.Combine(runDir, "run.json")))
-                return RunSpec.Load(runDir).Bf16 ? Vision.Precision.BFloat16 : Vision.Precision.Float32;
-            return Vision.PrecisionPolicy.Parse(flag, device);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"--precision: {e.Message}");
-        }
+        try { return RunSpec.PrecisionFor(flag, device, runDir); }
+        catch (ArgumentException e) { throw new ArgumentException($"--precision: {e.Message}"); }
     }
 
     private static Option<string> DeviceOpt() => new("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
@@ -90,7 +82,7 @@ internal static class RunCommands
             string outPath = r.GetValue(outDir)!;
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
                 r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset),
-                Bf16: ResolvePrecision(r.GetValue(precision)!, dev, outPath) == Vision.Precision.BFloat16, Can: can.Read(r), Holdout: r.GetValue(holdout));
+                Precision: ResolvePrecision(r.GetValue(precision)!, dev, outPath), Can: can.Read(r), Holdout: r.GetValue(holdout));
             Validate(spec);
             var layout = new NodeLayout(r.GetValue(nproc), r.GetValue(nnodes), r.GetValue(nodeRank), r.GetValue(masterAddr)!, r.GetValue(masterPort)).Validate(FlagOf);
             bool worker = ProcessGroup.InEnvironment();

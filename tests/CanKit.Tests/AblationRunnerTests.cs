@@ -80,7 +80,7 @@ public sealed class AblationRunnerTests : IDisposable
         Assert.Contains("\"ProbeEpochs\": 2", e.Message);
         Assert.Contains("\"ProbeEpochs\": 3", e.Message);
         // Another precision (what --precision auto gives on a CPU with or without native bf16) is another configuration.
-        var bf16 = new AblationRunner(settings with { Bf16 = true }, outDir, CPU);
+        var bf16 = new AblationRunner(settings with { Precision = Vision.Precision.BFloat16 }, outDir, CPU);
         var eb = Assert.Throws<InvalidDataException>(() => bf16.Run([Table]));
         Assert.Contains("\"Bf16\": false", eb.Message);
         Assert.Contains("\"Bf16\": true", eb.Message);

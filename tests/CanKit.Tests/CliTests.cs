@@ -124,7 +124,7 @@ public sealed class CliTests : IDisposable
         if (Engine.CpuFeatures.HasNativeBf16)
         {
             Assert.True(code == 0, err);
-            Assert.True(RunSpec.Load(run).Bf16);
+            Assert.Equal(Vision.Precision.BFloat16, RunSpec.Load(run).Precision);
             Assert.Equal(Vision.Precision.BFloat16, RunSpec.Load(run).Encoder(Datasets.Load("cifar10", root, train: true)).Precision);
             Assert.Contains("\"Bf16\": true", File.ReadAllText(Path.Combine(run, "run.json")));
         }
@@ -145,7 +145,7 @@ public sealed class CliTests : IDisposable
         var (code, _, err) = Run([.. SyntheticData.TinyPretrainArgs(root, run, steps: 2)]);
         Assert.True(code == 0, err);
         // auto: bf16 exactly where the CPU computes it natively.
-        Assert.Equal(Engine.CpuFeatures.HasNativeBf16, RunSpec.Load(run).Bf16);
+        Assert.Equal(Engine.CpuFeatures.HasNativeBf16, RunSpec.Load(run).Precision == Vision.Precision.BFloat16);
 
         // A run started in float32 and continued with the default flag stays float32 (else the run would differ from its run.json).
         string fp32Run = Path.Combine(_dir, "fp32");
@@ -153,7 +153,7 @@ public sealed class CliTests : IDisposable
         Assert.True(code == 0, err);
         (code, _, err) = Run([.. SyntheticData.TinyPretrainArgs(root, fp32Run, steps: 2)]);
         Assert.True(code == 0, err);
-        Assert.False(RunSpec.Load(fp32Run).Bf16);
+        Assert.Equal(Vision.Precision.Float32, RunSpec.Load(fp32Run).Precision);
 
         (code, var output, err) = Run([.. SyntheticData.TinyPretrainArgs(root, Path.Combine(_dir, "bad"), steps: 2), "--precision", "fp16"]);
         Assert.Equal(2, code);

@@ -46,7 +46,7 @@ public sealed record AblationSettings
     public int EvalSubset { get; init; } = 3000;
 
     /// <summary>bf16 matrix products with float32 weights, norms and losses (<c>--precision</c>); part of every run's verified config.</summary>
-    public bool Bf16 { get; init; }
+    public Precision Precision { get; init; } = Precision.Float32;
 
     public int ProbeEpochs { get; init; } = 20;
     public int K { get; init; } = 20;
@@ -70,7 +70,7 @@ public sealed record AblationSettings
 
     /// <summary>The run of <paramref name="row"/> at <paramref name="seed"/>, as <c>cankit pretrain</c> would describe it.</summary>
     public RunSpec Spec(MethodSpec row, int seed) =>
-        new(row.Name, "paper", Dataset, DataRoot, Width, Depth, Heads, PatchSize, Batch, Steps, LearningRate, 0.05, 1.0, (ulong)seed, TrainSubset, Bf16: Bf16, Decoder: Decoder);
+        new(row.Name, "paper", Dataset, DataRoot, Width, Depth, Heads, PatchSize, Batch, Steps, LearningRate, 0.05, 1.0, (ulong)seed, TrainSubset, Precision: Precision, Decoder: Decoder);
 
     /// <summary>
     /// Checks the settings that no run spec holds; an <see cref="ArgumentException"/> names the field (ParamName) so the

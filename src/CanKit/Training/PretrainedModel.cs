@@ -32,7 +32,7 @@ public sealed class PretrainedModel : IDisposable
         Method = method;
     }
 
-    /// <summary>The run the weights come from, as its run.json says (<see cref="RunSpec.Bf16"/>: how it was trained).</summary>
+    /// <summary>The run the weights come from, as its run.json says (<see cref="RunSpec.Precision"/>: how it was trained).</summary>
     public RunSpec Spec { get; }
 
     /// <summary>Optimiser steps the weights had taken.</summary>
@@ -107,7 +107,7 @@ public sealed class PretrainedModel : IDisposable
         long step = Long("step", 0, spec.Steps);
         int size = (int)Long("image_size", 1, ImageFolder.MaxSide), channels = (int)Long("in_channels", 1, 4);
         VitConfig encoder;
-        try { encoder = (spec with { Bf16 = false }).Encoder(size, channels); }
+        try { encoder = (spec with { Precision = Precision.Float32 }).Encoder(size, channels); }
         catch (ArgumentException e) { throw new InvalidDataException($"{path}: metadata 'image_size' {size} does not fit the run: {e.Message.Split(" (Parameter")[0]}", e); }
 
         using var g = new Generator(spec.Seed);

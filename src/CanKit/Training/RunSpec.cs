@@ -18,10 +18,14 @@ namespace CanKit.Training;
 /// </summary>
 public sealed record RunSpec(string Method, string Preset, string Dataset, string? DataRoot, int Width, int Depth, int Heads, int PatchSize,
                              int BatchSize, long Steps, double LearningRate, double WeightDecay, double ClipNorm, ulong Seed, int TrainSubset,
-                             bool Bf16 = false, DecoderConfig? Decoder = null,
+                             [property: JsonPropertyName(RunSpec.PrecisionField), JsonConverter(typeof(PrecisionAsBf16Flag))] Precision Precision = Precision.Float32,
+                             DecoderConfig? Decoder = null,
                              [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] CanOverrides? Can = null,
                              [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int Holdout = 0)
 {
+    /// <summary>run.json's name for <see cref="Precision"/> (<see cref="PrecisionAsBf16Flag"/>).</summary>
+    public const string PrecisionField = "Bf16";
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
@@ -103,13 +107,23 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         return this;
     }
 
-    /// <summary>Checks what depends on the device: <see cref="Bf16"/> only where the device computes bf16 natively.</summary>
+    /// <summary>Checks what depends on the device: <see cref="Precision.BFloat16"/> only where the device computes bf16 natively.</summary>
     public void ValidateFor(Device device, Func<string, string>? name = null)
     {
         name ??= field => field;
-        if (Bf16 && PrecisionPolicy.Bf16Unavailable(device) is { } why)
-            throw new ArgumentException($"{name(nameof(Bf16))}: {why}", nameof(Bf16));
+        if (Precision == Precision.BFloat16 && PrecisionPolicy.Bf16Unavailable(device) is { } why)
+            throw new ArgumentException($"{name(PrecisionField)}: {why}", PrecisionField);
     }
+
+    /// <summary>
+    /// The precision a run in <paramref name="runDir"/> gets from the name <paramref name="asked"/> (<c>auto</c>, <c>fp32</c>
+    /// or <c>bf16</c>, <see cref="PrecisionPolicy.Parse"/>) on <paramref name="device"/>: <c>auto</c> keeps the precision of
+    /// a run the folder already holds, so resuming never changes the arithmetic half-way.
+    /// </summary>
+    public static Precision PrecisionFor(string asked, Device device, string runDir) =>
+        asked.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) && File.Exists(Path.Combine(runDir, "run.json"))
+            ? Load(runDir).Precision
+            : PrecisionPolicy.Parse(asked, device);
 
     /// <summary>Checks what depends on the number of data-parallel processes: each takes an equal share of the batch.</summary>
     public void ValidateFor(int worldSize, Func<string, string>? name = null)
@@ -138,7 +152,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>The encoder shape for images of <paramref name="data"/>, with <see cref="Bf16"/>'s precision policy.</summary>
+    /// <summary>The encoder shape for images of <paramref name="data"/>, with the run's <see cref="Precision"/> policy.</summary>
     public VitConfig Encoder(ImageSet data) => Encoder(data.Height, data.Channels);
 
     /// <summary>The encoder shape for <paramref name="imageSize"/>-px square images of <paramref name="channels"/> channels.</summary>
@@ -146,7 +160,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         new VitConfig
         {
             ImageSize = imageSize, PatchSize = PatchSize, InChannels = channels, Width = Width, Depth = Depth, Heads = Heads,
-            Precision = Bf16 ? Precision.BFloat16 : Precision.Float32,
+            Precision = Precision,
         }.Validate();
 
     /// <summary>The method with its preset (paper / official / community for CAN; ablation names are their own presets).</summary>
