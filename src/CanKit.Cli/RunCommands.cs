@@ -81,7 +81,7 @@ internal static class RunCommands
             var dev = Cli.ParseDevice(r.GetValue(device)!);
             string outPath = r.GetValue(outDir)!;
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
-                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), 0.05, 1.0, r.GetValue(seed), r.GetValue(subset),
+                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), RunSpec.DefaultWeightDecay, RunSpec.DefaultClipNorm, r.GetValue(seed), r.GetValue(subset),
                 Precision: ResolvePrecision(r.GetValue(precision)!, dev, outPath), Can: can.Read(r), Holdout: r.GetValue(holdout));
             Validate(spec);
             var layout = new NodeLayout(r.GetValue(nproc), r.GetValue(nnodes), r.GetValue(nodeRank), r.GetValue(masterAddr)!, r.GetValue(masterPort)).Validate(FlagOf);

@@ -24,7 +24,8 @@ public sealed class SeedingTests : IDisposable
     // The presets as a run uses them ("paper" CAN through RunSpec), decoders cut down where the preset's is large.
     private static MethodSpec Spec(MethodKind kind) => kind switch
     {
-        MethodKind.Can => new RunSpec("can", "paper", "cifar10", null, 32, 1, 2, 8, 16, 3, 1e-3, 0.05, 1.0, 0, 0).MethodSpec(),
+        MethodKind.Can => new RunSpec("can", "paper", "cifar10", null, Width: 32, Depth: 1, Heads: 2, PatchSize: 8, BatchSize: 16, Steps: 3,
+                                        LearningRate: 1e-3).MethodSpec(),
         MethodKind.Cmae => new("cmae", kind, Cmae: new CmaeConfig { PixelDecoder = Dec, ProjectionDim = 16, ProjectionHidden = 32 }),
         MethodKind.Mae => new("mae", kind, Mae: MaeConfig.Paper with { Decoder = Dec }),
         MethodKind.SimClr => new("simclr", kind),
@@ -90,7 +91,7 @@ public sealed class SeedingTests : IDisposable
     {
         string root = SyntheticData.Cifar10(_dir, perFile: 8);
         // As `cankit pretrain` runs it (CAN with the "paper" preset): 3 steps of 16 images, logged and checkpointed every step.
-        var spec = new RunSpec(method, "paper", "cifar10", root, 32, 1, 2, 8, 16, 3, 1e-3, 0.05, 1.0, 0, 0);
+        var spec = new RunSpec(method, "paper", "cifar10", root, Width: 32, Depth: 1, Heads: 2, PatchSize: 8, BatchSize: 16, Steps: 3, LearningRate: 1e-3);
         (Dictionary<string, byte[]> State, IReadOnlyList<StepMetrics> Log) Run(string name, long globalSeed)
         {
             DisturbGlobalGenerator(globalSeed);

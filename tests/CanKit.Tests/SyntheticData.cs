@@ -49,7 +49,8 @@ internal static class SyntheticData
     }
 
     /// <summary>A CIFAR-10 run small enough for tests: ViT 32×1, 2 heads, patch 8, 16 images per step.</summary>
-    public static RunSpec TinySpec(string cifarRoot, long steps) => new("can", "paper", "cifar10", cifarRoot, 32, 1, 2, 8, 16, steps, 1e-3, 0.05, 1.0, 0, 0);
+    public static RunSpec TinySpec(string cifarRoot, long steps) => new("can", "paper", "cifar10", cifarRoot, Width: 32, Depth: 1, Heads: 2,
+                                                                             PatchSize: 8, BatchSize: 16, Steps: steps, LearningRate: 1e-3);
 
     /// <summary>The same run as `cankit pretrain` flags (with <c>--out</c> <paramref name="run"/>).</summary>
     public static string[] TinyPretrainArgs(string cifarRoot, string run, long steps) =>

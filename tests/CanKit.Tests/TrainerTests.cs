@@ -200,7 +200,8 @@ public sealed class TrainerTests : IDisposable
     [Fact]
     public void ABatchThatDoesNotSplitOverTheProcessesIsRefusedNamingTheField()
     {
-        var spec = new RunSpec("can", "paper", "fashion-mnist", null, 32, 1, 2, 4, 16, 2, 1e-3, 0.05, 1.0, 1, 48);
+        var spec = new RunSpec("can", "paper", "fashion-mnist", null, Width: 32, Depth: 1, Heads: 2, PatchSize: 4, BatchSize: 16, Steps: 2,
+                               LearningRate: 1e-3, Seed: 1, TrainSubset: 48);
         spec.ValidateFor(worldSize: 4);
         var e = Assert.Throws<ArgumentException>(() => spec.ValidateFor(worldSize: 3));
         Assert.Equal("BatchSize: 16 images do not split evenly over 3 processes (each takes batch / processes)", e.Message.Split(" (Parameter")[0]);

@@ -47,8 +47,9 @@ internal static class LoaderBench
         cmd.SetAction(r => Cli.Guard(() => Run(r.GetValue(rounds), r.GetValue(batch), r.GetValue(folder), r.GetValue(side),
                                               r.GetValue(inMemory), r.GetValue(batches), r.GetValue(workers),
                                               new RunSpec("can", "paper", $"folder-{r.GetValue(side)}", null,
-                                                          r.GetValue(width), r.GetValue(depth), r.GetValue(heads), r.GetValue(patch),
-                                                          r.GetValue(batch), 1, 1e-4, 0.05, 1.0, 0, 0))));
+                                                          Width: r.GetValue(width), Depth: r.GetValue(depth), Heads: r.GetValue(heads),
+                                                          PatchSize: r.GetValue(patch), BatchSize: r.GetValue(batch), Steps: 1,
+                                                          LearningRate: 1e-4))));
         return cmd;
     }
 

@@ -56,10 +56,10 @@ public sealed record CanConfig
     public ViewAugmentation Views { get; init; } = ViewAugmentation.SimClr;
 
     /// <summary>Share of patches removed in each view. Paper: 0.5; official code default: 0.75 (cheaper encoder).</summary>
-    public double MaskRatio { get => _maskRatio; init => _maskRatio = value is >= 0 and < 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaskRatio), value, "must be in [0, 1)"); }
+    public double MaskRatio { get => _maskRatio; init => _maskRatio = ConfigRules.MaskRatio(value, nameof(MaskRatio)); }
 
     /// <summary>σ ~ U[0, σmax] per view, in normalised-pixel units. Community: 0.05; official code: 0.1.</summary>
-    public double SigmaMax { get => _sigmaMax; init => _sigmaMax = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaMax), value, "must be ≥ 0"); }
+    public double SigmaMax { get => _sigmaMax; init => _sigmaMax = ConfigRules.NonNegative(value, nameof(SigmaMax)); }
 
     /// <summary>Off / augmentation only / full denoising.</summary>
     public NoiseMode Noise { get; init; } = NoiseMode.Denoise;
@@ -68,25 +68,25 @@ public sealed record CanConfig
     public bool SigmaEmbedding { get; init; } = true;
 
     /// <summary>σ multiplier before the sinusoids (see <see cref="Objectives.SigmaEmbedding"/>).</summary>
-    public double SigmaScale { get => _sigmaScale; init => _sigmaScale = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaScale), value, "must be > 0"); }
+    public double SigmaScale { get => _sigmaScale; init => _sigmaScale = ConfigRules.Positive(value, nameof(SigmaScale)); }
 
     /// <summary>InfoNCE temperature τ. Paper: 0.1. Lower sharpens the softmax over negatives.</summary>
-    public double Temperature { get => _temperature; init => _temperature = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(Temperature), value, "must be > 0"); }
+    public double Temperature { get => _temperature; init => _temperature = ConfigRules.Positive(value, nameof(Temperature)); }
 
     /// <summary>Contrastive embedding size. Official code: 128.</summary>
-    public int ProjectionDim { get => _projectionDim; init => _projectionDim = VitConfig.Positive(value, nameof(ProjectionDim)); }
+    public int ProjectionDim { get => _projectionDim; init => _projectionDim = ConfigRules.Positive(value, nameof(ProjectionDim)); }
 
     /// <summary>Head hidden width; 0 means the encoder width (official code).</summary>
-    public int ProjectionHidden { get => _projectionHidden; init => _projectionHidden = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(ProjectionHidden), value, "must be ≥ 0"); }
+    public int ProjectionHidden { get => _projectionHidden; init => _projectionHidden = ConfigRules.NonNegative(value, nameof(ProjectionHidden)); }
 
     /// <summary>Weight of InfoNCE. Official code 0.03; community 0.03.</summary>
-    public double ContrastiveWeight { get => _wc; init => _wc = NonNegative(value, nameof(ContrastiveWeight)); }
+    public double ContrastiveWeight { get => _wc; init => _wc = ConfigRules.NonNegative(value, nameof(ContrastiveWeight)); }
 
     /// <summary>Weight of masked-patch reconstruction. Official 0.97·0.7 = 0.679; community 0.67.</summary>
-    public double ReconstructionWeight { get => _wr; init => _wr = NonNegative(value, nameof(ReconstructionWeight)); }
+    public double ReconstructionWeight { get => _wr; init => _wr = ConfigRules.NonNegative(value, nameof(ReconstructionWeight)); }
 
     /// <summary>Weight of visible-patch denoising. Official 0.97·0.3 = 0.291; community 0.30.</summary>
-    public double DenoiseWeight { get => _wd; init => _wd = NonNegative(value, nameof(DenoiseWeight)); }
+    public double DenoiseWeight { get => _wd; init => _wd = ConfigRules.NonNegative(value, nameof(DenoiseWeight)); }
 
     /// <summary>Standardise each target patch (MAE's norm-pix loss; the community re-implementation uses it; official code: off).</summary>
     public bool NormPixLoss { get; init; } = true;
@@ -151,5 +151,4 @@ public sealed record CanConfig
         return this;
     }
 
-    internal static double NonNegative(double v, string field) => v >= 0 && double.IsFinite(v) ? v : throw new ArgumentOutOfRangeException(field, v, "must be finite and ≥ 0");
 }

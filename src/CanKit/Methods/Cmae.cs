@@ -25,13 +25,13 @@ public sealed record CmaeConfig
     public DecoderConfig FeatureDecoder { get; init; } = new() { Width = 192, Depth = 2, Heads = 3 };
 
     /// <summary>Share of patches removed in the online view. Official code: 0.65.</summary>
-    public double MaskRatio { get => _maskRatio; init => _maskRatio = value is >= 0 and < 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaskRatio), value, "must be in [0, 1)"); }
+    public double MaskRatio { get => _maskRatio; init => _maskRatio = ConfigRules.MaskRatio(value, nameof(MaskRatio)); }
 
     /// <summary>InfoNCE temperature. Official code: 0.07.</summary>
-    public double Temperature { get => _temperature; init => _temperature = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(Temperature), value, "must be > 0"); }
+    public double Temperature { get => _temperature; init => _temperature = ConfigRules.Positive(value, nameof(Temperature)); }
 
     /// <summary>λc, weight of the contrastive term (reconstruction has weight 1). Official code: <c>ct_weight = 1.0</c>.</summary>
-    public double ContrastiveWeight { get => _wc; init => _wc = CanConfig.NonNegative(value, nameof(ContrastiveWeight)); }
+    public double ContrastiveWeight { get => _wc; init => _wc = ConfigRules.NonNegative(value, nameof(ContrastiveWeight)); }
 
     /// <summary>
     /// Multiply the InfoNCE by 2τ as the official head does (<c>cmae_head.py</c>: <c>ct_weight * 2 * t * CE</c>), so with
@@ -48,7 +48,7 @@ public sealed record CmaeConfig
     /// keeps whole 2×2 blocks); 1: per patch, as MAE. On a grid the block does not divide (28 px at patch 4: 7×7) the
     /// edge blocks are partial and ⌊L·(1−ratio)⌋ patches are kept (see <see cref="RandomMasking.ApplyBlocks"/>).
     /// </summary>
-    public int MaskBlock { get => _maskBlock; init => _maskBlock = VitConfig.Positive(value, nameof(MaskBlock)); }
+    public int MaskBlock { get => _maskBlock; init => _maskBlock = ConfigRules.Positive(value, nameof(MaskBlock)); }
 
     /// <summary>
     /// Apply the encoder's final LayerNorm in the target branch. Official 300-epoch config: off (<c>final_norm=False</c> on
@@ -78,8 +78,8 @@ public sealed record CmaeConfig
     /// <summary>Raise μ from Momentum to 1 over training on a cosine (BYOL) instead of keeping it constant.</summary>
     public bool CosineMomentum { get; init; }
 
-    public int ProjectionDim { get => _projectionDim; init => _projectionDim = VitConfig.Positive(value, nameof(ProjectionDim)); }
-    public int ProjectionHidden { get => _projectionHidden; init => _projectionHidden = VitConfig.Positive(value, nameof(ProjectionHidden)); }
+    public int ProjectionDim { get => _projectionDim; init => _projectionDim = ConfigRules.Positive(value, nameof(ProjectionDim)); }
+    public int ProjectionHidden { get => _projectionHidden; init => _projectionHidden = ConfigRules.Positive(value, nameof(ProjectionHidden)); }
 
     /// <summary>Per-patch standardised reconstruction targets (official: on).</summary>
     public bool NormPixLoss { get; init; } = true;

@@ -12,7 +12,7 @@ public sealed record MaeConfig
     public DecoderConfig Decoder { get; init; } = DecoderConfig.Small32;
 
     /// <summary>Share of patches removed. MAE: 0.75 (their sweep: 0.75 best for both probe and fine-tune).</summary>
-    public double MaskRatio { get => _maskRatio; init => _maskRatio = value is >= 0 and < 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaskRatio), value, "must be in [0, 1)"); }
+    public double MaskRatio { get => _maskRatio; init => _maskRatio = ConfigRules.MaskRatio(value, nameof(MaskRatio)); }
 
     /// <summary>Per-patch standardised targets (MAE: better representations).</summary>
     public bool NormPixLoss { get; init; } = true;

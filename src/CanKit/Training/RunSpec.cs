@@ -17,12 +17,19 @@ namespace CanKit.Training;
 /// unset, so run folders written before them keep their fingerprint.
 /// </summary>
 public sealed record RunSpec(string Method, string Preset, string Dataset, string? DataRoot, int Width, int Depth, int Heads, int PatchSize,
-                             int BatchSize, long Steps, double LearningRate, double WeightDecay, double ClipNorm, ulong Seed, int TrainSubset,
+                             int BatchSize, long Steps, double LearningRate, double WeightDecay = RunSpec.DefaultWeightDecay,
+                             double ClipNorm = RunSpec.DefaultClipNorm, ulong Seed = 0, int TrainSubset = 0,
                              [property: JsonPropertyName(RunSpec.PrecisionField), JsonConverter(typeof(PrecisionAsBf16Flag))] Precision Precision = Precision.Float32,
                              DecoderConfig? Decoder = null,
                              [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] CanOverrides? Can = null,
                              [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int Holdout = 0)
 {
+    /// <summary>AdamW's decoupled weight decay of every run the command line starts (the papers' 0.05).</summary>
+    public const double DefaultWeightDecay = 0.05;
+
+    /// <summary>The global gradient-norm clip of every run the command line starts.</summary>
+    public const double DefaultClipNorm = 1.0;
+
     /// <summary>run.json's name for <see cref="Precision"/> (<see cref="PrecisionAsBf16Flag"/>).</summary>
     public const string PrecisionField = "Bf16";
 

@@ -6,13 +6,13 @@ public sealed record DecoderConfig
     private readonly int _width = 512, _depth = 8, _heads = 16;
 
     /// <summary>Decoder token width. MAE: 512; the reference 32-px config: 128.</summary>
-    public int Width { get => _width; init => _width = VitConfig.Positive(value, nameof(Width)); }
+    public int Width { get => _width; init => _width = ConfigRules.Positive(value, nameof(Width)); }
 
     /// <summary>Decoder blocks. MAE: 8 (fewer is cheaper, slightly worse for fine-tuning); CMAE's feature decoder: 2.</summary>
-    public int Depth { get => _depth; init => _depth = VitConfig.Positive(value, nameof(Depth)); }
+    public int Depth { get => _depth; init => _depth = ConfigRules.Positive(value, nameof(Depth)); }
 
     /// <summary>Decoder heads; must divide Width.</summary>
-    public int Heads { get => _heads; init => _heads = VitConfig.Positive(value, nameof(Heads)); }
+    public int Heads { get => _heads; init => _heads = ConfigRules.Positive(value, nameof(Heads)); }
 
     public double MlpRatio { get; init; } = 4;
 

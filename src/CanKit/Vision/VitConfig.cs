@@ -10,31 +10,31 @@ public sealed record VitConfig
     private readonly double _mlpRatio = 4, _layerNormEps = 1e-6;
 
     /// <summary>Square input side in pixels. ViT papers: 224; CIFAR runs: 32; Fashion-MNIST: 28.</summary>
-    public int ImageSize { get => _imageSize; init => _imageSize = Positive(value, nameof(ImageSize)); }
+    public int ImageSize { get => _imageSize; init => _imageSize = ConfigRules.Positive(value, nameof(ImageSize)); }
 
     /// <summary>Patch side. 16 at 224 px (L = 196 tokens); 4 at 32 px (L = 64). Smaller patches: more tokens, quadratic attention cost.</summary>
-    public int PatchSize { get => _patchSize; init => _patchSize = Positive(value, nameof(PatchSize)); }
+    public int PatchSize { get => _patchSize; init => _patchSize = ConfigRules.Positive(value, nameof(PatchSize)); }
 
     /// <summary>Image channels: 3 for colour, 1 for grayscale.</summary>
-    public int InChannels { get => _inChannels; init => _inChannels = Positive(value, nameof(InChannels)); }
+    public int InChannels { get => _inChannels; init => _inChannels = ConfigRules.Positive(value, nameof(InChannels)); }
 
     /// <summary>Token width D. Tiny 192, Small 384, Base 768, Large 1024.</summary>
-    public int Width { get => _width; init => _width = Positive(value, nameof(Width)); }
+    public int Width { get => _width; init => _width = ConfigRules.Positive(value, nameof(Width)); }
 
     /// <summary>Number of transformer blocks. Tiny/Small/Base 12, Large 24.</summary>
-    public int Depth { get => _depth; init => _depth = Positive(value, nameof(Depth)); }
+    public int Depth { get => _depth; init => _depth = ConfigRules.Positive(value, nameof(Depth)); }
 
     /// <summary>Attention heads; must divide Width (head width 64 in all ViT presets).</summary>
-    public int Heads { get => _heads; init => _heads = Positive(value, nameof(Heads)); }
+    public int Heads { get => _heads; init => _heads = ConfigRules.Positive(value, nameof(Heads)); }
 
     /// <summary>MLP hidden width as a multiple of Width (4 in ViT).</summary>
-    public double MlpRatio { get => _mlpRatio; init => _mlpRatio = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(MlpRatio), value, "must be > 0"); }
+    public double MlpRatio { get => _mlpRatio; init => _mlpRatio = ConfigRules.Positive(value, nameof(MlpRatio)); }
 
     /// <summary>Prepend a learned [CLS] token (timm/MAE do; CAN pools visible tokens and does not need it).</summary>
     public bool ClsToken { get; init; } = true;
 
     /// <summary>LayerNorm epsilon: 1e-6 as in MAE and timm's ViT.</summary>
-    public double LayerNormEps { get => _layerNormEps; init => _layerNormEps = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(LayerNormEps), value, "must be > 0"); }
+    public double LayerNormEps { get => _layerNormEps; init => _layerNormEps = ConfigRules.Positive(value, nameof(LayerNormEps)); }
 
     /// <summary>
     /// Arithmetic of the matrix products (<see cref="Vision.Precision"/>; the decoder follows the encoder). Float32: the
@@ -70,6 +70,4 @@ public sealed record VitConfig
             throw new ArgumentOutOfRangeException(nameof(Heads), Heads, $"heads must divide the width {Width}");
         return this;
     }
-
-    internal static int Positive(int v, string field) => v > 0 ? v : throw new ArgumentOutOfRangeException(field, v, "must be > 0");
 }
