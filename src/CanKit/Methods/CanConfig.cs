@@ -59,7 +59,7 @@ public sealed record CanConfig
     public double MaskRatio { get => _maskRatio; init => _maskRatio = ConfigRules.MaskRatio(value, nameof(MaskRatio)); }
 
     /// <summary>σ ~ U[0, σmax] per view, in normalised-pixel units. Community: 0.05; official code: 0.1.</summary>
-    public double SigmaMax { get => _sigmaMax; init => _sigmaMax = ConfigRules.NonNegative(value, nameof(SigmaMax)); }
+    public double SigmaMax { get => _sigmaMax; init => _sigmaMax = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaMax), value, "must be ≥ 0"); }
 
     /// <summary>Off / augmentation only / full denoising.</summary>
     public NoiseMode Noise { get; init; } = NoiseMode.Denoise;
