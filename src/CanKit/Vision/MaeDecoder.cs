@@ -65,12 +65,10 @@ public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
         int d = config.Width;
         embed = TransformerInit.Linear(encoder.Width, d, generator);
         mask_token = nn.Parameter(torch.zeros(1, 1, d).normal_(0, 0.02, generator));   // MAE: N(0, 0.02); nn.init.normal_ ignores a generator
-        using (var pe = PositionEmbedding.SinCos2D(d, encoder.GridSize, encoder.ClsToken))
-            pos_embed = pe.unsqueeze(0);                                                       // [1, (1+)L, Dd]
-        _blockList = Enumerable.Range(0, config.Depth)
-            .Select(_ => new Block(d, config.Heads, config.MlpRatio, encoder.LayerNormEps, generator, encoder.Precision)).ToArray();
+        var trunk = new TransformerTrunk(d, config.Depth, config.Heads, config.MlpRatio, encoder.LayerNormEps, encoder.GridSize, encoder.ClsToken,
+                                         generator, encoder.Precision);
+        (pos_embed, _blockList, norm) = (trunk.Positions, trunk.Blocks, trunk.Norm);              // [1, (1+)L, Dd], blocks, norm
         blocks = nn.ModuleList(_blockList);
-        norm = nn.LayerNorm(d, encoder.LayerNormEps);
         if (pixelHead) pred = TransformerInit.Linear(d, encoder.PatchDim, generator);
         RegisterComponents();
         TransformerInit.Apply(this, generator);
@@ -108,12 +106,7 @@ public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
             using var prev = h;
             h = prev + bias;
         }
-        foreach (var b in _blockList)
-        {
-            var next = b.call(h);
-            h.Dispose();
-            h = next;
-        }
+        h = TransformerTrunk.RunBlocks(_blockList, h);
         using (h)
         using (var normed = norm.call(h))
         using (var body = normed.narrow(1, off, l))                                 // [N, L, Dd]

@@ -42,12 +42,10 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
         patch_embed = new PatchEmbed(config);
         if (config.ClsToken)
             cls_token = nn.Parameter(torch.zeros(1, 1, d).normal_(0, 0.02, generator));   // MAE: N(0, 0.02); nn.init.normal_ ignores a generator
-        using (var pe = PositionEmbedding.SinCos2D(d, config.GridSize, config.ClsToken))
-            pos_embed = pe.unsqueeze(0);                                                           // [1, (1+)L, D]
-        _blockList = Enumerable.Range(0, config.Depth)
-            .Select(_ => new Block(d, config.Heads, config.MlpRatio, config.LayerNormEps, generator, config.Precision)).ToArray();
+        var trunk = new TransformerTrunk(d, config.Depth, config.Heads, config.MlpRatio, config.LayerNormEps, config.GridSize, config.ClsToken,
+                                         generator, config.Precision);
+        (pos_embed, _blockList, norm) = (trunk.Positions, trunk.Blocks, trunk.Norm);                  // [1, (1+)L, D], blocks, norm
         blocks = nn.ModuleList(_blockList);
-        norm = nn.LayerNorm(d, config.LayerNormEps);
         RegisterComponents();
         TransformerInit.Apply(this, generator);
         // MAE: the patch projection is Xavier-uniform on the weight viewed as [D, C·p·p] (after the Linear layers).
@@ -84,14 +82,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
     {
         if (tokens.dim() != 3 || tokens.size(2) != Config.Width)
             throw new ArgumentException($"Encode expects tokens [N, Lv, {Config.Width}], got [{string.Join(", ", tokens.shape)}]", nameof(tokens));
-        var x = WithClsToken(tokens);                                  // [N, (1+)Lv, D]
-        foreach (var b in _blockList)
-        {
-            var next = b.call(x);
-            x.Dispose();
-            x = next;
-        }
-        return x;
+        return TransformerTrunk.RunBlocks(_blockList, WithClsToken(tokens));   // [N, (1+)Lv, D]
     }
 
     /// <summary>
