@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CanKit.Data;
 using CanKit.Distributed;
 using CanKit.Methods;
@@ -6,18 +5,6 @@ using CanKit.Optim;
 using CanKit.Sampling;
 
 namespace CanKit.Training;
-
-/// <summary>How a run ended.</summary>
-public enum TrainOutcome { Completed, Interrupted }
-
-/// <summary>A step's loss was NaN or infinite; the last good checkpoint is kept.</summary>
-public sealed class NonFiniteLossException(long step, string term, double value, string? lastGoodCheckpoint)
-    : Exception($"step {step}: the {term} loss is {value}; stopped. " +
-                (lastGoodCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastGoodCheckpoint}."))
-{
-    public long Step { get; } = step;
-    public string Term { get; } = term;
-}
 
 /// <summary>
 /// Pre-trains an <see cref="IPretrainMethod"/> on an <see cref="ImageSet"/>: <c>torch.optim.AdamW</c> (β = 0.9, 0.95,
@@ -79,118 +66,126 @@ public sealed partial class Trainer
     {
         var c = _config;
         var module = _method.Module;
-        if (c.BatchSize % (WorldSize * c.Accumulation) != 0)
-            throw new ArgumentOutOfRangeException(nameof(c.BatchSize), c.BatchSize,
-                $"the batch of {c.BatchSize} images is not divisible by world size × accumulation = {WorldSize} × {c.Accumulation}");
-        if (Group is not null && c.Device.type != DeviceType.CPU)
-            throw new NotSupportedException($"data-parallel training runs on the CPU here (Gloo); {c.Device} needs NCCL, which is not built");
+        CheckSetup();
         if (c.Device.type != DeviceType.CPU) module.to(c.Device);      // before the optimiser takes the parameters
         module.train();
-        var trainable = module.parameters().Where(p => p.requires_grad).ToList();
         // The step generator draws the views, masks and noise on the training device. Every rank holds it in the same
         // state: its draws are sharded by SeededDraws, so one saved state resumes at any world size.
         using var generator = new Generator(c.Seed, c.Device);
         using var optimizer = new AdamW(WeightDecayGroups.Split(module, c.WeightDecay), lr: c.LearningRate, beta1: 0.9, beta2: 0.95,
                                         weight_decay: c.WeightDecay);
-        var schedule = new WarmupCosineSchedule(c.LearningRate, c.WarmupSteps, c.Steps, c.MinLearningRate);
-
-        long step = 0;
-        var position = new DataPosition(0, 0);
-        if (Rank == 0) RemoveStrayTemporaryFiles();
-        bool resumed = File.Exists(CheckpointPath);
-        if (resumed)
-        {
-            var info = Checkpoint.Load(CheckpointPath, module, optimizer, generator, _method.Name, _fingerprint);
-            if (info.TotalSteps != c.Steps)
-                throw new InvalidDataException($"{CheckpointPath}: checkpoint belongs to a {info.TotalSteps}-step run, this run has {c.Steps} steps");
-            long batchesPerEpoch = _data.Count / c.BatchSize;
-            if (info.Data.Batch > batchesPerEpoch)
-                throw new InvalidDataException($"{CheckpointPath}: metadata 'batch' {info.Data.Batch} is beyond the {batchesPerEpoch} batches of an epoch of {_data.Name}");
-            (step, position) = (info.Step, info.Data);
-            // Steps logged after this checkpoint (before a crash) are trained again: drop their lines so none appears twice.
-            if (Rank == 0) MetricsLog.TruncateAfter(_outDir, step);
-        }
-        AgreeOnStart(module, step, resumed);
-        string? lastGood = resumed ? CheckpointPath : null;
+        var run = new RunState(module, optimizer, generator, new WarmupCosineSchedule(c.LearningRate, c.WarmupSteps, c.Steps, c.MinLearningRate));
+        bool resumed = Resume(run);
+        AgreeOnStart(module, run.Step, resumed);
+        run.LastGood = resumed ? CheckpointPath : null;
         using var metrics = Rank == 0 ? new MetricsLog(_outDir, append: resumed) : null;
         bool cuda = c.Device.type == DeviceType.CUDA;
-        using var loader = new BatchLoader(_data, c.BatchSize, c.Seed, position, pinMemory: cuda, rank: Rank, worldSize: WorldSize);
-        var clock = Stopwatch.StartNew();
-        long imagesSinceLog = 0;
-        double logStart = 0, monitorSeconds = 0;
-        int micro = c.BatchSize / WorldSize / c.Accumulation;
-        bool stop = false;
+        using var loader = new BatchLoader(_data, c.BatchSize, c.Seed, run.Position, pinMemory: cuda, rank: Rank, worldSize: WorldSize);
+        var log = new StepLog(metrics, progress);
 
-        while (step < c.Steps)
+        while (run.Step < c.Steps)
         {
-            if (Group is null ? cancel.IsCancellationRequested : stop)
+            if (Group is null ? cancel.IsCancellationRequested : run.Stop)
             {
-                Save(module, optimizer, generator, step, position);
+                Save(run);
                 return TrainOutcome.Interrupted;
             }
             var (hostImages, next) = loader.Next();
-            LossBreakdown terms;
-            double lr;
             using (hostImages)
-            using (NewDisposeScope())
-            using (Group is null ? null : SeededDraws.Enter(Rank, WorldSize, micro))
+                TrainStep(run, hostImages, cuda, cancel);
+            run.Step++;
+            run.Position = next;
+            log.Images += c.BatchSize;
+            bool monitored = Monitor is not null && Rank == 0 && (run.Step % MonitorEvery == 0 || run.Step == c.Steps);
+            if (run.Step % c.LogEvery == 0 || run.Step == c.Steps || monitored)
+                log.Write(run, monitored ? Monitor : null);
+            if (run.Step % c.CheckpointEvery == 0 || run.Step == c.Steps)
             {
-                var images = hostImages.to(c.Device, non_blocking: cuda);            // [B, C, H, W] uint8
-                lr = schedule.Apply(optimizer, step);
-                optimizer.zero_grad();
-                var sums = new double[5];
-                for (int m = 0; m < c.Accumulation; m++)
-                {
-                    var part = c.Accumulation == 1 ? images : images.narrow(0, m * micro, micro);
-                    var result = _method.Step(part, _data.Normalization, generator);
-                    if (Group is null) CheckFinite(result.Terms, step, lastGood);
-                    // Mean over micro-batches: the same gradient as one batch of B images.
-                    (c.Accumulation == 1 ? result.Loss : result.Loss / c.Accumulation).backward();
-                    var t = result.Terms;
-                    sums[0] += t.Total; sums[1] += t.Contrastive; sums[2] += t.Reconstruction; sums[3] += t.Denoise; sums[4] += t.ContrastiveTop1;
-                }
-                if (Group is not null)
-                {
-                    Group.ThrowIfFailed();                                              // a collective inside backward failed
-                    stop = AgreeAfterBackward(sums, cancel.IsCancellationRequested);
-                    CheckFinite(Terms(sums, c.Accumulation), step, lastGood);           // the same on every rank
-                    DataParallel.AverageGradients(Group, trainable);
-                }
-                terms = Terms(sums, c.Accumulation);
-                if (c.ClipNorm > 0) nn.utils.clip_grad_norm_(trainable, c.ClipNorm);
-                optimizer.step();
-                _method.AfterOptimizerStep(step, c.Steps);
-            }
-            step++;
-            position = next;
-            imagesSinceLog += c.BatchSize;
-
-            bool monitored = Monitor is not null && Rank == 0 && (step % MonitorEvery == 0 || step == c.Steps);
-            if (step % c.LogEvery == 0 || step == c.Steps || monitored)
-            {
-                double knn = double.NaN;
-                if (monitored)
-                {
-                    double before = clock.Elapsed.TotalSeconds;
-                    knn = Monitor!();
-                    monitorSeconds += clock.Elapsed.TotalSeconds - before;
-                }
-                double now = clock.Elapsed.TotalSeconds - monitorSeconds;   // training time: the monitor's is left out
-                var m = new StepMetrics(step, position.Epoch, lr, terms.Total, terms.Contrastive, terms.Reconstruction, terms.Denoise,
-                    terms.ContrastiveTop1, imagesSinceLog / Math.Max(1e-9, now - logStart), now, knn);
-                metrics?.Write(m);
-                progress?.Report(m);
-                imagesSinceLog = 0;
-                logStart = now;
-            }
-            if (step % c.CheckpointEvery == 0 || step == c.Steps)
-            {
-                Save(module, optimizer, generator, step, position);
-                lastGood = CheckpointPath;
-                if (c.KeepCheckpoints) File.Copy(CheckpointPath, Path.Combine(_outDir, SnapshotFile(step)), overwrite: true);
+                Save(run);
+                run.LastGood = CheckpointPath;
+                if (c.KeepCheckpoints) File.Copy(CheckpointPath, Path.Combine(_outDir, SnapshotFile(run.Step)), overwrite: true);
             }
         }
         return TrainOutcome.Completed;
+    }
+
+    // What one run carries from step to step.
+    private sealed class RunState(nn.Module module, AdamW optimizer, Generator generator, WarmupCosineSchedule schedule)
+    {
+        public WarmupCosineSchedule Schedule { get; } = schedule;
+        public nn.Module Module { get; } = module;
+        public AdamW Optimizer { get; } = optimizer;
+        public Generator Generator { get; } = generator;
+        public List<Parameter> Trainable { get; } = module.parameters().Where(p => p.requires_grad).ToList();
+        public long Step { get; set; }
+        public DataPosition Position { get; set; } = new(0, 0);
+        public string? LastGood { get; set; }
+        public bool Stop { get; set; }                 // data-parallel: every rank agreed to stop after this step
+        public double LearningRate { get; set; }
+        public LossBreakdown Terms { get; set; } = new(0, 0, 0, 0, 0);
+    }
+
+    private void CheckSetup()
+    {
+        var c = _config;
+        if (c.BatchSize % (WorldSize * c.Accumulation) != 0)
+            throw new ArgumentOutOfRangeException(nameof(c.BatchSize), c.BatchSize,
+                $"the batch of {c.BatchSize} images is not divisible by world size × accumulation = {WorldSize} × {c.Accumulation}");
+        if (Group is not null && c.Device.type != DeviceType.CPU)
+            throw new NotSupportedException($"data-parallel training runs on the CPU here (Gloo); {c.Device} needs NCCL, which is not built");
+    }
+
+    // Loads the folder's checkpoint, if there is one, into the run; true when it did.
+    private bool Resume(RunState run)
+    {
+        if (Rank == 0) RemoveStrayTemporaryFiles();
+        if (!File.Exists(CheckpointPath)) return false;
+        var info = Checkpoint.Load(CheckpointPath, run.Module, run.Optimizer, run.Generator, _method.Name, _fingerprint);
+        if (info.TotalSteps != _config.Steps)
+            throw new InvalidDataException($"{CheckpointPath}: checkpoint belongs to a {info.TotalSteps}-step run, this run has {_config.Steps} steps");
+        long batchesPerEpoch = _data.Count / _config.BatchSize;
+        if (info.Data.Batch > batchesPerEpoch)
+            throw new InvalidDataException($"{CheckpointPath}: metadata 'batch' {info.Data.Batch} is beyond the {batchesPerEpoch} batches " +
+                                           $"of an epoch of {_data.Name}");
+        (run.Step, run.Position) = (info.Step, info.Data);
+        // Steps logged after this checkpoint (before a crash) are trained again: drop their lines so none appears twice.
+        if (Rank == 0) MetricsLog.TruncateAfter(_outDir, run.Step);
+        return true;
+    }
+
+    // One optimiser step on a batch: forward and backward of each micro-batch, gradients averaged over ranks, clipping,
+    // the update and the method's post-step hook, all inside one dispose scope.
+    private void TrainStep(RunState run, Tensor hostImages, bool cuda, CancellationToken cancel)
+    {
+        var c = _config;
+        int micro = c.BatchSize / WorldSize / c.Accumulation;
+        using var scope = NewDisposeScope();
+        using var shard = Group is null ? null : SeededDraws.Enter(Rank, WorldSize, micro);
+        var images = hostImages.to(c.Device, non_blocking: cuda);            // [B, C, H, W] uint8
+        run.LearningRate = run.Schedule.Apply(run.Optimizer, run.Step);
+        run.Optimizer.zero_grad();
+        var sums = new double[5];
+        for (int m = 0; m < c.Accumulation; m++)
+        {
+            var part = c.Accumulation == 1 ? images : images.narrow(0, m * micro, micro);
+            var result = _method.Step(part, _data.Normalization, run.Generator);
+            if (Group is null) CheckFinite(result.Terms, run.Step, run.LastGood);
+            // Mean over micro-batches: the same gradient as one batch of B images.
+            (c.Accumulation == 1 ? result.Loss : result.Loss / c.Accumulation).backward();
+            var t = result.Terms;
+            sums[0] += t.Total; sums[1] += t.Contrastive; sums[2] += t.Reconstruction; sums[3] += t.Denoise; sums[4] += t.ContrastiveTop1;
+        }
+        if (Group is not null)
+        {
+            Group.ThrowIfFailed();                                              // a collective inside backward failed
+            run.Stop = AgreeAfterBackward(sums, cancel.IsCancellationRequested);
+            CheckFinite(Terms(sums, c.Accumulation), run.Step, run.LastGood);   // the same on every rank
+            DataParallel.AverageGradients(Group, run.Trainable);
+        }
+        run.Terms = Terms(sums, c.Accumulation);
+        if (c.ClipNorm > 0) nn.utils.clip_grad_norm_(run.Trainable, c.ClipNorm);
+        run.Optimizer.step();
+        _method.AfterOptimizerStep(run.Step, c.Steps);
     }
 
     // A write killed part-way leaves ".checkpoint.safetensors.<guid>.tmp" beside the checkpoint (the atomic save's
@@ -206,14 +201,17 @@ public sealed partial class Trainer
         new(sums[0] / accumulation, sums[1] / accumulation, sums[2] / accumulation, sums[3] / accumulation, sums[4] / accumulation);
 
     // Rank 0 alone writes (atomically); the state is the same on every rank.
-    private void Save(nn.Module module, AdamW optimizer, Generator generator, long step, DataPosition position)
+    private void Save(RunState run)
     {
-        if (Rank == 0) Checkpoint.Save(CheckpointPath, module, optimizer, generator, new CheckpointInfo(step, _config.Steps, position, _method.Name, _fingerprint));
+        if (Rank == 0)
+            Checkpoint.Save(CheckpointPath, run.Module, run.Optimizer, run.Generator,
+                            new CheckpointInfo(run.Step, _config.Steps, run.Position, _method.Name, _fingerprint));
     }
 
     private static void CheckFinite(LossBreakdown t, long step, string? lastGood)
     {
-        foreach (var (name, v) in new[] { ("contrastive", t.Contrastive), ("reconstruction", t.Reconstruction), ("denoise", t.Denoise), ("total", t.Total) })
+        foreach (var (name, v) in new[] { ("contrastive", t.Contrastive), ("reconstruction", t.Reconstruction), ("denoise", t.Denoise),
+                                          ("total", t.Total) })
             if (!double.IsFinite(v)) throw new NonFiniteLossException(step + 1, name, v, lastGood);
     }
 }
