@@ -11,8 +11,9 @@ using System.IO;
 using TorchSharp;
 
 // LibTorchSharp needs a newer libstdc++ than some distributions ship (Debian 12); this loads LibTorch with
-// CanKit's workaround where needed, and does nothing elsewhere. It must run before the first torch.* call.
-CanKit.Engine.TorchSharpLoader.EnsureLoaded();
+// CanKit's workaround where needed (and sets OpenMP's wait policy and finds SkiaSharp's native library), and does
+// nothing more elsewhere. It must run before the first torch.* call.
+CanKit.Engine.EngineHost.Prepare();
 
 // How tensors, image batches (new CanKit.Display.ImageBatch(x)), Plotly.NET charts and run metrics show when a cell
 // ends in one (CanKit.Interactive). Loading it also lets Plotly.NET (built for FSharp.Core 10.1) use the kernel's

@@ -7,10 +7,10 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        // TorchSharp's native library is prepared before any command can reach torch.* (the plain-TorchSharp bench
-        // does without CanKit's types). A failure has been printed by then and comes back as a one-line error from
-        // the first command that needs TorchSharp; commands that do not (help, data) still run.
-        try { Engine.TorchSharpLoader.EnsureLoaded(); }
+        // The native pieces (OpenMP, TorchSharp's library, SkiaSharp's) are prepared before any command can reach torch.*
+        // (the plain-TorchSharp bench does without CanKit's types). A failure has been printed by then and comes back as
+        // a one-line error from the first command that needs TorchSharp; commands that do not (help, data) still run.
+        try { Engine.EngineHost.Prepare(); }
         catch (Exception) { }
         var verbose = new Option<bool>("--verbose") { Description = "on an unexpected error (a bug), print its stack trace", Recursive = true };
         var root = new RootCommand("CanKit: self-supervised vision learning (CAN, CMAE) on TorchSharp") { verbose };

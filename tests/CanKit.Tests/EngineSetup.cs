@@ -9,5 +9,5 @@ static class EngineSetup
 #pragma warning disable CA2255 // a test-assembly module initializer is exactly the intended use
     [ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void Initialize() => CanKit.Engine.TorchSharpLoader.EnsureLoaded();
+    internal static void Initialize() => CanKit.Engine.EngineHost.Prepare();
 }
