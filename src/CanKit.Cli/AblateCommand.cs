@@ -22,13 +22,19 @@ internal static class AblateCommand
     {
         [nameof(AblationSettings.Seeds)] = "--seeds", [nameof(AblationSettings.EvalSubset)] = "--eval-subset",
         [nameof(AblationSettings.ProbeEpochs)] = "--probe-epochs", [nameof(AblationSettings.K)] = "--k", ["name"] = "--table",
-        [nameof(RunSpec.Decoder)] = "--decoder-width", [nameof(AblationSettings.DecoderWidth)] = "--decoder-width", [nameof(AblationSettings.DecoderDepth)] = "--decoder-depth",
+        [nameof(RunSpec.Decoder)] = "--decoder-width", [nameof(AblationSettings.DecoderWidth)] = "--decoder-width",
+        [nameof(AblationSettings.DecoderDepth)] = "--decoder-depth",
     };
 
     public static Command Create()
     {
         var d = new AblationSettings();
-        var tables = new Option<string[]>("--table") { Description = $"tables to run, or all ({string.Join(", ", AblationTables.All.Select(t => t.Name))})", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["can-components"] };
+        var tables = new Option<string[]>("--table")
+        {
+            Description = $"tables to run, or all ({string.Join(", ", AblationTables.All.Select(t => t.Name))})",
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => ["can-components"],
+        };
         var seeds = new Option<int>("--seeds") { Description = "seeds per row (≥ 2: the 95 % interval needs two)", DefaultValueFactory = _ => d.Seeds };
         var data = new Option<string>("--data") { Description = "fashion-mnist, cifar10 or cifar100", DefaultValueFactory = _ => d.Dataset };
         var root = new Option<string?>("--data-root") { Description = "dataset folder" };
@@ -38,17 +44,32 @@ internal static class AblateCommand
         var depth = new Option<int>("--depth") { Description = "encoder blocks", DefaultValueFactory = _ => d.Depth };
         var heads = new Option<int>("--heads") { Description = "attention heads", DefaultValueFactory = _ => d.Heads };
         var patch = new Option<int>("--patch") { Description = "patch size", DefaultValueFactory = _ => d.PatchSize };
-        var subset = new Option<int>("--train-subset") { Description = "pre-train on the first N training images (0: all)", DefaultValueFactory = _ => d.TrainSubset };
-        var evalSubset = new Option<int>("--eval-subset") { Description = "probe on the first N training and N/6 test images (0: all)", DefaultValueFactory = _ => d.EvalSubset };
+        var subset = new Option<int>("--train-subset")
+        {
+            Description = "pre-train on the first N training images (0: all)",
+            DefaultValueFactory = _ => d.TrainSubset,
+        };
+        var evalSubset = new Option<int>("--eval-subset")
+        {
+            Description = "probe on the first N training and N/6 test images (0: all)",
+            DefaultValueFactory = _ => d.EvalSubset,
+        };
         var epochs = new Option<int>("--probe-epochs") { Description = "linear-probe epochs", DefaultValueFactory = _ => d.ProbeEpochs }.AtLeast(1);
         var decWidth = new Option<int>("--decoder-width") { Description = "pixel decoder width (CAN, MAE, CMAE)", DefaultValueFactory = _ => d.DecoderWidth };
         var decDepth = new Option<int>("--decoder-depth") { Description = "pixel decoder blocks", DefaultValueFactory = _ => d.DecoderDepth };
         var precision = RunCommands.PrecisionOpt();
-        var budget = new Option<bool>("--budget-study") { Description = "probe the checkpoints at 1/4 and 1/2 of the budget too (can-components)", DefaultValueFactory = _ => true };
+        var budget = new Option<bool>("--budget-study")
+        {
+            Description = "probe the checkpoints at 1/4 and 1/2 of the budget too (can-components)",
+            DefaultValueFactory = _ => true,
+        };
         var outDir = new Option<string>("--out") { Description = "folder for the runs and the tables", DefaultValueFactory = _ => "runs/ablate" }.NotAFile();
         var list = new Option<bool>("--list") { Description = "list the tables, their rows and claims, and exit" };
         var cmd = new Command("ablate", "run ablation tables over seeds: mean, sd and 95 % interval per row, and the papers' claims judged")
-            { tables, seeds, data, root, steps, batch, width, depth, heads, patch, decWidth, decDepth, subset, evalSubset, epochs, precision, budget, outDir, list };
+            {
+                tables, seeds, data, root, steps, batch, width, depth, heads, patch, decWidth, decDepth, subset, evalSubset, epochs,
+                precision, budget, outDir, list,
+            };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             if (r.GetValue(list))
@@ -65,7 +86,8 @@ internal static class AblateCommand
             var settings = new AblationSettings
             {
                 Dataset = r.GetValue(data)!, DataRoot = r.GetValue(root), Width = r.GetValue(width), Depth = r.GetValue(depth), Heads = r.GetValue(heads),
-                PatchSize = r.GetValue(patch), Batch = r.GetValue(batch), DecoderWidth = r.GetValue(decWidth), DecoderDepth = r.GetValue(decDepth), Steps = r.GetValue(steps), TrainSubset = r.GetValue(subset),
+                PatchSize = r.GetValue(patch), Batch = r.GetValue(batch), DecoderWidth = r.GetValue(decWidth),
+                DecoderDepth = r.GetValue(decDepth), Steps = r.GetValue(steps), TrainSubset = r.GetValue(subset),
                 EvalSubset = r.GetValue(evalSubset), ProbeEpochs = r.GetValue(epochs), Seeds = r.GetValue(seeds), BudgetStudy = r.GetValue(budget),
                 Precision = ResolvePrecision(r.GetValue(precision)!),
             }.Validate();
@@ -94,7 +116,8 @@ internal static class AblateCommand
         if (split.Contains("all")) return AblationTables.All;
         var unknown = split.Where(n => AblationTables.All.All(t => t.Name != n)).ToList();
         if (unknown.Count > 0)
-            throw new ArgumentException($"--table: unknown table {string.Join(", ", unknown)} (expected all or {string.Join(", ", AblationTables.All.Select(t => t.Name))})");
+            throw new ArgumentException($"--table: unknown table {string.Join(", ", unknown)} " +
+                                        $"(expected all or {string.Join(", ", AblationTables.All.Select(t => t.Name))})");
         return split.Distinct().Select(AblationTables.Get).ToList();
     }
 
@@ -110,20 +133,25 @@ internal static class AblateCommand
         });
     }
 
-    private static void Write(IReadOnlyList<AblationTable> tables, AblationSettings s, AblationRunner runner, IReadOnlyList<AblationRunResult> results, string outDir, TimeSpan wall)
+    private static void Write(IReadOnlyList<AblationTable> tables, AblationSettings s, AblationRunner runner,
+                              IReadOnlyList<AblationRunResult> results, string outDir, TimeSpan wall)
     {
         var inv = CultureInfo.InvariantCulture;
         var finals = tables.SelectMany(t => AblationReport.Summarise(t, results, s, runner.Encoder, s.Steps)).ToList();
         var md = new StringBuilder("# Ablation tables\n\n");
-        md.Append(string.Create(inv, $"""
-            - command: `cankit {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`
-            - commit: {Commit()}
-            - CPU: {CpuModel()}, {Environment.ProcessorCount} logical CPUs visible; torch intra-op threads {torch.get_num_threads()}, OMP_NUM_THREADS={Environment.GetEnvironmentVariable("OMP_NUM_THREADS") ?? "unset"}
-            - wall time of this invocation: {wall.TotalMinutes:F1} min (runs reused from an earlier invocation cost nothing here)
-            - scale: {s.Dataset}, ViT {s.Width}×{s.Depth} ({s.Heads} heads, patch {s.PatchSize}), decoder {s.DecoderWidth}×{s.DecoderDepth}, batch {s.Batch}, {s.Steps} steps (warm-up 5 %, then constant), {(s.Precision == Vision.Precision.BFloat16 ? "bf16 products" : "float32")}, {(s.TrainSubset > 0 ? s.TrainSubset : "all")} training images; probe and {s.K}-NN on {(s.EvalSubset > 0 ? $"{s.EvalSubset} train / {Math.Max(1, s.EvalSubset / 6)} test" : "all")} images, {s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}
-
-
-            """));
+        md.Append(string.Create(inv,
+            $"- command: `cankit {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`\n" +
+            $"- commit: {Commit()}\n" +
+            $"- CPU: {CpuModel()}, {Environment.ProcessorCount} logical CPUs visible; " +
+            $"torch intra-op threads {torch.get_num_threads()}, " +
+            $"OMP_NUM_THREADS={Environment.GetEnvironmentVariable("OMP_NUM_THREADS") ?? "unset"}\n" +
+            $"- wall time of this invocation: {wall.TotalMinutes:F1} min (runs reused from an earlier invocation cost nothing here)\n" +
+            $"- scale: {s.Dataset}, ViT {s.Width}×{s.Depth} ({s.Heads} heads, patch {s.PatchSize}), " +
+            $"decoder {s.DecoderWidth}×{s.DecoderDepth}, " +
+            $"batch {s.Batch}, {s.Steps} steps (warm-up 5 %, then constant), {(s.Precision == Vision.Precision.BFloat16 ? "bf16 products" : "float32")}, " +
+            $"{(s.TrainSubset > 0 ? s.TrainSubset : "all")} training images; probe and {s.K}-NN on " +
+            $"{(s.EvalSubset > 0 ? $"{s.EvalSubset} train / {Math.Max(1, s.EvalSubset / 6)} test" : "all")} images, " +
+            $"{s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}\n\n"));
         foreach (var t in tables) md.Append(AblationReport.Markdown(t, finals.Where(r => r.Table == t.Name).ToList()));
         Directory.CreateDirectory(outDir);
         File.WriteAllText(Path.Combine(outDir, "tables.csv"), AblationReport.ToCsv(finals));
@@ -132,15 +160,19 @@ internal static class AblateCommand
         {
             var points = studied.SelectMany(t => s.BudgetSteps.SelectMany(step => AblationReport.Summarise(t, results, s, runner.Encoder, step))).ToList();
             File.WriteAllText(Path.Combine(outDir, "budget.csv"), AblationReport.ToCsv(points));
-            md.Append("### Budget study\n\nKendall's τ between the rows' mean linear-probe ranking at each checkpoint and at the budget (1: same order):\n\n| table | " +
+            md.Append("### Budget study\n\n" +
+                      "Kendall's τ between the rows' mean linear-probe ranking at each checkpoint and at the budget " +
+                      "(1: same order):\n\n| table | " +
                       string.Join(" | ", s.BudgetSteps.Select(x => $"step {x}")) + " |\n|---|" + string.Concat(s.BudgetSteps.Select(_ => "---|")) + "\n");
             foreach (var t in studied)
             {
                 var final = points.Where(p => p.Table == t.Name && p.Steps == s.Steps).Select(p => p.Probe.Mean).ToList();
                 md.Append($"| {t.Name} | " + string.Join(" | ", s.BudgetSteps.Select(x =>
-                    AblationReport.KendallTau(points.Where(p => p.Table == t.Name && p.Steps == x).Select(p => p.Probe.Mean).ToList(), final).ToString("F2", inv))) + " |\n");
+                    AblationReport.KendallTau(points.Where(p => p.Table == t.Name && p.Steps == x).Select(p => p.Probe.Mean).ToList(),
+                                              final).ToString("F2", inv))) + " |\n");
             }
-            md.Append("\nPairs of rows whose probe intervals are apart at a checkpoint, and how many of them keep that order (by mean) at the budget:\n\n| table | " +
+            md.Append("\nPairs of rows whose probe intervals are apart at a checkpoint, " +
+                      "and how many of them keep that order (by mean) at the budget:\n\n| table | " +
                       string.Join(" | ", s.BudgetSteps.Select(x => $"step {x}")) + " |\n|---|" + string.Concat(s.BudgetSteps.Select(_ => "---|")) + "\n");
             foreach (var t in studied)
             {

@@ -34,8 +34,10 @@ internal static class Cli
             return torch.CPU;
         }
         if (!torch.cuda.is_available())
-            throw new ArgumentException($"{flag} {s}: CUDA is not available (TorchSharp sees no GPU: this build uses TorchSharp-cpu, or no driver; see environment.md)");
-        if (!int.TryParse(m.Groups[3].Success ? m.Groups[3].Value : "0", System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index))
+            throw new ArgumentException($"{flag} {s}: CUDA is not available " +
+                                        "(TorchSharp sees no GPU: this build uses TorchSharp-cpu, or no driver; see environment.md)");
+        if (!int.TryParse(m.Groups[3].Success ? m.Groups[3].Value : "0", System.Globalization.NumberStyles.None,
+                          System.Globalization.CultureInfo.InvariantCulture, out int index))
             throw new ArgumentException($"{flag} {s}: the device index is too large");
         int count = torch.cuda.device_count();
         if (index >= count) throw new ArgumentException($"{flag} {s}: there {(count == 1 ? "is 1 GPU" : $"are {count} GPUs")} (cuda:0…cuda:{count - 1})");
@@ -44,7 +46,8 @@ internal static class Cli
 
     /// <summary>The engine for headers of runs and benchmarks: "TorchSharp 0.107.0 (LibTorch 2.10.0)".</summary>
     public static string EngineVersion =>
-        $"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3) ?? "?"} (LibTorch {(Version.TryParse(torch.__version__, out var v) ? v.ToString(3) : torch.__version__)})";
+        $"TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3) ?? "?"} " +
+        $"(LibTorch {(Version.TryParse(torch.__version__, out var v) ? v.ToString(3) : torch.__version__)})";
 
     /// <summary>A device as users write it: "cpu", "cuda:0".</summary>
     public static string DeviceName(Device d) => d.type == DeviceType.CPU ? "cpu" : $"{d.type.ToString().ToLowerInvariant()}:{Math.Max(0, d.index)}";
@@ -123,7 +126,8 @@ internal static class Cli
                 Console.Error.WriteLine($"error: {FirstLine(e.Message)}");
                 return 1;
             case TypeInitializationException t when t.TypeName?.StartsWith("TorchSharp", StringComparison.Ordinal) == true:
-                Console.Error.WriteLine($"error: TorchSharp could not load its native library: {FirstLine(t.InnerException?.Message ?? t.Message)} (see environment.md)");
+                Console.Error.WriteLine($"error: TorchSharp could not load its native library: " +
+                                        $"{FirstLine(t.InnerException?.Message ?? t.Message)} (see environment.md)");
                 return 1;
             default:
                 Console.Error.WriteLine($"error: internal error: {e.GetType().Name}: {FirstLine(e.Message)}" +

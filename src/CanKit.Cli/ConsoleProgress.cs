@@ -30,14 +30,17 @@ internal sealed class ConsoleProgress(long totalSteps, string title) : IProgress
 
     public void Report(StepMetrics m)
     {
-        string line = $"step {m.Step,6}/{totalSteps}  loss {m.Loss:F4}  contrast {m.Contrastive:F4}  recon {m.Reconstruction:F4}  denoise {m.Denoise:F4}  top1 {m.ContrastiveTop1:P0}{(m.HasKnn ? $"  kNN {m.KnnTop1:P1}" : "")}  lr {m.LearningRate:0.00e+00}  {m.ImagesPerSecond:F0} img/s  ETA {Eta(m)}";
+        string line = $"step {m.Step,6}/{totalSteps}  loss {m.Loss:F4}  contrast {m.Contrastive:F4}  recon {m.Reconstruction:F4}  " +
+                      $"denoise {m.Denoise:F4}  top1 {m.ContrastiveTop1:P0}{(m.HasKnn ? $"  kNN {m.KnnTop1:P1}" : "")}  " +
+                      $"lr {m.LearningRate:0.00e+00}  {m.ImagesPerSecond:F0} img/s  ETA {Eta(m)}";
         if (_task is null)
         {
             Console.WriteLine(line);
             return;
         }
         _task.Value = m.Step;
-        _task.Description = $"{title}  loss {m.Loss:F3}  c {m.Contrastive:F3}  r {m.Reconstruction:F3}  d {m.Denoise:F3}{(m.HasKnn ? $"  kNN {m.KnnTop1:P1}" : "")}  {m.ImagesPerSecond:F0} img/s";
+        _task.Description = $"{title}  loss {m.Loss:F3}  c {m.Contrastive:F3}  r {m.Reconstruction:F3}  d {m.Denoise:F3}" +
+                            $"{(m.HasKnn ? $"  kNN {m.KnnTop1:P1}" : "")}  {m.ImagesPerSecond:F0} img/s";
     }
 
     private string Eta(StepMetrics m)

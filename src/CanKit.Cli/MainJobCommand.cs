@@ -22,7 +22,8 @@ internal static class MainJobCommand
     public static Command Create()
     {
         var outDir = new Option<string>("--out") { Description = "report folder (default runs/main, runs/main-quick with --quick)" }.NotAFile();
-        var steps = new Option<long?>("--steps") { Description = $"pre-training steps (default {Recipe.Steps})" }.Must(v => v is not { } x || x >= 1, "must be ≥ 1");
+        var steps = new Option<long?>("--steps") { Description = $"pre-training steps (default {Recipe.Steps})" }
+            .Must(v => v is not { } x || x >= 1, "must be ≥ 1");
         var quick = new Option<bool>("--quick") { Description = "a 2-minute smoke run (few steps, subsets)" };
         var holdout = new Option<int>("--holdout")
         {
@@ -30,7 +31,8 @@ internal static class MainJobCommand
             DefaultValueFactory = _ => 0,
         }.AtLeast(0);
         var precision = RunCommands.PrecisionOpt();
-        var cmd = new Command("main", "pre-train CAN on Fashion-MNIST; probe and 20-NN beside raw pixels, a supervised reference and random init; write a report")
+        var cmd = new Command("main", "pre-train CAN on Fashion-MNIST; probe and 20-NN beside raw pixels, " +
+                                      "a supervised reference and random init; write a report")
             { outDir, steps, quick, holdout, precision };
         cmd.SetAction(r => Cli.Guard(() =>
         {
@@ -97,20 +99,26 @@ internal static class MainJobCommand
                        $"| supervised, same ViT and budget (its own head: {sup.HeadTop1:P2}) | {sup.Frozen.ProbeTop1:P2} | {sup.Frozen.KnnTop1:P2} |\n" +
                        $"| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";
         File.WriteAllText(Path.Combine(outDir, "results.md"),
-            $"# CanKit main job\n\nCAN pre-trained on Fashion-MNIST for {spec.Steps} steps of {spec.BatchSize} images (ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}), " +
+            $"# CanKit main job\n\nCAN pre-trained on Fashion-MNIST for {spec.Steps} steps of {spec.BatchSize} images " +
+            $"(ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}), " +
             $"{torch.get_num_threads()} CPU threads; pre-training {trainMinutes.ToString("F1", inv)} minutes, {minutes.ToString("F1", inv)} minutes in all. " +
             $"Scored on {split}: linear probe (AdamW, {epochs} epochs, standardised features) and weighted 20-NN (cosine, T = 0.07) of the frozen " +
             $"features (the mean patch token of each of the last {FeatureBlocks} blocks, concatenated: {can.Dim} numbers per image); the raw pixels " +
             $"({pixels.Dim} numbers per image) go through the same probe and kNN.\n\n{table}\n" +
-            $"On {heldOut.Images} images of {split}, reconstruction {heldOut.Reconstruction.ToString("F3", inv)} against {heldOut.ReconstructionPredictMean.ToString("F3", inv)} " +
-            $"for predicting each masked patch's mean; denoising {heldOut.Denoise.ToString("E2", inv)} against {heldOut.DenoisePredictZero.ToString("E2", inv)} for " +
-            $"predicting no noise ({(heldOut.Denoise / heldOut.DenoisePredictZero).ToString("F2", inv)}×), the predicted noise's correlation with the true noise " +
+            $"On {heldOut.Images} images of {split}, reconstruction {heldOut.Reconstruction.ToString("F3", inv)} " +
+            $"against {heldOut.ReconstructionPredictMean.ToString("F3", inv)} " +
+            $"for predicting each masked patch's mean; denoising {heldOut.Denoise.ToString("E2", inv)} " +
+            $"against {heldOut.DenoisePredictZero.ToString("E2", inv)} for " +
+            $"predicting no noise ({(heldOut.Denoise / heldOut.DenoisePredictZero).ToString("F2", inv)}×), " +
+            "the predicted noise's correlation with the true noise " +
             $"{heldOut.NoiseCorrelation.ToString("F3", inv)} (docs/recipe.md, \"The denoising term\").\n\n" +
-            $"The trained model (every weight, float16, run.json in its metadata): `{ModelFile}`, {(new FileInfo(model).Length / 1e6).ToString("F2", inv)} MB " +
+            $"The trained model (every weight, float16, run.json in its metadata): `{ModelFile}`, " +
+            $"{(new FileInfo(model).Length / 1e6).ToString("F2", inv)} MB " +
             "(`PretrainedModel.Load`; `cankit export --what model` writes the same from any run).\n");
         File.WriteAllText(Path.Combine(outDir, "results.csv"),
             "encoder,probe_top1,knn_top1\n" + string.Create(inv,
-                $"can,{can.ProbeTop1},{can.KnnTop1}\npixels,{pixels.ProbeTop1},{pixels.KnnTop1}\nsupervised,{sup.Frozen.ProbeTop1},{sup.Frozen.KnnTop1}\nrandom-init,{rnd.ProbeTop1},{rnd.KnnTop1}\n"));
+                $"can,{can.ProbeTop1},{can.KnnTop1}\npixels,{pixels.ProbeTop1},{pixels.KnnTop1}\n" +
+                $"supervised,{sup.Frozen.ProbeTop1},{sup.Frozen.KnnTop1}\nrandom-init,{rnd.ProbeTop1},{rnd.KnnTop1}\n"));
         if (Data.ImageCodec.HasPng) RunExport.SaveReconstructions(runDir, Path.Combine(outDir, "reconstructions.png"));
         else Console.WriteLine("note: no PNG codec (SkiaSharp's native library did not load; see environment.md); skipping reconstructions.png");
         WriteHtml(outDir, runDir, table, Evaluation.KnnMonitor.FromTraining(PretrainRun.LoadTrain(spec)).PixelTop1());
@@ -122,8 +130,10 @@ internal static class MainJobCommand
         var (bar, name, margin) = quick ? (rnd, "random init", 0.0) : (pixels, "raw pixels", 0.0);
         bool ok = can.ProbeTop1 > bar.ProbeTop1 + margin && can.KnnTop1 > bar.KnnTop1 + margin
                   && (quick || (can.ProbeTop1 > rnd.ProbeTop1 + 0.02 && can.KnnTop1 > rnd.KnnTop1 + 0.02));
-        Console.WriteLine(ok ? $"check passed: CAN beats {name} by {(can.ProbeTop1 - bar.ProbeTop1) * 100:F1} (probe) and {(can.KnnTop1 - bar.KnnTop1) * 100:F1} (20-NN) points; report in {outDir}"
-                             : $"check FAILED: CAN probe {can.ProbeTop1:P2} / 20-NN {can.KnnTop1:P2} vs {name} {bar.ProbeTop1:P2} / {bar.KnnTop1:P2} (random init {rnd.ProbeTop1:P2} / {rnd.KnnTop1:P2})");
+        Console.WriteLine(ok ? $"check passed: CAN beats {name} by {(can.ProbeTop1 - bar.ProbeTop1) * 100:F1} (probe) and " +
+                               $"{(can.KnnTop1 - bar.KnnTop1) * 100:F1} (20-NN) points; report in {outDir}"
+                             : $"check FAILED: CAN probe {can.ProbeTop1:P2} / 20-NN {can.KnnTop1:P2} " +
+                               $"vs {name} {bar.ProbeTop1:P2} / {bar.KnnTop1:P2} (random init {rnd.ProbeTop1:P2} / {rnd.KnnTop1:P2})");
         return ok ? 0 : 1;
     }
 
@@ -132,19 +142,24 @@ internal static class MainJobCommand
         var m = MetricsLog.Read(Path.Combine(runDir, "metrics.jsonl"));
         var x = m.Select(e => (double)e.Step).ToArray();
         GenericChart Lines(string y, params (string Name, Func<StepMetrics, double> Value)[] series) =>
-            PlotlyChart.Combine(series.Select(s => PlotlyChart.Line<double, double, string>(x: x, y: m.Select(s.Value), Name: s.Name))).WithAxisTitles("step", y);
+            PlotlyChart.Combine(series.Select(s => PlotlyChart.Line<double, double, string>(x: x, y: m.Select(s.Value), Name: s.Name)))
+                       .WithAxisTitles("step", y);
         var losses = PlotlyChart.Grid([Lines("weighted total", ("total", e => e.Loss)),
-                                       Lines("term", ("contrastive", e => e.Contrastive), ("reconstruction", e => e.Reconstruction), ("denoise", e => e.Denoise))], 1, 2)
+                                       Lines("term", ("contrastive", e => e.Contrastive), ("reconstruction", e => e.Reconstruction),
+                                             ("denoise", e => e.Denoise))], 1, 2)
             .WithTitle("Pre-training losses").WithSize(1100, 420);
-        var lr = PlotlyChart.Grid([Lines("learning rate", ("lr", e => e.LearningRate)), Lines("top-1 of the positive pair", ("top-1", e => e.ContrastiveTop1))], 1, 2)
+        var lr = PlotlyChart.Grid([Lines("learning rate", ("lr", e => e.LearningRate)),
+                                   Lines("top-1 of the positive pair", ("top-1", e => e.ContrastiveTop1))], 1, 2)
             .WithTitle("Learning rate and contrastive top-1").WithSize(1100, 420);
         var monitored = m.Where(e => e.HasKnn).ToList();
         double[] ends = monitored.Count > 0 ? [0, monitored[^1].Step] : [];
         var knn = PlotlyChart.Combine([
-                PlotlyChart.Line<double, double, string>(x: monitored.Select(e => (double)e.Step), y: monitored.Select(e => e.KnnTop1), Name: "CAN encoder", ShowMarkers: true),
+                PlotlyChart.Line<double, double, string>(x: monitored.Select(e => (double)e.Step), y: monitored.Select(e => e.KnnTop1),
+                                                         Name: "CAN encoder", ShowMarkers: true),
                 PlotlyChart.Line<double, double, string>(x: ends, y: ends.Select(_ => monitorPixels), Name: "raw pixels")])
             .WithAxisTitles("step", "20-NN top-1").WithTitle("Online kNN monitor (1000 training images against 5000 others)").WithSize(1100, 420);
-        var body = new StringBuilder("<p>Linear probe and kNN on frozen features (test split):</p>\n<table><tr><th>encoder</th><th>linear probe</th><th>20-NN</th></tr>\n");
+        var body = new StringBuilder("<p>Linear probe and kNN on frozen features (test split):</p>\n" +
+                                     "<table><tr><th>encoder</th><th>linear probe</th><th>20-NN</th></tr>\n");
         foreach (var row in table.Split('\n').Skip(2).Where(l => l.StartsWith("| ")))
         {
             var cells = row.Trim('|', ' ').Split('|').Select(c => WebUtility.HtmlEncode(c.Trim()));
@@ -152,7 +167,9 @@ internal static class MainJobCommand
         }
         body.Append("</table>\n");
         if (File.Exists(Path.Combine(outDir, "reconstructions.png")))
-            body.Append("<p>Originals, masked noisy inputs, reconstructions and predicted noise:</p><img src=\"reconstructions.png\" style=\"width:720px;image-rendering:pixelated\">\n");
-        File.WriteAllText(Path.Combine(outDir, "report.html"), ChartHtml.Page("CanKit main job", body.ToString(), monitored.Count > 0 ? [losses, lr, knn] : [losses, lr]));
+            body.Append("<p>Originals, masked noisy inputs, reconstructions and predicted noise:</p>" +
+                        "<img src=\"reconstructions.png\" style=\"width:720px;image-rendering:pixelated\">\n");
+        File.WriteAllText(Path.Combine(outDir, "report.html"),
+                          ChartHtml.Page("CanKit main job", body.ToString(), monitored.Count > 0 ? [losses, lr, knn] : [losses, lr]));
     }
 }

@@ -8,10 +8,15 @@ internal static class NotebooksCommand
 {
     public static Command Create()
     {
-        var paths = new Argument<string[]>("paths") { Description = "notebooks to run (default: notebooks/*.ipynb in order)", Arity = ArgumentArity.ZeroOrMore };
+        var paths = new Argument<string[]>("paths")
+        {
+            Description = "notebooks to run (default: notebooks/*.ipynb in order)",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
         var quick = new Option<bool>("--quick") { Description = "quick mode (also CANKIT_QUICK=1): each notebook in about 2 minutes on 2 cores" };
         var outDir = new Option<string>("--out") { Description = "folder for executed notebooks and HTML pages", DefaultValueFactory = _ => "runs/notebooks" };
-        var run = new Command("run", "run notebooks headless (the .NET Interactive C# kernel, in process); exit code 1 if any cell fails") { paths, quick, outDir };
+        var run = new Command("run", "run notebooks headless (the .NET Interactive C# kernel, in process); exit code 1 if any cell fails")
+            { paths, quick, outDir };
         run.SetAction(r => Cli.Guard(() =>
         {
             var list = r.GetValue(paths) is { Length: > 0 } given ? given

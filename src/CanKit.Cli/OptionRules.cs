@@ -25,11 +25,13 @@ internal static class OptionRules
     public static Option<int> AtLeast(this Option<int> o, int min) => o.Must(v => v >= min, $"must be ≥ {min}");
     public static Option<long> AtLeast(this Option<long> o, long min) => o.Must(v => v >= min, $"must be ≥ {min}");
     public static Option<int> Between(this Option<int> o, int min, int max) => o.Must(v => v >= min && v <= max, $"must be in {min}..{max}");
-    public static Option<int?> Between(this Option<int?> o, int min, int max) => o.Must(v => v is not { } x || x >= min && x <= max, $"must be in {min}..{max}");
+    public static Option<int?> Between(this Option<int?> o, int min, int max) =>
+        o.Must(v => v is not { } x || x >= min && x <= max, $"must be in {min}..{max}");
 
     /// <summary>A finite number above zero (NaN and ±∞ are refused: they pass a plain "> 0" test or poison the arithmetic).</summary>
     public static Option<double> PositiveFinite(this Option<double> o) => o.Must(v => v > 0 && double.IsFinite(v), "must be a finite number > 0");
-    public static Option<double?> PositiveFinite(this Option<double?> o) => o.Must(v => v is not { } x || x > 0 && double.IsFinite(x), "must be a finite number > 0");
+    public static Option<double?> PositiveFinite(this Option<double?> o) =>
+        o.Must(v => v is not { } x || x > 0 && double.IsFinite(x), "must be a finite number > 0");
 
     /// <summary>An absolute http(s) URL.</summary>
     public static Option<string?> HttpUrl(this Option<string?> o) =>

@@ -35,7 +35,8 @@ public static class Program
         {
             string help = $" (see cankit {string.Join(' ', Path(parse.CommandResult))} --help)";
             foreach (var e in parse.Errors)
-                Console.Error.WriteLine($"error: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))}{help}");
+                Console.Error.WriteLine(
+                    $"error: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))}{help}");
             return 2;
         }
         try

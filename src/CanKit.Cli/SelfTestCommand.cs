@@ -14,7 +14,11 @@ internal static class SelfTestCommand
 {
     public static Command Create()
     {
-        var device = new Option<string>("--device") { Description = "device to check against the CPU (cuda, cuda:N; cpu checks the command itself)", DefaultValueFactory = _ => "cuda" };
+        var device = new Option<string>("--device")
+        {
+            Description = "device to check against the CPU (cuda, cuda:N; cpu checks the command itself)",
+            DefaultValueFactory = _ => "cuda",
+        };
         var cmd = new Command("selftest", "compare a device's results with the CPU's (ops, attention, a CAN step and its gradient)") { device };
         cmd.SetAction(r => Cli.Guard(() => Run(Cli.ParseDevice(r.GetValue(device)!))));
         return cmd;

@@ -61,7 +61,8 @@ public sealed class PretrainedModelTests : IDisposable
         var (f0, _) = Features.Extract(original.Encoder, test, CPU);
         var (f1, _) = Features.Extract(loaded.Method.Encoder, test, CPU);
         double featureError = ((f1 - f0).norm() / f0.norm()).item<float>();
-        Assert.True(featureError <= 4 * encoderLayers * U16, $"features differ by {featureError:E2} relative, more than 4·{encoderLayers}·u = {4 * encoderLayers * U16:E2}");
+        Assert.True(featureError <= 4 * encoderLayers * U16,
+                    $"features differ by {featureError:E2} relative, more than 4·{encoderLayers}·u = {4 * encoderLayers * U16:E2}");
         Assert.True(featureError > 0, "the float16 rounding changed nothing: the file cannot hold float16 weights");
 
         var can0 = (Can)original.Module; var can1 = (Can)loaded.Method.Module;
@@ -145,7 +146,8 @@ public sealed class PretrainedModelTests : IDisposable
         Refused(Rewritten(file, "shape.safetensors", t => t["encoder.norm.weight"] = zeros(31, dtype: ScalarType.Float16)),
                 "tensor 'encoder.norm.weight' is Float16 [31], the model needs Float16 [32]");
         Refused(Rewritten(file, "missing-tensor.safetensors", t => t.Remove("decoder.pred.bias")), "tensor 'decoder.pred.bias' of the model is missing");
-        Refused(Rewritten(file, "extra.safetensors", t => t["head.9.weight"] = zeros(2, dtype: ScalarType.Float16)), "tensor 'head.9.weight' does not belong to the model");
+        Refused(Rewritten(file, "extra.safetensors", t => t["head.9.weight"] = zeros(2, dtype: ScalarType.Float16)),
+                "tensor 'head.9.weight' does not belong to the model");
         Refused(Rewritten(file, "nan.safetensors", t => t["encoder.norm.weight"] = full(32, double.NaN, dtype: ScalarType.Float16)),
                 "tensor 'encoder.norm.weight' holds NaN or infinite values");
     }
@@ -166,10 +168,12 @@ public sealed class PretrainedModelTests : IDisposable
         Assert.Equal(PretrainedModel.Kind, SafeTensors.ReadHeader(file).Metadata[ExportFormat.Marker]);
         string ckpt = Path.Combine(run, Trainer.CheckpointFile);
         byte[] before = File.ReadAllBytes(ckpt);
-        BadInputFlagTests.AssertOneLineError(CliRunner.Run("export", "--out", run, "--to", ckpt, "--what", "model"), 1, $"{ckpt}: exists and is not an encoder or model export");
+        BadInputFlagTests.AssertOneLineError(CliRunner.Run("export", "--out", run, "--to", ckpt, "--what", "model"), 1,
+                                             $"{ckpt}: exists and is not an encoder or model export");
         Assert.Equal(before, File.ReadAllBytes(ckpt));
         string other = Path.Combine(_dir, "other.safetensors");
-        BadInputFlagTests.AssertOneLineError(CliRunner.Run("export", "--out", run, "--to", other, "--what", "weights"), 2, "--what: expected encoder or model, got 'weights'");
+        BadInputFlagTests.AssertOneLineError(CliRunner.Run("export", "--out", run, "--to", other, "--what", "weights"), 2,
+                                             "--what: expected encoder or model, got 'weights'");
         Assert.False(File.Exists(other));
     }
 }

@@ -14,7 +14,9 @@ public sealed class ImageRows
         if (rows.Length == 0) throw new ArgumentException("ImageRows needs at least one row", nameof(rows));
         Rows = rows.Select(r =>
         {
-            if (r.Images.dim() != 4) throw new ArgumentException($"row '{r.Label}': expected images [N, C, H, W], got [{string.Join(", ", r.Images.shape)}]", nameof(rows));
+            if (r.Images.dim() != 4)
+                throw new ArgumentException($"row '{r.Label}': expected images [N, C, H, W], " +
+                                            $"got [{string.Join(", ", r.Images.shape)}]", nameof(rows));
             return (r.Label, new ImageBatch(r.Images, columns: (int)r.Images.size(0), caption: r.Label, scale: scale));
         }).ToList();
     }

@@ -65,7 +65,8 @@ public static class NotebookFormatters
     private static string RowsHtml(ImageRows rows) =>
         "<table style=\"border-collapse:collapse\">" + string.Concat(rows.Rows.Select(r =>
             $"<tr><td style=\"text-align:right;padding-right:8px;max-width:200px\">{WebUtility.HtmlEncode(r.Label)}</td>" +
-            $"<td><img alt=\"{WebUtility.HtmlEncode(r.Strip.ToString())}\" width=\"{r.Strip.Width * r.Strip.Scale}\" height=\"{r.Strip.Height * r.Strip.Scale}\" " +
+            $"<td><img alt=\"{WebUtility.HtmlEncode(r.Strip.ToString())}\" " +
+            $"width=\"{r.Strip.Width * r.Strip.Scale}\" height=\"{r.Strip.Height * r.Strip.Scale}\" " +
             $"style=\"image-rendering:pixelated\" src=\"{r.Strip.DataUri}\"></td></tr>")) + "</table>";
 
     private static IEnumerable<StepMetrics> Shown(IReadOnlyList<StepMetrics> m) =>
@@ -75,7 +76,8 @@ public static class NotebookFormatters
     {
         var sb = new StringBuilder($"{m.Count} logged steps\n");
         foreach (var e in Shown(m))
-            sb.Append(string.Format(CultureInfo.InvariantCulture, "step {0}: loss {1:F4} (contrastive {2:F4}, reconstruction {3:F4}, denoise {4:F4}), lr {5:G3}\n",
+            sb.Append(string.Format(CultureInfo.InvariantCulture,
+                "step {0}: loss {1:F4} (contrastive {2:F4}, reconstruction {3:F4}, denoise {4:F4}), lr {5:G3}\n",
                 e.Step, e.Loss, e.Contrastive, e.Reconstruction, e.Denoise, e.LearningRate));
         return sb.ToString();
     }
@@ -83,9 +85,12 @@ public static class NotebookFormatters
     private static string MetricsHtml(IReadOnlyList<StepMetrics> m)
     {
         var inv = CultureInfo.InvariantCulture;
-        var sb = new StringBuilder($"<p>{m.Count} logged steps{(m.Count > 10 ? " (first and last five)" : "")}</p><table><tr><th>step</th><th>epoch</th><th>lr</th><th>loss</th><th>contrastive</th><th>reconstruction</th><th>denoise</th><th>positive top-1</th><th>images/s</th></tr>");
+        var sb = new StringBuilder($"<p>{m.Count} logged steps{(m.Count > 10 ? " (first and last five)" : "")}</p>" +
+                                   "<table><tr><th>step</th><th>epoch</th><th>lr</th><th>loss</th><th>contrastive</th>" +
+                                   "<th>reconstruction</th><th>denoise</th><th>positive top-1</th><th>images/s</th></tr>");
         foreach (var e in Shown(m))
-            sb.Append(string.Format(inv, "<tr><td>{0}</td><td>{1}</td><td>{2:G3}</td><td>{3:F4}</td><td>{4:F4}</td><td>{5:F4}</td><td>{6:F4}</td><td>{7:F3}</td><td>{8:F0}</td></tr>",
+            sb.Append(string.Format(inv, "<tr><td>{0}</td><td>{1}</td><td>{2:G3}</td><td>{3:F4}</td><td>{4:F4}</td>" +
+                                         "<td>{5:F4}</td><td>{6:F4}</td><td>{7:F3}</td><td>{8:F0}</td></tr>",
                 e.Step, e.Epoch, e.LearningRate, e.Loss, e.Contrastive, e.Reconstruction, e.Denoise, e.ContrastiveTop1, e.ImagesPerSecond));
         return sb.Append("</table>").ToString();
     }

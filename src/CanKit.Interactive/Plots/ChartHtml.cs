@@ -30,7 +30,9 @@ public static partial class ChartHtml
     {
         string html = GenericChart.toChartHTML(GenericChart.setDisplayOptions(NoReference, chart));
         var m = DrawCall().Match(html);
-        if (!m.Success) throw new InvalidOperationException("Plotly.NET's chart HTML has an unexpected shape (no renderPlotly_… call); CanKit expects Plotly.NET 6.0");
+        if (!m.Success)
+            throw new InvalidOperationException("Plotly.NET's chart HTML has an unexpected shape (no renderPlotly_… call); " +
+                                                "CanKit expects Plotly.NET 6.0");
         string cdn = PlotlyJs.CdnUrl;
         string load =
             "(function (draw) {\n" +
@@ -60,8 +62,10 @@ public static partial class ChartHtml
     {
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>").Append(WebUtility.HtmlEncode(title)).Append("</title>\n");
-        sb.Append("<style>body{font-family:sans-serif;max-width:1250px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style>\n");
-        sb.Append(PlotlyJs.InlineScriptTag()).Append("\n</head><body>\n<h1>").Append(WebUtility.HtmlEncode(title)).Append("</h1>\n").Append(bodyHtml).Append('\n');
+        sb.Append("<style>body{font-family:sans-serif;max-width:1250px;margin:2em auto}table{border-collapse:collapse}" +
+                  "td,th{border:1px solid #ccc;padding:4px 8px}</style>\n");
+        sb.Append(PlotlyJs.InlineScriptTag()).Append("\n</head><body>\n<h1>").Append(WebUtility.HtmlEncode(title)).Append("</h1>\n")
+          .Append(bodyHtml).Append('\n');
         foreach (var c in charts) sb.Append(Fragment(c)).Append('\n');
         return sb.Append("</body></html>\n").ToString();
     }

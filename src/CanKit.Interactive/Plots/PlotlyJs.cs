@@ -11,7 +11,8 @@ public static class PlotlyJs
     private static readonly Lazy<(string Name, string Source)> Embedded = new(() =>
     {
         var asm = typeof(Plotly.NET.GenericChart).Assembly;
-        string name = asm.GetManifestResourceNames().SingleOrDefault(n => n.StartsWith("Plotly.NET.plotly-", StringComparison.Ordinal) && n.EndsWith(".min.js", StringComparison.Ordinal))
+        string name = asm.GetManifestResourceNames().SingleOrDefault(n => n.StartsWith("Plotly.NET.plotly-", StringComparison.Ordinal)
+                                                                          && n.EndsWith(".min.js", StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"{asm.GetName().Name} {asm.GetName().Version} carries no plotly-*.min.js resource");
         using var s = asm.GetManifestResourceStream(name)!;
         using var r = new StreamReader(s);
@@ -28,5 +29,7 @@ public static class PlotlyJs
     public static string CdnUrl => $"https://cdn.plot.ly/plotly-{Version}.min.js";
 
     /// <summary>A script element that inlines Plotly.js (for a self-contained page; about 3.6 MB).</summary>
-    public static string InlineScriptTag() => "<script type=\"text/javascript\" charset=\"utf-8\">" + Source().Replace("</script", "<\\/script", StringComparison.OrdinalIgnoreCase) + "</script>";
+    public static string InlineScriptTag() =>
+        "<script type=\"text/javascript\" charset=\"utf-8\">" +
+        Source().Replace("</script", "<\\/script", StringComparison.OrdinalIgnoreCase) + "</script>";
 }

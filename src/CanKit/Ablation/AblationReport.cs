@@ -19,12 +19,14 @@ public static class AblationReport
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>The rows of <paramref name="table"/> at <paramref name="steps"/> (the budget or a budget-study point).</summary>
-    public static IReadOnlyList<AblationRow> Summarise(AblationTable table, IReadOnlyList<AblationRunResult> results, AblationSettings settings, VitConfig encoder, long steps) =>
+    public static IReadOnlyList<AblationRow> Summarise(AblationTable table, IReadOnlyList<AblationRunResult> results,
+                                                      AblationSettings settings, VitConfig encoder, long steps) =>
         table.Rows.Select(row =>
         {
             var runs = results.Where(r => r.Row == row.Name && r.Step == steps).ToList();
             if (runs.Count == 0) throw new InvalidOperationException($"no results for row '{row.Name}' at step {steps}");
-            return new AblationRow(table.Name, row.Name, steps, SeedSummary.Of(runs.Select(r => r.Probe).ToList()), SeedSummary.Of(runs.Select(r => r.Knn).ToList()),
+            return new AblationRow(table.Name, row.Name, steps, SeedSummary.Of(runs.Select(r => r.Probe).ToList()),
+                SeedSummary.Of(runs.Select(r => r.Knn).ToList()),
                 StepFlops.Of(settings.Spec(row, 0).MethodSpec(), encoder, settings.Batch) / 1e9, runs.Average(r => r.TrainSeconds) / 60);
         }).ToList();
 
@@ -35,7 +37,8 @@ public static class AblationReport
     /// </summary>
     public static (Verdict Verdict, string Evidence) Judge(AblationClaim claim, IReadOnlyList<AblationRow> rows, Func<AblationRow, SeedSummary> metric)
     {
-        AblationRow Find(string name) => rows.FirstOrDefault(r => r.Row == name) ?? throw new ArgumentException($"claim {claim.Id}: no row '{name}' in the table", nameof(rows));
+        AblationRow Find(string name) => rows.FirstOrDefault(r => r.Row == name)
+                                         ?? throw new ArgumentException($"claim {claim.Id}: no row '{name}' in the table", nameof(rows));
         var (b, w) = (Find(claim.Better), Find(claim.Worse));
         if (claim.FlopsRatio is { } expected)
         {
@@ -69,7 +72,10 @@ public static class AblationReport
     {
         var sb = new StringBuilder(CsvHeader).Append('\n');
         foreach (var r in rows)
-            sb.Append(string.Create(Inv, $"{r.Table},{r.Row},{r.Steps},{r.Probe.Count},{r.Probe.Mean:R},{r.Probe.StdDev:R},{r.Probe.Low:R},{r.Probe.High:R},{r.Knn.Mean:R},{r.Knn.StdDev:R},{r.Knn.Low:R},{r.Knn.High:R},{r.GflopPerStep:R},{r.TrainMinutes:R}\n"));
+            sb.Append(string.Create(Inv, $"{r.Table},{r.Row},{r.Steps}," +
+                                         $"{r.Probe.Count},{r.Probe.Mean:R},{r.Probe.StdDev:R},{r.Probe.Low:R},{r.Probe.High:R}," +
+                                         $"{r.Knn.Mean:R},{r.Knn.StdDev:R},{r.Knn.Low:R},{r.Knn.High:R}," +
+                                         $"{r.GflopPerStep:R},{r.TrainMinutes:R}\n"));
         return sb.ToString();
     }
 
@@ -88,7 +94,8 @@ public static class AblationReport
                 if (f.Length != 14) throw new FormatException($"{f.Length} fields, expected 14");
                 double D(int j) => double.Parse(f[j], NumberStyles.Float, Inv);
                 int n = int.Parse(f[3], Inv);
-                rows.Add(new AblationRow(f[0], f[1], long.Parse(f[2], Inv), new SeedSummary(n, D(4), D(5), D(6), D(7)), new SeedSummary(n, D(8), D(9), D(10), D(11)), D(12), D(13)));
+                rows.Add(new AblationRow(f[0], f[1], long.Parse(f[2], Inv), new SeedSummary(n, D(4), D(5), D(6), D(7)),
+                                         new SeedSummary(n, D(8), D(9), D(10), D(11)), D(12), D(13)));
             }
             catch (FormatException e)
             {
@@ -154,8 +161,10 @@ public static class AblationReport
             {
                 if (!(metric(a).Low > metric(b).High)) continue;   // a above b, intervals apart
                 settled++;
-                var la = later.SingleOrDefault(r => r.Row == a.Row) ?? throw new ArgumentException($"row {a.Row} is missing at the later budget", nameof(later));
-                var lb = later.SingleOrDefault(r => r.Row == b.Row) ?? throw new ArgumentException($"row {b.Row} is missing at the later budget", nameof(later));
+                var la = later.SingleOrDefault(r => r.Row == a.Row)
+                         ?? throw new ArgumentException($"row {a.Row} is missing at the later budget", nameof(later));
+                var lb = later.SingleOrDefault(r => r.Row == b.Row)
+                         ?? throw new ArgumentException($"row {b.Row} is missing at the later budget", nameof(later));
                 if (metric(la).Mean > metric(lb).Mean) kept++;
             }
         return (settled, kept);

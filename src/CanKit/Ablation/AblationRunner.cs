@@ -102,13 +102,16 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         try { registered = spec.MethodSpec(); }
         catch (ArgumentException e)
         {
-            throw new ArgumentException($"table '{table.Name}', row '{row.Name}': not a registered row ({e.Message}); add it to AblationTables.cs under a new name", nameof(row), e);
+            throw new ArgumentException($"table '{table.Name}', row '{row.Name}': not a registered row ({e.Message}); " +
+                                        "add it to AblationTables.cs under a new name", nameof(row), e);
         }
-        string trains = JsonSerializer.Serialize(registered.Resolve(Encoder), Json), declared = JsonSerializer.Serialize(spec.WithDecoder(row).Resolve(Encoder), Json);
+        string trains = JsonSerializer.Serialize(registered.Resolve(Encoder), Json),
+               declared = JsonSerializer.Serialize(spec.WithDecoder(row).Resolve(Encoder), Json);
         if (trains == declared) return;
         var (_, registeredLine, declaredLine) = FirstDifference(trains, declared);
         throw new ArgumentException(
-            $"table '{table.Name}', row '{row.Name}': differs from the registered row of that name ({declaredLine} where the registered row has {registeredLine}); "
+            $"table '{table.Name}', row '{row.Name}': differs from the registered row of that name "
+            + $"({declaredLine} where the registered row has {registeredLine}); "
             + "a run rebuilds its method from the row's name, so register a changed row in AblationTables.cs under a new name", nameof(row));
     }
 
@@ -125,7 +128,8 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         string stored = File.ReadAllText(path);
         if (stored == expected) return;
         var (line, was, now) = FirstDifference(stored, expected);
-        throw new InvalidDataException($"{dir}: its {ConfigFile} differs from this suite's configuration at line {line} (stored {was}, now {now}); delete the folder or use another --out");
+        throw new InvalidDataException($"{dir}: its {ConfigFile} differs from this suite's configuration at line {line} " +
+                                       $"(stored {was}, now {now}); delete the folder or use another --out");
     }
 
     // The first line (1-based) at which two JSON texts differ, and that line of each, trimmed ("(end)" past the last).
@@ -155,7 +159,8 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         File.WriteAllText(Path.Combine(dir, ConfigFile), config);
         var spec = Settings.Spec(row, seed);
         var clock = Stopwatch.StartNew();
-        var outcome = PretrainRun.Pretrain(spec, dir, device, StepProgress, cancel, checkpointEvery: (int)Settings.CheckpointEvery, logEvery: (int)Settings.CheckpointEvery,
+        var outcome = PretrainRun.Pretrain(spec, dir, device, StepProgress, cancel,
+            checkpointEvery: (int)Settings.CheckpointEvery, logEvery: (int)Settings.CheckpointEvery,
             adjust: c => c with { MinLearningRate = c.LearningRate, KeepCheckpoints = budgetStudy });
         if (outcome == TrainOutcome.Interrupted) throw new OperationCanceledException($"{row.Name} seed {seed} stopped at a checkpoint in {dir}", cancel);
         double seconds = clock.Elapsed.TotalSeconds;

@@ -70,7 +70,8 @@ public sealed record AblationSettings
 
     /// <summary>The run of <paramref name="row"/> at <paramref name="seed"/>, as <c>cankit pretrain</c> would describe it.</summary>
     public RunSpec Spec(MethodSpec row, int seed) =>
-        new(row.Name, "paper", Dataset, DataRoot, Width, Depth, Heads, PatchSize, Batch, Steps, LearningRate, 0.05, 1.0, (ulong)seed, TrainSubset, Precision: Precision, Decoder: Decoder);
+        new(row.Name, "paper", Dataset, DataRoot, Width, Depth, Heads, PatchSize, Batch, Steps, LearningRate, RunSpec.DefaultWeightDecay,
+            RunSpec.DefaultClipNorm, (ulong)seed, TrainSubset, Precision: Precision, Decoder: Decoder);
 
     /// <summary>
     /// Checks the settings that no run spec holds; an <see cref="ArgumentException"/> names the field (ParamName) so the
@@ -81,9 +82,13 @@ public sealed record AblationSettings
         if (Seeds < 2) throw new ArgumentException($"{nameof(Seeds)}: must be ≥ 2 (a 95 % interval needs two runs), got {Seeds}", nameof(Seeds));
         if (Seeds > 100) throw new ArgumentException($"{nameof(Seeds)}: must be ≤ 100, got {Seeds}", nameof(Seeds));
         if (EvalSubset < 0) throw new ArgumentException($"{nameof(EvalSubset)}: must be ≥ 0 (0: all images), got {EvalSubset}", nameof(EvalSubset));
-        if (EvalSubset is > 0 and < 60) throw new ArgumentException($"{nameof(EvalSubset)}: must be 0 or ≥ 60 (its sixth is the test set), got {EvalSubset}", nameof(EvalSubset));
+        if (EvalSubset is > 0 and < 60)
+            throw new ArgumentException($"{nameof(EvalSubset)}: must be 0 or ≥ 60 (its sixth is the test set), got {EvalSubset}",
+                                        nameof(EvalSubset));
         if (ProbeEpochs < 1) throw new ArgumentException($"{nameof(ProbeEpochs)}: must be ≥ 1, got {ProbeEpochs}", nameof(ProbeEpochs));
-        if (DecoderWidth < 4 || DecoderWidth % 4 != 0) throw new ArgumentException($"{nameof(DecoderWidth)}: must be a multiple of 4 (the 2-D sin-cos position embedding), got {DecoderWidth}", nameof(DecoderWidth));
+        if (DecoderWidth < 4 || DecoderWidth % 4 != 0)
+            throw new ArgumentException($"{nameof(DecoderWidth)}: must be a multiple of 4 (the 2-D sin-cos position embedding), " +
+                                        $"got {DecoderWidth}", nameof(DecoderWidth));
         if (DecoderDepth < 1) throw new ArgumentException($"{nameof(DecoderDepth)}: must be ≥ 1, got {DecoderDepth}", nameof(DecoderDepth));
         if (K < 1) throw new ArgumentException($"{nameof(K)}: must be ≥ 1, got {K}", nameof(K));
         return this;

@@ -54,7 +54,8 @@ public static class AblationTables
             new("5a", "SimCLR on full views costs ~1.7× CAN's FLOPs per step", CanPaper + " (ViT-L)", "simclr", "can", FlopsRatio: 1.7),
             new("5b", "CAN is at least as accurate as SimCLR", CanPaper, "can", "simclr"),
         ],
-        "CanConfig.SigmaMax: raise it from 0.05 to 0.2 on the `can` and `can-noise-as-aug` rows; stronger noise should widen the gap between denoising with σ and noise as augmentation",
+        "CanConfig.SigmaMax: raise it from 0.05 to 0.2 on the `can` and `can-noise-as-aug` rows; " +
+        "stronger noise should widen the gap between denoising with σ and noise as augmentation",
         BudgetStudy: true);
 
     /// <summary>The share of patches masked in each of CAN's views.</summary>
@@ -68,12 +69,16 @@ public static class AblationTables
 
     /// <summary>CAN's contrastive weight against reconstruction and denoising (0.03 / 0.67 / 0.30).</summary>
     public static readonly AblationTable CanLossWeights = new("can-loss-weights", "CAN: contrastive loss weight",
-        [CanRow("can-contrast-0.003", Can with { ContrastiveWeight = 0.003 }), CanFull, CanRow("can-contrast-0.3", Can with { ContrastiveWeight = 0.3 })],
+        [CanRow("can-contrast-0.003", Can with { ContrastiveWeight = 0.003 }), CanFull,
+         CanRow("can-contrast-0.3", Can with { ContrastiveWeight = 0.3 })],
         [
-            new("w1", "the reference weight 0.03 beats a 10× lighter contrastive term", "CAN official code and re-implementation: 0.03 / 0.67 / 0.30", "can", "can-contrast-0.003"),
-            new("w2", "the reference weight 0.03 beats a 10× heavier contrastive term", "CAN official code and re-implementation: 0.03 / 0.67 / 0.30", "can", "can-contrast-0.3"),
+            new("w1", "the reference weight 0.03 beats a 10× lighter contrastive term",
+                "CAN official code and re-implementation: 0.03 / 0.67 / 0.30", "can", "can-contrast-0.003"),
+            new("w2", "the reference weight 0.03 beats a 10× heavier contrastive term",
+                "CAN official code and re-implementation: 0.03 / 0.67 / 0.30", "can", "can-contrast-0.3"),
         ],
-        "CanConfig.DenoiseWeight: set it to 0 on `can` (same as noise as augmentation) and compare with `can-noise-as-aug`; the rows should agree within their intervals");
+        "CanConfig.DenoiseWeight: set it to 0 on `can` (same as noise as augmentation) and compare with `can-noise-as-aug`; " +
+        "the rows should agree within their intervals");
 
     /// <summary>CMAE's components: how the two views are paired, the feature decoder, the momentum target.</summary>
     public static readonly AblationTable CmaeComponents = new("cmae-components", "CMAE: view pairing, feature decoder, momentum target",
@@ -88,7 +93,8 @@ public static class AblationTables
             new("a1", "the pixel shift beats identical crops", CmaePaper, "cmae", "cmae-identical-crops"),
             new("a2", "the pixel shift beats independent random crops", CmaePaper, "cmae", "cmae-random-crops"),
             new("b", "the feature decoder helps", CmaePaper, "cmae", "cmae-no-feature-decoder"),
-            new("c", "an EMA target (μ = 0.996) beats shared weights (μ = 0: the target is the online encoder without gradient)", CmaePaper, "cmae", "cmae-shared-weights"),
+            new("c", "an EMA target (μ = 0.996) beats shared weights (μ = 0: the target is the online encoder without gradient)",
+                CmaePaper, "cmae", "cmae-shared-weights"),
         ],
         "CmaeConfig.Momentum: set 0.99 instead of 0.996; over a few hundred steps a faster target should close part of the gap to shared weights");
 

@@ -40,7 +40,8 @@ public sealed class BatchLoader : IDisposable
                        int workers = 1)
     {
         if (batchSize > data.Count) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"{data.Name} has only {data.Count} images");
-        if (worldSize < 1 || batchSize % worldSize != 0) throw new ArgumentOutOfRangeException(nameof(worldSize), worldSize, $"the world size must divide the batch size {batchSize}");
+        if (worldSize < 1 || batchSize % worldSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(worldSize), worldSize, $"the world size must divide the batch size {batchSize}");
         if (rank < 0 || rank >= worldSize) throw new ArgumentOutOfRangeException(nameof(rank), rank, $"must be in [0, {worldSize})");
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "at least one loader thread");
         (_data, _batch, _seed, _pin, _local, _rank, _start) = (data, batchSize, seed, pinMemory, batchSize / worldSize, rank, start);

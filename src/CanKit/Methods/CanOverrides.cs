@@ -7,8 +7,9 @@ namespace CanKit.Methods;
 /// <c>--temperature</c>, <c>--crop-min</c>, <c>--blur</c>, <c>--jitter</c>): null keeps the preset's value. Stored in run.json, so
 /// evaluation and resuming rebuild the same model; <see cref="Apply"/> goes through <see cref="CanConfig"/>'s own checks.
 /// </summary>
-public sealed record CanOverrides(double? MaskRatio = null, double? SigmaMax = null, double? ContrastiveWeight = null, double? ReconstructionWeight = null,
-                                  double? DenoiseWeight = null, double? Temperature = null, double? CropMin = null, double? BlurP = null, double? JitterP = null)
+public sealed record CanOverrides(double? MaskRatio = null, double? SigmaMax = null, double? ContrastiveWeight = null,
+                                  double? ReconstructionWeight = null, double? DenoiseWeight = null, double? Temperature = null,
+                                  double? CropMin = null, double? BlurP = null, double? JitterP = null)
 {
     /// <summary><paramref name="c"/> with every value this record sets; an out-of-range value throws, naming the field.</summary>
     public CanConfig Apply(CanConfig c)

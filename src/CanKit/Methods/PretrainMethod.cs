@@ -22,7 +22,8 @@ public interface IPretrainMethod : IDisposable
 }
 
 /// <summary>A named method with its settings: one entry of the ablation table, or a pretraining run.</summary>
-public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = null, CmaeConfig? Cmae = null, MaeConfig? Mae = null, SimClrConfig? SimClr = null)
+public sealed record MethodSpec(string Name, MethodKind Kind, CanConfig? Can = null, CmaeConfig? Cmae = null, MaeConfig? Mae = null,
+                                SimClrConfig? SimClr = null)
 {
     /// <summary>The configurations <see cref="Create"/> builds for <paramref name="encoder"/>, all filled in (what a run trains).</summary>
     public MethodSpec Resolve(VitConfig encoder) => Kind switch

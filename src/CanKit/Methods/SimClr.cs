@@ -13,12 +13,20 @@ public sealed record SimClrConfig
     public VitConfig Encoder { get; init; } = VitConfig.CifarSmall with { ClsToken = false };
 
     /// <summary>InfoNCE temperature (CAN uses 0.1 for both CAN and its SimCLR baseline).</summary>
-    public double Temperature { get => _temperature; init => _temperature = ConfigRules.Positive(value, nameof(Temperature)); }
+    public double Temperature
+    {
+        get => _temperature;
+        init => _temperature = ConfigRules.Positive(value, nameof(Temperature));
+    }
 
     public int ProjectionDim { get => _projectionDim; init => _projectionDim = ConfigRules.Positive(value, nameof(ProjectionDim)); }
 
     /// <summary>0 means the encoder width.</summary>
-    public int ProjectionHidden { get => _projectionHidden; init => _projectionHidden = ConfigRules.NonNegative(value, nameof(ProjectionHidden)); }
+    public int ProjectionHidden
+    {
+        get => _projectionHidden;
+        init => _projectionHidden = ConfigRules.NonNegative(value, nameof(ProjectionHidden));
+    }
 
     public int HeadHidden => ProjectionHidden == 0 ? Encoder.Width : ProjectionHidden;
 

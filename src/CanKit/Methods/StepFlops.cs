@@ -18,7 +18,8 @@ public static class StepFlops
         {
             case MethodKind.Can:
                 var can = r.Can!;
-                return Can(can.Encoder, can.Decoder, batch, can.MaskRatio, can.RunsDecoder, can.Denoises && can.SigmaEmbedding, can.HeadHidden, can.ProjectionDim);
+                return Can(can.Encoder, can.Decoder, batch, can.MaskRatio, can.RunsDecoder, can.Denoises && can.SigmaEmbedding,
+                           can.HeadHidden, can.ProjectionDim);
             case MethodKind.SimClr:
                 var sim = r.SimClr!;
                 return Can(sim.Encoder, DecoderConfig.Small32, batch, 0, decoder: false, sigmaEmbedding: false, sim.HeadHidden, sim.ProjectionDim);

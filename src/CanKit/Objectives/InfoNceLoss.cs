@@ -108,6 +108,7 @@ public static class InfoNceLoss
     private static void CheckPair(Tensor a, Tensor b, string name)
     {
         if (a.dim() != 2 || !a.shape.SequenceEqual(b.shape))
-            throw new ArgumentException($"contrastive embeddings must both be [n, d], got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}]", name);
+            throw new ArgumentException($"contrastive embeddings must both be [n, d], " +
+                                        $"got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}]", name);
     }
 }

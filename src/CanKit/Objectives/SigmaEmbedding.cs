@@ -33,13 +33,15 @@ public sealed class SigmaEmbedding : nn.Module<Tensor, Tensor>
     /// <param name="generator">Draws the MLP's initial weights (libtorch's global generator when null).</param>
     /// <param name="features">Number of sinusoidal features F (even); 0: <paramref name="width"/>. Official code: 128.</param>
     /// <param name="frequencies">Spacing of the frequencies (official code: <see cref="SinusoidFrequencies.Diffusion"/>).</param>
-    public SigmaEmbedding(int width, double scale = 1000, Generator? generator = null, int features = 0, SinusoidFrequencies frequencies = SinusoidFrequencies.Transformer)
+    public SigmaEmbedding(int width, double scale = 1000, Generator? generator = null, int features = 0,
+                          SinusoidFrequencies frequencies = SinusoidFrequencies.Transformer)
         : base(nameof(SigmaEmbedding))
     {
         if (width <= 0) throw new ArgumentOutOfRangeException(nameof(width), width, "must be > 0");
         if (features == 0) features = width;
         int minFeatures = frequencies == SinusoidFrequencies.Diffusion ? 4 : 2;
-        if (features < minFeatures || features % 2 != 0) throw new ArgumentOutOfRangeException(nameof(features), features, $"must be even and ≥ {minFeatures}");
+        if (features < minFeatures || features % 2 != 0)
+            throw new ArgumentOutOfRangeException(nameof(features), features, $"must be even and ≥ {minFeatures}");
         if (!(scale > 0) || double.IsInfinity(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, "must be finite and > 0");
         _features = features;
         _scale = scale;

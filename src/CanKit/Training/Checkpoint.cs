@@ -66,9 +66,12 @@ public static class Checkpoint
         if (Get("method") != method)
             throw new InvalidDataException($"{path}: checkpoint is for method '{Get("method")}', not '{method}'");
         if (Get("fingerprint") != fingerprint)
-            throw new InvalidDataException($"{path}: checkpoint was made with another configuration:\n  checkpoint: {Get("fingerprint")}\n  this run:   {fingerprint}");
+            throw new InvalidDataException($"{path}: checkpoint was made with another configuration:\n" +
+                                           $"  checkpoint: {Get("fingerprint")}\n  this run:   {fingerprint}");
         var inv = CultureInfo.InvariantCulture;
-        long Long(string key) => long.TryParse(Get(key), NumberStyles.Integer, inv, out long v) ? v : throw new InvalidDataException($"{path}: metadata '{key}' is not an integer: '{Get(key)}'");
+        long Long(string key) => long.TryParse(Get(key), NumberStyles.Integer, inv, out long v)
+            ? v
+            : throw new InvalidDataException($"{path}: metadata '{key}' is not an integer: '{Get(key)}'");
         long at = Long("step"), total = Long("total_steps"), epoch = Long("epoch"), batch = Long("batch");
         // A step outside [0, total] would resume a run "to done" without training, or feed the schedule a negative step.
         if (total <= 0) throw new InvalidDataException($"{path}: metadata 'total_steps' must be > 0, got {total}");
@@ -96,7 +99,8 @@ public static class Checkpoint
         var rng = Need("rng");
         using (var current = generator.get_state())
             if (rng.dtype != ScalarType.Byte || rng.dim() != 1 || rng.shape[0] != current.shape[0])
-                throw new InvalidDataException($"{path}: tensor 'rng' is {rng.dtype} [{string.Join(", ", rng.shape)}], the generator's state is Byte [{current.shape[0]}]");
+                throw new InvalidDataException($"{path}: tensor 'rng' is {rng.dtype} [{string.Join(", ", rng.shape)}], " +
+                                               $"the generator's state is Byte [{current.shape[0]}]");
         generator.set_state(rng);
         return new CheckpointInfo(at, total, new DataPosition(epoch, batch), method, fingerprint);
     }
@@ -157,7 +161,8 @@ public static class Checkpoint
         for (int i = 0; i < parameters.Count; i++)
         {
             if (!names.TryGetValue(parameters[i].Handle, out var name))
-                throw new ArgumentException($"the optimiser holds a parameter of shape [{string.Join(", ", parameters[i].shape)}] that is not in the model", nameof(optimizer));
+                throw new ArgumentException($"the optimiser holds a parameter of shape [{string.Join(", ", parameters[i].shape)}] " +
+                                            "that is not in the model", nameof(optimizer));
             yield return (name, (AdamW.State)states[i]);
         }
     }

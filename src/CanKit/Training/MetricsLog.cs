@@ -14,7 +14,8 @@ public sealed record StepMetrics(long Step, long Epoch, double LearningRate, dou
 /// <summary>Appends step metrics to <c>metrics.jsonl</c> and <c>metrics.csv</c> (flushed per line, so a crash loses nothing written).</summary>
 public sealed class MetricsLog : IDisposable
 {
-    private static readonly string[] Columns = ["step", "epoch", "lr", "loss", "contrastive", "reconstruction", "denoise", "top1", "images_per_s", "elapsed_s", "knn_top1"];
+    private static readonly string[] Columns =
+        ["step", "epoch", "lr", "loss", "contrastive", "reconstruction", "denoise", "top1", "images_per_s", "elapsed_s", "knn_top1"];
     private readonly StreamWriter _jsonl, _csv;
 
     public MetricsLog(string directory, bool append)
@@ -30,7 +31,8 @@ public sealed class MetricsLog : IDisposable
     public void Write(StepMetrics m)
     {
         var inv = CultureInfo.InvariantCulture;
-        double[] v = [m.Step, m.Epoch, m.LearningRate, m.Loss, m.Contrastive, m.Reconstruction, m.Denoise, m.ContrastiveTop1, m.ImagesPerSecond, m.ElapsedSeconds, m.KnnTop1];
+        double[] v = [m.Step, m.Epoch, m.LearningRate, m.Loss, m.Contrastive, m.Reconstruction, m.Denoise, m.ContrastiveTop1,
+                      m.ImagesPerSecond, m.ElapsedSeconds, m.KnnTop1];
         // A step the monitor did not measure has an empty knn_top1 cell and no knn_top1 key (JSON has no NaN).
         _csv.WriteLine(string.Join(',', v.Select(x => double.IsNaN(x) ? "" : x.ToString("R", inv))));
         var obj = new Dictionary<string, double>();
@@ -82,7 +84,8 @@ public sealed class MetricsLog : IDisposable
             try { d = JsonSerializer.Deserialize<Dictionary<string, double>>(x.Line); }
             catch (JsonException e) { throw new InvalidDataException($"{path}:{x.Number}: not a metrics line ({e.Message.Split('\n')[0]})", e); }
             double Get(string key) => d is not null && d.TryGetValue(key, out var v) ? v : throw new InvalidDataException($"{path}:{x.Number}: no '{key}'");
-            return new StepMetrics((long)Get("step"), (long)Get("epoch"), Get("lr"), Get("loss"), Get("contrastive"), Get("reconstruction"), Get("denoise"), Get("top1"), Get("images_per_s"), Get("elapsed_s"),
+            return new StepMetrics((long)Get("step"), (long)Get("epoch"), Get("lr"), Get("loss"), Get("contrastive"), Get("reconstruction"),
+                Get("denoise"), Get("top1"), Get("images_per_s"), Get("elapsed_s"),
                 d!.TryGetValue("knn_top1", out var knn) ? knn : double.NaN);
         }).ToList();
 

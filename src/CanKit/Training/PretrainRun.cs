@@ -140,7 +140,8 @@ public static class PretrainRun
             Checkpoint.LoadModel(method.Module, state.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key[6..], kv => kv.Value), ckpt);
             // A run that diverged leaves NaN/inf weights; their features would score by chance and export silently.
             if (Checkpoint.NonFiniteParameter(method.Module) is { } name)
-                throw new InvalidDataException($"{ckpt}: parameter 'model.{name}' holds NaN or infinite values (the run diverged); retrain or use an earlier checkpoint");
+                throw new InvalidDataException($"{ckpt}: parameter 'model.{name}' holds NaN or infinite values (the run diverged); " +
+                                               "retrain or use an earlier checkpoint");
         }
         catch
         {

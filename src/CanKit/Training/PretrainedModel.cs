@@ -62,7 +62,8 @@ public sealed class PretrainedModel : IDisposable
                 if (!t.is_floating_point()) { half[name] = t; continue; }
                 var h = t.detach().to(ScalarType.Float16);
                 if (!isfinite(h).all().item<bool>())
-                    throw new InvalidDataException($"tensor '{name}' of the model holds values that float16 cannot hold (NaN, infinite or |w| > 65504); {path} not written");
+                    throw new InvalidDataException($"tensor '{name}' of the model holds values that float16 cannot hold " +
+                                                   $"(NaN, infinite or |w| > 65504); {path} not written");
                 half[name] = h;
             }
         var inv = CultureInfo.InvariantCulture;
@@ -97,7 +98,10 @@ public sealed class PretrainedModel : IDisposable
         string kind = Get(ExportFormat.Marker);
         if (kind != Kind)
             throw new InvalidDataException($"{path}: metadata '{ExportFormat.Marker}' is '{kind}'" +
-                                           (kind == "encoder" ? ", an encoder export (the encoder alone, timm names); a model file is written by `cankit export --what model`" : $", expected '{Kind}'"));
+                                           (kind == "encoder"
+                                               ? ", an encoder export (the encoder alone, timm names); " +
+                                                 "a model file is written by `cankit export --what model`"
+                                               : $", expected '{Kind}'"));
         var spec = RunSpec.Parse(Get(ExportFormat.RunMetadata), $"{path}: metadata '{ExportFormat.RunMetadata}'");
         var inv = CultureInfo.InvariantCulture;
         long Long(string key, long min, long max) =>
@@ -108,7 +112,11 @@ public sealed class PretrainedModel : IDisposable
         int size = (int)Long("image_size", 1, ImageFolder.MaxSide), channels = (int)Long("in_channels", 1, 4);
         VitConfig encoder;
         try { encoder = (spec with { Precision = Precision.Float32 }).Encoder(size, channels); }
-        catch (ArgumentException e) { throw new InvalidDataException($"{path}: metadata 'image_size' {size} does not fit the run: {e.Message.Split(" (Parameter")[0]}", e); }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{path}: metadata 'image_size' {size} does not fit the run: " +
+                                           $"{e.Message.Split(" (Parameter")[0]}", e);
+        }
 
         using var g = new Generator(spec.Seed);
         var method = spec.MethodSpec().Create(encoder, g);
@@ -139,7 +147,8 @@ public sealed class PretrainedModel : IDisposable
             if (floating && t.dtype != ScalarType.Float16)
                 throw new InvalidDataException($"{path}: tensor '{name}' is {t.dtype} [{string.Join(", ", t.shape)}], a model file holds Float16 weights");
             if (floating && !t.shape.SequenceEqual(dst!.shape))
-                throw new InvalidDataException($"{path}: tensor '{name}' is Float16 [{string.Join(", ", t.shape)}], the model needs Float16 [{string.Join(", ", dst.shape)}]");
+                throw new InvalidDataException($"{path}: tensor '{name}' is Float16 [{string.Join(", ", t.shape)}], " +
+                                               $"the model needs Float16 [{string.Join(", ", dst.shape)}]");
             widened[name] = floating ? t.to(dst!.dtype) : t;
         }
         Checkpoint.LoadModel(model, widened, path);

@@ -44,11 +44,13 @@ public static class RunEvaluation
     /// Linear probe and kNN of the raw pixels of the run's splits (the test split, or its held-out validation images): the
     /// same protocol as <see cref="Evaluate"/>, with the pixels as the encoder. The row any pre-trained encoder must beat.
     /// </summary>
-    public static EvalResult EvaluatePixels(string runDir, int k = 20, double temperature = 0.07, int probeEpochs = 30, IProgress<string>? log = null, int evalSubset = 0)
+    public static EvalResult EvaluatePixels(string runDir, int k = 20, double temperature = 0.07, int probeEpochs = 30,
+                                            IProgress<string>? log = null, int evalSubset = 0)
         => EvaluatePixels(RunSpec.Load(runDir), k, temperature, probeEpochs, log, evalSubset);
 
     /// <inheritdoc cref="EvaluatePixels(string, int, double, int, IProgress{string}?, int)"/>
-    public static EvalResult EvaluatePixels(RunSpec spec, int k = 20, double temperature = 0.07, int probeEpochs = 30, IProgress<string>? log = null, int evalSubset = 0)
+    public static EvalResult EvaluatePixels(RunSpec spec, int k = 20, double temperature = 0.07, int probeEpochs = 30,
+                                            IProgress<string>? log = null, int evalSubset = 0)
     {
         CheckScoreArguments(k, temperature, probeEpochs);
         if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
@@ -58,7 +60,10 @@ public static class RunEvaluation
         return EvaluatePixels(train, test, k, temperature, probeEpochs, spec.Seed, log);
     }
 
-    /// <summary>The raw-pixel row for any two sets: the probe and kNN of <see cref="Features.Pixels"/> of <paramref name="train"/> and <paramref name="test"/>.</summary>
+    /// <summary>
+    /// The raw-pixel row for any two sets: the probe and kNN of <see cref="Features.Pixels"/> of <paramref name="train"/> and
+    /// <paramref name="test"/>.
+    /// </summary>
     public static EvalResult EvaluatePixels(ImageSet train, ImageSet test, int k = 20, double temperature = 0.07, int probeEpochs = 30, ulong seed = 0,
                                             IProgress<string>? log = null)
     {
@@ -87,7 +92,8 @@ public static class RunEvaluation
     private static void CheckScoreArguments(int k, double temperature, int probeEpochs)
     {
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "must be > 0");
-        if (!(temperature > 0) || !double.IsFinite(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
+        if (!(temperature > 0) || !double.IsFinite(temperature))
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
         if (probeEpochs <= 0) throw new ArgumentOutOfRangeException(nameof(probeEpochs), probeEpochs, "must be > 0");
     }
 
@@ -126,7 +132,8 @@ public static class RunEvaluation
         var (xtr, ytr) = Features.Extract(method.Encoder, train, device, lastBlocks: lastBlocks);
         var (xte, yte) = Features.Extract(method.Encoder, test, device, lastBlocks: lastBlocks);
         using (xtr) using (ytr) using (xte) using (yte)
-            return new SupervisedResult(Score("supervised", runDir, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log),
+            return new SupervisedResult(Score("supervised", runDir, (xtr, ytr), (xte, yte), train.ClassNames.Count,
+                                              k, temperature, probeEpochs, spec.Seed, log),
                                         trained.TestAccuracy, budget);
     }
 
@@ -147,14 +154,16 @@ public static class RunEvaluation
     public const int FineTuneBatch = 128;
 
     /// <summary>Fine-tunes the run's encoder (or the random-init one) with a linear head; returns test top-1.</summary>
-    public static FineTune.Result FineTuneRun(string runDir, Device device, bool randomInit = false, int epochs = 5, int evalSubset = 0, IProgress<string>? log = null)
+    public static FineTune.Result FineTuneRun(string runDir, Device device, bool randomInit = false, int epochs = 5, int evalSubset = 0,
+                                              IProgress<string>? log = null)
     {
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "must be > 0");
         if (evalSubset < 0) throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, "must be ≥ 0 (0: all images)");
         var (spec, method, train, test) = Prepare(runDir, device, randomInit, evalSubset);
         using var _ = method;
         if (train.Count < FineTuneBatch)
-            throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset, $"{train.Count} training images are fewer than one fine-tuning batch of {FineTuneBatch}");
+            throw new ArgumentOutOfRangeException(nameof(evalSubset), evalSubset,
+                                                  $"{train.Count} training images are fewer than one fine-tuning batch of {FineTuneBatch}");
         return FineTune.Run(method.Encoder, train, test, device, epochs, FineTuneBatch, seed: spec.Seed, log: log);
     }
 }

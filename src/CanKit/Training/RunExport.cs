@@ -33,7 +33,10 @@ public static class RunExport
         RefuseToOverwriteOtherFiles(path);
         using var method = LoadMethod(runDir);
         var spec = RunSpec.Load(runDir);
-        var meta = new Dictionary<string, string> { ["format"] = "pt", [ExportFormat.RunMetadata] = spec.ToJson(), [ExportFormat.Marker] = ExportFormat.EncoderKind };
+        var meta = new Dictionary<string, string>
+        {
+            ["format"] = "pt", [ExportFormat.RunMetadata] = spec.ToJson(), [ExportFormat.Marker] = ExportFormat.EncoderKind,
+        };
         SafeTensors.Save(path, method.Encoder.state_dict(), meta);
     }
 

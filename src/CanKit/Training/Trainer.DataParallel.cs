@@ -20,7 +20,8 @@ public sealed partial class Trainer
             {
                 if (v[3 * r + 2] != v[2])
                     throw new InvalidDataException($"rank {r} was started with another run configuration than rank 0 (their run.json differ; " +
-                        "on machines with different CPUs --precision auto can choose differently): give every machine the same flags, with an explicit --precision");
+                        "on machines with different CPUs --precision auto can choose differently): " +
+                        "give every machine the same flags, with an explicit --precision");
                 if (v[3 * r] != v[0] || v[3 * r + 1] != v[1])
                     throw new InvalidDataException($"rank {r} starts at step {v[3 * r]} (checkpoint {(v[3 * r + 1] != 0 ? "found" : "not found")}) " +
                         $"but rank 0 at step {v[0]} (checkpoint {(v[1] != 0 ? "found" : "not found")}) in {_outDir}: every rank needs the same run folder");
