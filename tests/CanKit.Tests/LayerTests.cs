@@ -13,7 +13,8 @@ public class LayerTests
     private static readonly string[][] Layers =
     [
         ["CanKit.Engine"],
-        ["CanKit.IO", "CanKit.Sampling", "CanKit.Tensors", "CanKit.Distributed", "CanKit.Optim"],
+        ["CanKit.Tensors"],
+        ["CanKit.IO", "CanKit.Sampling", "CanKit.Distributed", "CanKit.Optim"],
         ["CanKit.Data"],
         ["CanKit.Data.Fetch"],
         ["CanKit.Augment"],

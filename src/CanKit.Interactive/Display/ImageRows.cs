@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.Display;
 
 /// <summary>
@@ -16,7 +18,7 @@ public sealed class ImageRows
         {
             if (r.Images.dim() != 4)
                 throw new ArgumentException($"row '{r.Label}': expected images [N, C, H, W], " +
-                                            $"got [{string.Join(", ", r.Images.shape)}]", nameof(rows));
+                                            $"got {Shapes.Of(r.Images)}", nameof(rows));
             return (r.Label, new ImageBatch(r.Images, columns: (int)r.Images.size(0), caption: r.Label, scale: scale));
         }).ToList();
     }

@@ -1,4 +1,5 @@
 using CanKit.Sampling;
+using CanKit.Tensors;
 
 namespace CanKit.Augment;
 
@@ -113,7 +114,7 @@ public static class Geometric
     /// <summary>Resamples images [N, C, H, W] inside the boxes to [N, C, outSize, outSize] (bilinear, border padding).</summary>
     public static Tensor Crop(Tensor images, CropBoxes b, int outSize)
     {
-        if (images.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got [{string.Join(", ", images.shape)}]", nameof(images));
+        if (images.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got {Shapes.Of(images)}", nameof(images));
         ArgumentOutOfRangeException.ThrowIfLessThan(outSize, 1);
         using var scope = torch.NewDisposeScope();
         long n = images.shape[0], c = images.shape[1];

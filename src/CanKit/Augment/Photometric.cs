@@ -1,4 +1,5 @@
 using CanKit.Sampling;
+using CanKit.Tensors;
 
 namespace CanKit.Augment;
 
@@ -145,7 +146,7 @@ public static class Photometric
 
     private static void CheckImages(Tensor x)
     {
-        if (x.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got [{string.Join(", ", x.shape)}]", nameof(x));
+        if (x.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got {Shapes.Of(x)}", nameof(x));
         if (!torch.is_floating_point(x)) throw new ArgumentException($"expected float images in [0, 1], got {x.dtype}", nameof(x));
     }
 }

@@ -1,4 +1,5 @@
 using CanKit.Data;
+using CanKit.Tensors;
 
 namespace CanKit.Augment;
 
@@ -66,7 +67,7 @@ public sealed record TwoViewPipeline(ViewAugmentation First, ViewAugmentation Se
     /// </summary>
     public (Tensor View1, Tensor View2) Apply(Tensor raw, Normalization norm, int outSize, torch.Generator? g)
     {
-        if (raw.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got [{string.Join(", ", raw.shape)}]", nameof(raw));
+        if (raw.Dimensions != 4) throw new ArgumentException($"expected images [N, C, H, W], got {Shapes.Of(raw)}", nameof(raw));
         using var scope = torch.NewDisposeScope();
         long n = raw.shape[0];
         var x = raw.to(ScalarType.Float32) / 255.0;                                                 // [N, C, H, W] in [0, 1]

@@ -1,5 +1,7 @@
 using SkiaSharp;
 
+using CanKit.Tensors;
+
 namespace CanKit.Data;
 
 /// <summary>
@@ -131,7 +133,7 @@ public static class ImageCodec
     // uint8 [C, H, W] → HWC bytes Skia reads: Gray8 for C = 1, RGBA (alpha 255) for C = 3.
     private static (byte[] Pixels, int C, int H, int W) Interleave(Tensor chw, string what)
     {
-        if (chw.Dimensions != 3) throw new ArgumentException($"{what}: expected an image [C, H, W], got [{string.Join(", ", chw.shape)}]", nameof(chw));
+        if (chw.Dimensions != 3) throw new ArgumentException($"{what}: expected an image [C, H, W], got {Shapes.Of(chw)}", nameof(chw));
         if (chw.dtype != ScalarType.Byte) throw new ArgumentException($"{what}: expected uint8 pixels, got {chw.dtype}", nameof(chw));
         long c = chw.shape[0], h = chw.shape[1], w = chw.shape[2];
         if (c != 1 && c != 3) throw new ArgumentException($"{what}: expected 1 or 3 channels, got {c}", nameof(chw));
@@ -176,7 +178,7 @@ public static class ImageCodec
     public static Tensor ResizeCenterCrop(Tensor chw, int side)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(side, 1);
-        if (chw.Dimensions != 3) throw new ArgumentException($"expected an image [C, H, W], got [{string.Join(", ", chw.shape)}]", nameof(chw));
+        if (chw.Dimensions != 3) throw new ArgumentException($"expected an image [C, H, W], got {Shapes.Of(chw)}", nameof(chw));
         long h = chw.shape[1], w = chw.shape[2];
         if (h <= 0 || w <= 0) throw new ArgumentException($"empty image {h}×{w}", nameof(chw));
         // torchvision rounds the longer side to the nearest pixel, never below side.

@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.Data;
 
 /// <summary>
@@ -18,7 +20,7 @@ public static class ImageGrid
     {
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
         if (images.Dimensions is not (3 or 4))
-            throw new ArgumentException($"expected images [N, C, H, W] or [C, H, W], got [{string.Join(", ", images.shape)}]", nameof(images));
+            throw new ArgumentException($"expected images [N, C, H, W] or [C, H, W], got {Shapes.Of(images)}", nameof(images));
         using var batch = images.Dimensions == 3 ? images.unsqueeze(0) : images.alias();         // [N, C, H, W]
         int n = (int)batch.shape[0], c = (int)batch.shape[1], h = (int)batch.shape[2], w = (int)batch.shape[3];
         if (n == 0) throw new ArgumentException("no images to tile", nameof(images));

@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.Data;
 
 /// <summary>Per-channel normalisation constants (pixel/255 − mean) / std.</summary>
@@ -180,7 +182,7 @@ public sealed class ImageSet
     // mean, std as [1, C, 1, 1] in x's dtype on x's device.
     private static (Tensor Mean, Tensor Std) Constants(Tensor x, Normalization norm)
     {
-        if (x.Dimensions != 4) throw new ArgumentException($"expected images [n, C, H, W], got [{string.Join(", ", x.shape)}]", nameof(x));
+        if (x.Dimensions != 4) throw new ArgumentException($"expected images [n, C, H, W], got {Shapes.Of(x)}", nameof(x));
         long c = x.shape[1];
         if (c != norm.Mean.Length)
             throw new ArgumentException($"images have {c} channels, the normalisation {norm.Mean.Length}", nameof(x));

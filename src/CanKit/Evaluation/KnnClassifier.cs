@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.Evaluation;
 
 /// <summary>
@@ -14,8 +16,8 @@ public static class KnnClassifier
             throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be a finite number > 0");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "must be > 0");
         if (trainX.dim() != 2 || testX.dim() != 2 || trainX.size(1) != testX.size(1))
-            throw new ArgumentException($"features must be [N, D] with the same D; got train [{string.Join(", ", trainX.shape)}], " +
-                                        $"test [{string.Join(", ", testX.shape)}]", nameof(testX));
+            throw new ArgumentException($"features must be [N, D] with the same D; got train {Shapes.Of(trainX)}, " +
+                                        $"test {Shapes.Of(testX)}", nameof(testX));
         using var noGrad = no_grad();
         using var outer = NewDisposeScope();
         var train = nn.functional.normalize(trainX, 2, 1);                                    // [Ntr, D]

@@ -1,4 +1,5 @@
 using CanKit.Optim;
+using CanKit.Tensors;
 
 namespace CanKit.Evaluation;
 
@@ -18,8 +19,8 @@ public static class LinearProbe
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "must be > 0");
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be > 0");
         if (trainX.dim() != 2 || testX.dim() != 2 || trainX.size(1) != testX.size(1))
-            throw new ArgumentException($"features must be [N, D] with the same D; got train [{string.Join(", ", trainX.shape)}], " +
-                                        $"test [{string.Join(", ", testX.shape)}]", nameof(testX));
+            throw new ArgumentException($"features must be [N, D] with the same D; got train {Shapes.Of(trainX)}, " +
+                                        $"test {Shapes.Of(testX)}", nameof(testX));
         using var outer = NewDisposeScope();
         var mean = trainX.mean([0], keepdim: true);                                           // [1, D]
         var std = trainX.std(0, keepdim: true) + 1e-6;                                        // [1, D]

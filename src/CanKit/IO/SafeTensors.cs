@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.IO;
 
 /// <summary>
@@ -202,8 +204,8 @@ public static class SafeTensors
             if (!ckpt.TryGetValue(name, out Tensor? source)) continue;
             if (!source.shape.SequenceEqual(target.shape))
                 throw new InvalidDataException($"safetensors file '{path}': tensor '{name}' " +
-                                               $"has shape [{string.Join(", ", source.shape)}], " +
-                                               $"the module expects [{string.Join(", ", target.shape)}]");
+                                               $"has shape {Shapes.Of(source)}, " +
+                                               $"the module expects {Shapes.Of(target)}");
         }
         using (torch.no_grad())
             foreach (var (name, target) in state)

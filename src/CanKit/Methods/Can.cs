@@ -1,5 +1,6 @@
 using CanKit.Distributed;
 using CanKit.Objectives;
+using CanKit.Tensors;
 using CanKit.Vision;
 
 namespace CanKit.Methods;
@@ -51,7 +52,7 @@ public sealed class Can : nn.Module, IGlobalNegatives
     public StepResult Forward(Tensor view1, Tensor view2, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
     {
         if (!view1.shape.SequenceEqual(view2.shape))
-            throw new ArgumentException($"the views differ in shape: [{string.Join(", ", view1.shape)}] vs [{string.Join(", ", view2.shape)}]", nameof(view2));
+            throw new ArgumentException($"the views differ in shape: {Shapes.Of(view1)} vs {Shapes.Of(view2)}", nameof(view2));
         var c = Config;
         int p = c.Encoder.PatchSize;
         Tensor loss;

@@ -1,3 +1,4 @@
+using CanKit.Tensors;
 using CanKit.Vision;
 
 namespace CanKit.Methods;
@@ -14,7 +15,7 @@ public static class ProjectionHead
     /// <summary>Mean over the patch tokens of encoder output [N, (1+)L, D] (the [CLS] token excluded) → [N, D].</summary>
     public static Tensor MeanPool(Tensor encoded, bool hasCls)
     {
-        if (encoded.dim() != 3) throw new ArgumentException($"MeanPool expects [N, (1+)L, D], got [{string.Join(", ", encoded.shape)}]", nameof(encoded));
+        if (encoded.dim() != 3) throw new ArgumentException($"MeanPool expects [N, (1+)L, D], got {Shapes.Of(encoded)}", nameof(encoded));
         if (!hasCls) return encoded.mean([1]);
         using var patches = encoded.narrow(1, 1, encoded.size(1) - 1);   // [N, L, D]
         return patches.mean([1]);

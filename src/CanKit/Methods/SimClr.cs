@@ -1,5 +1,6 @@
 using CanKit.Distributed;
 using CanKit.Objectives;
+using CanKit.Tensors;
 using CanKit.Vision;
 
 namespace CanKit.Methods;
@@ -65,7 +66,7 @@ public sealed class SimClr : nn.Module, IGlobalNegatives
     public StepResult Forward(Tensor view1, Tensor view2)
     {
         if (!view1.shape.SequenceEqual(view2.shape))
-            throw new ArgumentException($"the views differ in shape: [{string.Join(", ", view1.shape)}] vs [{string.Join(", ", view2.shape)}]", nameof(view2));
+            throw new ArgumentException($"the views differ in shape: {Shapes.Of(view1)} vs {Shapes.Of(view2)}", nameof(view2));
         Tensor loss;
         LossBreakdown terms;
         using (var scope = torch.NewDisposeScope())

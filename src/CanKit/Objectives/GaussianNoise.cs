@@ -1,4 +1,5 @@
 using CanKit.Sampling;
+using CanKit.Tensors;
 
 namespace CanKit.Objectives;
 
@@ -27,12 +28,12 @@ public static class GaussianNoise
     {
         if (sigmaMax < 0 || double.IsNaN(sigmaMax)) throw new ArgumentOutOfRangeException(nameof(sigmaMax), sigmaMax, "σmax must be ≥ 0");
         long[] s = images.shape;
-        if (s.Length != 4) throw new ArgumentException($"noise expects images [N, C, H, W], got [{string.Join(", ", s)}]", nameof(images));
+        if (s.Length != 4) throw new ArgumentException($"noise expects images [N, C, H, W], got {Shapes.Of(s)}", nameof(images));
         long n = s[0];
         if (sigma is not null && (sigma.dim() != 1 || sigma.size(0) != n))
-            throw new ArgumentException($"sigma must be [N] = [{n}], got [{string.Join(", ", sigma.shape)}]", nameof(sigma));
+            throw new ArgumentException($"sigma must be [N] = [{n}], got {Shapes.Of(sigma)}", nameof(sigma));
         if (eps is not null && !eps.shape.SequenceEqual(s))
-            throw new ArgumentException($"eps must be [{string.Join(", ", s)}], got [{string.Join(", ", eps.shape)}]", nameof(eps));
+            throw new ArgumentException($"eps must be {Shapes.Of(s)}, got {Shapes.Of(eps)}", nameof(eps));
         Tensor sig;
         if (sigma is not null) sig = sigma.to(images.dtype, images.device);
         else

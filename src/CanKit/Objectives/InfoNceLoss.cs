@@ -1,4 +1,5 @@
 using CanKit.Distributed;
+using CanKit.Tensors;
 
 namespace CanKit.Objectives;
 
@@ -109,6 +110,6 @@ public static class InfoNceLoss
     {
         if (a.dim() != 2 || !a.shape.SequenceEqual(b.shape))
             throw new ArgumentException($"contrastive embeddings must both be [n, d], " +
-                                        $"got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}]", name);
+                                        $"got {Shapes.Of(a)} and {Shapes.Of(b)}", name);
     }
 }

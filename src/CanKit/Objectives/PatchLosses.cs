@@ -1,3 +1,4 @@
+using CanKit.Tensors;
 using CanKit.Vision;
 
 namespace CanKit.Objectives;
@@ -38,11 +39,11 @@ public static class PatchLosses
     public static Tensor MaskedMse(Tensor prediction, Tensor target, Tensor weights)
     {
         if (!prediction.shape.SequenceEqual(target.shape))
-            throw new ArgumentException($"prediction [{string.Join(", ", prediction.shape)}] " +
-                                        $"and target [{string.Join(", ", target.shape)}] differ", nameof(prediction));
+            throw new ArgumentException($"prediction {Shapes.Of(prediction)} " +
+                                        $"and target {Shapes.Of(target)} differ", nameof(prediction));
         if (weights.dim() != 2 || weights.size(0) != prediction.size(0) || weights.size(1) != prediction.size(1))
             throw new ArgumentException($"weights must be [N, L] = [{prediction.size(0)}, {prediction.size(1)}], " +
-                                        $"got [{string.Join(", ", weights.shape)}]", nameof(weights));
+                                        $"got {Shapes.Of(weights)}", nameof(weights));
         using var diff = prediction - target;
         using var sq = diff * diff;
         using var perPatch = sq.mean([-1]);                                         // [N, L]

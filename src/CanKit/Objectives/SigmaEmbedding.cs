@@ -1,3 +1,4 @@
+using CanKit.Tensors;
 using CanKit.Vision;
 
 namespace CanKit.Objectives;
@@ -55,7 +56,7 @@ public sealed class SigmaEmbedding : nn.Module<Tensor, Tensor>
     /// normally, float64 for a model converted with <c>to(float64)</c>).</summary>
     public Tensor Sinusoidal(Tensor sigma)
     {
-        if (sigma.dim() != 1) throw new ArgumentException($"σ must be [N], got [{string.Join(", ", sigma.shape)}]", nameof(sigma));
+        if (sigma.dim() != 1) throw new ArgumentException($"σ must be [N], got {Shapes.Of(sigma)}", nameof(sigma));
         int half = _features / 2;
         int m = _frequencies == SinusoidFrequencies.Diffusion ? half - 1 : half;
         var w = mlp.parameters().First();

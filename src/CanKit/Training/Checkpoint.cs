@@ -1,6 +1,7 @@
 using System.Globalization;
 using CanKit.Data;
 using CanKit.IO;
+using CanKit.Tensors;
 
 namespace CanKit.Training;
 
@@ -91,7 +92,7 @@ public static class Checkpoint
                     CopyInto(state.max_exp_avg_sq, Need($"optim.{name}.max_exp_avg_sq"), $"optim.{name}.max_exp_avg_sq", path);
                 var step = Need($"optim.{name}.step");
                 if (step.dtype != ScalarType.Int64 || step.numel() != 1)
-                    throw new InvalidDataException($"{path}: 'optim.{name}.step' must be one int64, found {step.dtype} [{string.Join(", ", step.shape)}]");
+                    throw new InvalidDataException($"{path}: 'optim.{name}.step' must be one int64, found {step.dtype} {Shapes.Of(step)}");
                 state.step = step.item<long>();
             }
         }
@@ -99,7 +100,7 @@ public static class Checkpoint
         var rng = Need("rng");
         using (var current = generator.get_state())
             if (rng.dtype != ScalarType.Byte || rng.dim() != 1 || rng.shape[0] != current.shape[0])
-                throw new InvalidDataException($"{path}: tensor 'rng' is {rng.dtype} [{string.Join(", ", rng.shape)}], " +
+                throw new InvalidDataException($"{path}: tensor 'rng' is {rng.dtype} {Shapes.Of(rng)}, " +
                                                $"the generator's state is Byte [{current.shape[0]}]");
         generator.set_state(rng);
         return new CheckpointInfo(at, total, new DataPosition(epoch, batch), method, fingerprint);
@@ -142,8 +143,8 @@ public static class Checkpoint
     private static void CopyInto(Tensor destination, Tensor source, string name, string path)
     {
         if (!destination.shape.SequenceEqual(source.shape) || destination.dtype != source.dtype)
-            throw new InvalidDataException($"{path}: tensor '{name}' is {source.dtype} [{string.Join(", ", source.shape)}], " +
-                                           $"the model needs {destination.dtype} [{string.Join(", ", destination.shape)}]");
+            throw new InvalidDataException($"{path}: tensor '{name}' is {source.dtype} {Shapes.Of(source)}, " +
+                                           $"the model needs {destination.dtype} {Shapes.Of(destination)}");
         destination.copy_(source);
     }
 
@@ -161,7 +162,7 @@ public static class Checkpoint
         for (int i = 0; i < parameters.Count; i++)
         {
             if (!names.TryGetValue(parameters[i].Handle, out var name))
-                throw new ArgumentException($"the optimiser holds a parameter of shape [{string.Join(", ", parameters[i].shape)}] " +
+                throw new ArgumentException($"the optimiser holds a parameter of shape {Shapes.Of(parameters[i])} " +
                                             "that is not in the model", nameof(optimizer));
             yield return (name, (AdamW.State)states[i]);
         }

@@ -2,6 +2,7 @@ using System.Globalization;
 using CanKit.Data;
 using CanKit.IO;
 using CanKit.Methods;
+using CanKit.Tensors;
 using CanKit.Vision;
 
 namespace CanKit.Training;
@@ -145,10 +146,10 @@ public sealed class PretrainedModel : IDisposable
         {
             bool floating = target.TryGetValue(name, out var dst) && dst.is_floating_point();
             if (floating && t.dtype != ScalarType.Float16)
-                throw new InvalidDataException($"{path}: tensor '{name}' is {t.dtype} [{string.Join(", ", t.shape)}], a model file holds Float16 weights");
+                throw new InvalidDataException($"{path}: tensor '{name}' is {t.dtype} {Shapes.Of(t)}, a model file holds Float16 weights");
             if (floating && !t.shape.SequenceEqual(dst!.shape))
-                throw new InvalidDataException($"{path}: tensor '{name}' is Float16 [{string.Join(", ", t.shape)}], " +
-                                               $"the model needs Float16 [{string.Join(", ", dst.shape)}]");
+                throw new InvalidDataException($"{path}: tensor '{name}' is Float16 {Shapes.Of(t)}, " +
+                                               $"the model needs Float16 {Shapes.Of(dst)}");
             widened[name] = floating ? t.to(dst!.dtype) : t;
         }
         Checkpoint.LoadModel(model, widened, path);

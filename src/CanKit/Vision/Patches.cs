@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.Vision;
 
 /// <summary>
@@ -10,7 +12,7 @@ public static class Patches
     public static Tensor Patchify(Tensor images, int patchSize)
     {
         long[] s = images.shape;
-        if (s.Length != 4) throw new ArgumentException($"Patchify expects [N, C, H, W], got [{string.Join(", ", s)}]", nameof(images));
+        if (s.Length != 4) throw new ArgumentException($"Patchify expects [N, C, H, W], got {Shapes.Of(s)}", nameof(images));
         if (patchSize <= 0) throw new ArgumentOutOfRangeException(nameof(patchSize), patchSize, "must be > 0");
         if (s[2] % patchSize != 0 || s[3] % patchSize != 0)
             throw new ArgumentException($"image {s[2]}×{s[3]} is not divisible into {patchSize}-pixel patches", nameof(patchSize));
@@ -24,7 +26,7 @@ public static class Patches
     public static Tensor Unpatchify(Tensor patches, int patchSize, int channels)
     {
         long[] s = patches.shape;
-        if (s.Length != 3) throw new ArgumentException($"Unpatchify expects [N, L, p·p·C], got [{string.Join(", ", s)}]", nameof(patches));
+        if (s.Length != 3) throw new ArgumentException($"Unpatchify expects [N, L, p·p·C], got {Shapes.Of(s)}", nameof(patches));
         long n = s[0], g = (long)Math.Round(Math.Sqrt(s[1]));
         if (g * g != s[1]) throw new ArgumentException($"{s[1]} patches do not form a square grid", nameof(patches));
         if (s[2] != (long)patchSize * patchSize * channels)

@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.Vision;
 
 /// <summary>
@@ -27,7 +29,7 @@ public static class TransformerInit
     /// <summary>Xavier-uniform U(±√(6 / (fan_in + fan_out))), fans of <paramref name="weight"/> seen as [out, in·k…].</summary>
     public static void XavierUniform(Tensor weight, Generator? generator = null)
     {
-        if (weight.dim() < 2) throw new ArgumentException($"Xavier needs a weight with ≥ 2 dims, got [{string.Join(", ", weight.shape)}]", nameof(weight));
+        if (weight.dim() < 2) throw new ArgumentException($"Xavier needs a weight with ≥ 2 dims, got {Shapes.Of(weight)}", nameof(weight));
         long fanOut = weight.size(0), fanIn = weight.numel() / fanOut;
         double bound = Math.Sqrt(6.0 / (fanIn + fanOut));
         using var noGrad = torch.no_grad();
