@@ -11,8 +11,14 @@ namespace CanKit.Cli;
 internal sealed class CanFlags
 {
     private readonly Option<double?> _mask = new("--mask-ratio") { Description = "share of patches masked in each view (paper 0.5, official code 0.75)" };
-    private readonly Option<double?> _sigma = new("--sigma-max") { Description = "σmax of the added noise, in normalised-pixel units (paper preset 0.05, official code 0.1)" };
-    private readonly Option<string?> _weights = new("--weights") { Description = "loss weights contrastive,reconstruction,denoise (paper preset 0.03,0.67,0.3)" };
+    private readonly Option<double?> _sigma = new("--sigma-max")
+    {
+        Description = "σmax of the added noise, in normalised-pixel units (paper preset 0.05, official code 0.1)",
+    };
+    private readonly Option<string?> _weights = new("--weights")
+    {
+        Description = "loss weights contrastive,reconstruction,denoise (paper preset 0.03,0.67,0.3)",
+    };
     private readonly Option<double?> _tau = new("--tau") { Description = "InfoNCE temperature (paper 0.1)" };
     private readonly Option<double?> _cropMin = new("--crop-min") { Description = "smallest crop, as a share of the image's area (paper 0.2)" };
     private readonly Option<double?> _blur = new("--blur") { Description = "probability of Gaussian blur per view (SimCLR 0.5)" };
@@ -34,7 +40,8 @@ internal sealed class CanFlags
                 throw new ArgumentException($"--weights: expected three numbers contrastive,reconstruction,denoise (e.g. 0.03,0.67,0.3), got '{w}'");
             (wc, wr, wd) = (values[0], values[1], values[2]);
         }
-        var o = new CanOverrides(r.GetValue(_mask), r.GetValue(_sigma), wc, wr, wd, r.GetValue(_tau), r.GetValue(_cropMin), r.GetValue(_blur), r.GetValue(_jitter));
+        var o = new CanOverrides(r.GetValue(_mask), r.GetValue(_sigma), wc, wr, wd, r.GetValue(_tau), r.GetValue(_cropMin),
+                                 r.GetValue(_blur), r.GetValue(_jitter));
         return o == new CanOverrides() ? null : o;
     }
 }

@@ -8,7 +8,12 @@ namespace CanKit.Cli;
 internal static class RunCommands
 {
     private static Option<string> Out(bool required) =>
-        new Option<string>("--out") { Description = "run folder (run.json, checkpoint, metrics)", Required = required, DefaultValueFactory = required ? null! : _ => "runs/can-fashion-mnist" }.NotAFile();
+        new Option<string>("--out")
+        {
+            Description = "run folder (run.json, checkpoint, metrics)",
+            Required = required,
+            DefaultValueFactory = required ? null! : _ => "runs/can-fashion-mnist",
+        }.NotAFile();
 
     /// <summary>The flag of each <see cref="RunSpec"/> field and of the library arguments the run commands pass on.</summary>
     internal static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>
@@ -18,9 +23,11 @@ internal static class RunCommands
         [nameof(RunSpec.Heads)] = "--heads", [nameof(RunSpec.PatchSize)] = "--patch", [nameof(RunSpec.BatchSize)] = "--batch",
         [nameof(RunSpec.Steps)] = "--steps", [nameof(RunSpec.LearningRate)] = "--lr", [nameof(RunSpec.TrainSubset)] = "--train-subset",
         [RunSpec.PrecisionField] = "--precision", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
-        ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset", ["lastBlocks"] = "--blocks", [nameof(RunSpec.Holdout)] = "--holdout", ["monitorEvery"] = "--monitor-every",
-        ["Can.MaskRatio"] = "--mask-ratio", ["Can.SigmaMax"] = "--sigma-max", ["Can.Temperature"] = "--tau", ["Can.CropMin"] = "--crop-min", ["Can.BlurP"] = "--blur",
-        ["Can.JitterP"] = "--jitter", ["Can.ContrastiveWeight"] = "--weights", ["Can.ReconstructionWeight"] = "--weights", ["Can.DenoiseWeight"] = "--weights",
+        ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset", ["lastBlocks"] = "--blocks",
+        [nameof(RunSpec.Holdout)] = "--holdout", ["monitorEvery"] = "--monitor-every",
+        ["Can.MaskRatio"] = "--mask-ratio", ["Can.SigmaMax"] = "--sigma-max", ["Can.Temperature"] = "--tau",
+        ["Can.CropMin"] = "--crop-min", ["Can.BlurP"] = "--blur", ["Can.JitterP"] = "--jitter",
+        ["Can.ContrastiveWeight"] = "--weights", ["Can.ReconstructionWeight"] = "--weights", ["Can.DenoiseWeight"] = "--weights",
         [nameof(NodeLayout.ProcessesPerNode)] = "--nproc", [nameof(NodeLayout.Nodes)] = "--nnodes", [nameof(NodeLayout.NodeRank)] = "--node-rank",
         [nameof(NodeLayout.MasterAddress)] = "--master-addr", [nameof(NodeLayout.MasterPort)] = "--master-port",
     };
@@ -47,13 +54,25 @@ internal static class RunCommands
 
     public static Command Pretrain()
     {
-        var method = new Option<string>("--method") { Description = "can, cmae, mae, simclr or an ablation name (cankit ablate --list)", DefaultValueFactory = _ => "can" };
-        var data = new Option<string>("--data") { Description = "fashion-mnist, cifar10, cifar100, or folder-<side> (an image folder with train/ and val/ at <side> px, e.g. folder-224)", DefaultValueFactory = _ => "fashion-mnist" };
+        var method = new Option<string>("--method")
+        {
+            Description = "can, cmae, mae, simclr or an ablation name (cankit ablate --list)",
+            DefaultValueFactory = _ => "can",
+        };
+        var data = new Option<string>("--data")
+        {
+            Description = "fashion-mnist, cifar10, cifar100, or folder-<side> " +
+                          "(an image folder with train/ and val/ at <side> px, e.g. folder-224)",
+            DefaultValueFactory = _ => "fashion-mnist",
+        };
         var root = new Option<string?>("--data-root") { Description = "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)" };
         var preset = new Option<string>("--preset") { Description = "CAN preset: paper, official or community", DefaultValueFactory = _ => "paper" };
         var steps = new Option<long>("--steps") { Description = "optimiser steps", DefaultValueFactory = _ => 1000 };
         var epochs = new Option<double?>("--epochs") { Description = "train for this many epochs instead of --steps" }.PositiveFinite();
-        var minutes = new Option<double?>("--minutes") { Description = "train for about this many minutes instead of --steps (steps are measured, then fixed in run.json)" }.PositiveFinite();
+        var minutes = new Option<double?>("--minutes")
+        {
+            Description = "train for about this many minutes instead of --steps (steps are measured, then fixed in run.json)",
+        }.PositiveFinite();
         var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 128 };
         var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 1e-3 };
         var width = new Option<int>("--width") { Description = "encoder width", DefaultValueFactory = _ => 128 };
@@ -64,39 +83,73 @@ internal static class RunCommands
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
         var precision = PrecisionOpt();
         var can = CanFlags.Create();
-        var holdout = new Option<int>("--holdout") { Description = "hold the last N training images out as a validation split: never trained on; probe and knn score on them instead of the test split (0: none)", DefaultValueFactory = _ => 0 }.AtLeast(0);
+        var holdout = new Option<int>("--holdout")
+        {
+            Description = "hold the last N training images out as a validation split: never trained on; " +
+                          "probe and knn score on them instead of the test split (0: none)",
+            DefaultValueFactory = _ => 0,
+        }.AtLeast(0);
         var monitor = MonitorOpt();
-        var nproc = new Option<int>("--nproc") { Description = "data-parallel worker processes on this machine (Linux, CPU; docs/distributed.md)", DefaultValueFactory = _ => 1 };
-        var nnodes = new Option<int>("--nnodes") { Description = "machines taking part (each runs this command with its --node-rank)", DefaultValueFactory = _ => 1 };
+        var nproc = new Option<int>("--nproc")
+        {
+            Description = "data-parallel worker processes on this machine (Linux, CPU; docs/distributed.md)",
+            DefaultValueFactory = _ => 1,
+        };
+        var nnodes = new Option<int>("--nnodes")
+        {
+            Description = "machines taking part (each runs this command with its --node-rank)",
+            DefaultValueFactory = _ => 1,
+        };
         var nodeRank = new Option<int>("--node-rank") { Description = "this machine's index in [0, --nnodes)", DefaultValueFactory = _ => 0 };
-        var masterAddr = new Option<string>("--master-addr") { Description = "address of node 0, where rank 0 hosts the rendezvous", DefaultValueFactory = _ => "127.0.0.1" };
-        var masterPort = new Option<int>("--master-port") { Description = "rendezvous port on node 0 (0: a free one; needed with --nnodes > 1)", DefaultValueFactory = _ => 0 };
+        var masterAddr = new Option<string>("--master-addr")
+        {
+            Description = "address of node 0, where rank 0 hosts the rendezvous",
+            DefaultValueFactory = _ => "127.0.0.1",
+        };
+        var masterPort = new Option<int>("--master-port")
+        {
+            Description = "rendezvous port on node 0 (0: a free one; needed with --nnodes > 1)",
+            DefaultValueFactory = _ => 0,
+        };
         var device = DeviceOpt();
         var outDir = Out(required: false);
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
-            { method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, holdout, monitor, nproc, nnodes, nodeRank, masterAddr, masterPort, device, outDir };
+        {
+            method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, holdout,
+            monitor, nproc, nnodes, nodeRank, masterAddr, masterPort, device, outDir,
+        };
         foreach (var o in can.All) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var dev = Cli.ParseDevice(r.GetValue(device)!);
             string outPath = r.GetValue(outDir)!;
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
-                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), RunSpec.DefaultWeightDecay, RunSpec.DefaultClipNorm, r.GetValue(seed), r.GetValue(subset),
+                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), RunSpec.DefaultWeightDecay,
+                RunSpec.DefaultClipNorm, r.GetValue(seed), r.GetValue(subset),
                 Precision: ResolvePrecision(r.GetValue(precision)!, dev, outPath), Can: can.Read(r), Holdout: r.GetValue(holdout));
             Validate(spec);
-            var layout = new NodeLayout(r.GetValue(nproc), r.GetValue(nnodes), r.GetValue(nodeRank), r.GetValue(masterAddr)!, r.GetValue(masterPort)).Validate(FlagOf);
+            var layout = new NodeLayout(r.GetValue(nproc), r.GetValue(nnodes), r.GetValue(nodeRank), r.GetValue(masterAddr)!,
+                                        r.GetValue(masterPort)).Validate(FlagOf);
             bool worker = ProcessGroup.InEnvironment();
             if (worker && layout.WorldSize > 1)
-                throw new ArgumentException($"--nproc/--nnodes: this process is already rank {Environment.GetEnvironmentVariable("RANK")} of WORLD_SIZE={Environment.GetEnvironmentVariable("WORLD_SIZE")} (set by a launcher); drop the launcher flags");
-            int world = worker ? int.Parse(Environment.GetEnvironmentVariable("WORLD_SIZE")!, System.Globalization.CultureInfo.InvariantCulture) : layout.WorldSize;
+                throw new ArgumentException($"--nproc/--nnodes: this process is already rank {Environment.GetEnvironmentVariable("RANK")} " +
+                                            $"of WORLD_SIZE={Environment.GetEnvironmentVariable("WORLD_SIZE")} (set by a launcher); " +
+                                            $"drop the launcher flags");
+            int world = worker
+                ? int.Parse(Environment.GetEnvironmentVariable("WORLD_SIZE")!, System.Globalization.CultureInfo.InvariantCulture)
+                : layout.WorldSize;
             spec.ValidateFor(dev, FlagOf);
             if (r.GetValue(epochs) is not null && r.GetValue(minutes) is not null)
                 throw new ArgumentException("--epochs and --minutes: give one of them");
             if (world > 1)
             {
                 spec.ValidateFor(world, FlagOf);
-                if (dev.type != DeviceType.CPU) throw new ArgumentException($"--device {r.GetValue(device)}: data-parallel training runs on the CPU (Gloo); NCCL for CUDA is not built");
-                if (r.GetValue(minutes) is not null) throw new ArgumentException("--minutes: not with several processes (each would measure its own step count); give --steps or --epochs");
+                if (dev.type != DeviceType.CPU)
+                    throw new ArgumentException($"--device {r.GetValue(device)}: data-parallel training runs on the CPU (Gloo); " +
+                                                $"NCCL for CUDA is not built");
+                if (r.GetValue(minutes) is not null)
+                    throw new ArgumentException("--minutes: not with several processes (each would measure its own step count); " +
+                                                "give --steps or --epochs");
                 if (ProcessGroup.Unavailable() is { } why) throw new NotSupportedException($"{(worker ? $"WORLD_SIZE={world}" : "--nproc")}: {why}");
                 if (!worker) return DistributedLaunch.Launch(layout);
             }
@@ -135,19 +188,26 @@ internal static class RunCommands
         bool speaks = (group?.Rank ?? 0) == 0;
         string ranks = group is null ? "" : $" × {group.WorldSize} processes";
         if (speaks)
-            Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {Cli.DeviceName(device)}, {torch.get_num_threads()} threads{ranks} → {outDir}");
+            Console.WriteLine($"pretraining {spec.Method} on {spec.Dataset}: {spec.Steps} steps × {spec.BatchSize} images, " +
+                              $"ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}, {Cli.DeviceName(device)}, " +
+                              $"{torch.get_num_threads()} threads{ranks} → {outDir}");
         if (speaks && monitorEvery > 0)
         {
             var monitor = Evaluation.KnnMonitor.FromTraining(PretrainRun.LoadTrain(spec));
-            Console.WriteLine($"online kNN monitor every {monitorEvery} steps: 20-NN of {monitor.QuerySize} training images against {monitor.BankSize} others; raw pixels score {monitor.PixelTop1():P1} there");
+            Console.WriteLine($"online kNN monitor every {monitorEvery} steps: 20-NN of {monitor.QuerySize} training images against " +
+                              $"{monitor.BankSize} others; raw pixels score {monitor.PixelTop1():P1} there");
         }
         return Cli.UntilCtrlC(speaks ? "interrupt: saving a checkpoint after this step (Ctrl-C again to abort)" : null, cancel =>
         {
             var progress = new ConsoleProgress(spec.Steps, spec.Method);
             var outcome = speaks
-                ? progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cancel, checkpointEvery: 100, logEvery: 10, group, monitorEvery: monitorEvery))
+                ? progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cancel, checkpointEvery: 100, logEvery: 10, group,
+                                                         monitorEvery: monitorEvery))
                 : PretrainRun.Pretrain(spec, outDir, device, null, cancel, checkpointEvery: 100, logEvery: 10, group);
-            if (speaks) Console.WriteLine(outcome == TrainOutcome.Completed ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}" : $"interrupted: resume with the same command");
+            if (speaks)
+                Console.WriteLine(outcome == TrainOutcome.Completed
+                    ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}"
+                    : $"interrupted: resume with the same command");
             return outcome == TrainOutcome.Completed ? 0 : 130;
         });
     }
@@ -164,17 +224,27 @@ internal static class RunCommands
         var t = new Option<double>("--temperature") { Description = "vote temperature", DefaultValueFactory = _ => 0.07 }.PositiveFinite();
         var epochs = new Option<int>("--epochs") { Description = "probe epochs", DefaultValueFactory = _ => 30 }.AtLeast(1);
         var random = new Option<bool>("--random-init") { Description = "evaluate the same encoder at random initialisation (the baseline)" };
-        var pixels = new Option<bool>("--pixels") { Description = "evaluate the raw pixels of the run's splits as the encoder (the line any encoder must clear)" };
-        var blocks = new Option<int>("--blocks") { Description = "features: the mean patch token of each of the encoder's last N blocks, concatenated (1: the last block's)", DefaultValueFactory = _ => 1 }.AtLeast(1);
+        var pixels = new Option<bool>("--pixels")
+        {
+            Description = "evaluate the raw pixels of the run's splits as the encoder (the line any encoder must clear)",
+        };
+        var blocks = new Option<int>("--blocks")
+        {
+            Description = "features: the mean patch token of each of the encoder's last N blocks, concatenated (1: the last block's)",
+            DefaultValueFactory = _ => 1,
+        }.AtLeast(1);
         var cmd = new Command(name, description) { outDir, device, k, t, epochs, random, pixels, blocks };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             if (r.GetValue(random) && r.GetValue(pixels)) throw new ArgumentException("--random-init and --pixels: give one of them");
             var res = r.GetValue(pixels)
-                ? RunEvaluation.EvaluatePixels(r.GetValue(outDir)!, r.GetValue(k), r.GetValue(t), knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine))
+                ? RunEvaluation.EvaluatePixels(r.GetValue(outDir)!, r.GetValue(k), r.GetValue(t), knnOnly ? 1 : r.GetValue(epochs),
+                    new Progress<string>(Console.WriteLine))
                 : RunEvaluation.Evaluate(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(k), r.GetValue(t),
                     knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine), lastBlocks: r.GetValue(blocks));
-            Console.WriteLine(knnOnly ? $"{res.Encoder} {r.GetValue(k)}-NN top-1: {res.KnnTop1:P2}" : $"{res.Encoder} linear probe top-1: {res.ProbeTop1:P2}  ({r.GetValue(k)}-NN: {res.KnnTop1:P2})");
+            Console.WriteLine(knnOnly
+                ? $"{res.Encoder} {r.GetValue(k)}-NN top-1: {res.KnnTop1:P2}"
+                : $"{res.Encoder} linear probe top-1: {res.ProbeTop1:P2}  ({r.GetValue(k)}-NN: {res.KnnTop1:P2})");
             return 0;
         }, Flags));
         return cmd;
@@ -184,12 +254,16 @@ internal static class RunCommands
     {
         var outDir = Out(required: true);
         var count = new Option<int>("--count") { Description = "images of the evaluation split to measure on", DefaultValueFactory = _ => 1024 }.AtLeast(1);
-        var cmd = new Command("losses", "a CAN run's reconstruction and denoising losses on held-out images, beside predicting the patch mean and predicting no noise") { outDir, count };
+        var cmd = new Command("losses", "a CAN run's reconstruction and denoising losses on held-out images, " +
+                                        "beside predicting the patch mean and predicting no noise") { outDir, count };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var l = RunEvaluation.HeldOutLosses(r.GetValue(outDir)!, r.GetValue(count));
-            Console.WriteLine($"on {l.Images} held-out images: reconstruction {l.Reconstruction:F4} (predict the patch mean: {l.ReconstructionPredictMean:F4}, ratio {l.Reconstruction / l.ReconstructionPredictMean:F3}); " +
-                              $"denoising {l.Denoise:E3} (predict no noise: {l.DenoisePredictZero:E3}, ratio {l.Denoise / l.DenoisePredictZero:F3}); noise correlation {l.NoiseCorrelation:F3}");
+            Console.WriteLine($"on {l.Images} held-out images: reconstruction {l.Reconstruction:F4} " +
+                              $"(predict the patch mean: {l.ReconstructionPredictMean:F4}, " +
+                              $"ratio {l.Reconstruction / l.ReconstructionPredictMean:F3}); " +
+                              $"denoising {l.Denoise:E3} (predict no noise: {l.DenoisePredictZero:E3}, " +
+                              $"ratio {l.Denoise / l.DenoisePredictZero:F3}); noise correlation {l.NoiseCorrelation:F3}");
             return 0;
         }, Flags));
         return cmd;
@@ -202,10 +276,12 @@ internal static class RunCommands
         var epochs = new Option<int>("--epochs") { Description = "fine-tuning epochs", DefaultValueFactory = _ => 5 }.AtLeast(1);
         var random = new Option<bool>("--random-init") { Description = "fine-tune the encoder from random initialisation (the baseline)" };
         var subset = new Option<int>("--subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 }.AtLeast(0);
-        var cmd = new Command("finetune", "fine-tune a run's encoder with a linear head end to end (top-1 on the test split)") { outDir, device, epochs, random, subset };
+        var cmd = new Command("finetune", "fine-tune a run's encoder with a linear head end to end (top-1 on the test split)")
+            { outDir, device, epochs, random, subset };
         cmd.SetAction(r => Cli.Guard(() =>
         {
-            var res = RunEvaluation.FineTuneRun(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(epochs), r.GetValue(subset), new Progress<string>(Console.WriteLine));
+            var res = RunEvaluation.FineTuneRun(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random),
+                                                r.GetValue(epochs), r.GetValue(subset), new Progress<string>(Console.WriteLine));
             Console.WriteLine($"{(r.GetValue(random) ? "random-init" : "pretrained")} fine-tune top-1 after {res.Epochs} epochs: {res.TestAccuracy:P2}");
             return 0;
         }, Flags));
@@ -222,7 +298,8 @@ internal static class RunCommands
                           "float16, with run.json and the step in the metadata (PretrainedModel.Load reads it)",
             DefaultValueFactory = _ => "encoder",
         }.Must(v => v is "encoder" or "model", "expected encoder or model");
-        var cmd = new Command("export", "write a run's encoder (timm's VisionTransformer names) or its whole model (float16) to safetensors") { outDir, file, what };
+        var cmd = new Command("export", "write a run's encoder (timm's VisionTransformer names) " +
+                                        "or its whole model (float16) to safetensors") { outDir, file, what };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             if (r.GetValue(what) == "model") RunExport.ExportModel(r.GetValue(outDir)!, r.GetValue(file)!);

@@ -59,7 +59,11 @@ public sealed record CanConfig
     public double MaskRatio { get => _maskRatio; init => _maskRatio = ConfigRules.MaskRatio(value, nameof(MaskRatio)); }
 
     /// <summary>σ ~ U[0, σmax] per view, in normalised-pixel units. Community: 0.05; official code: 0.1.</summary>
-    public double SigmaMax { get => _sigmaMax; init => _sigmaMax = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaMax), value, "must be ≥ 0"); }
+    public double SigmaMax
+    {
+        get => _sigmaMax;
+        init => _sigmaMax = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaMax), value, "must be ≥ 0");
+    }
 
     /// <summary>Off / augmentation only / full denoising.</summary>
     public NoiseMode Noise { get; init; } = NoiseMode.Denoise;
@@ -98,7 +102,13 @@ public sealed record CanConfig
     public SigmaInjection SigmaAt { get; init; } = SigmaInjection.DecoderTokens;
 
     /// <summary>Sinusoidal features of σ; 0: the width the embedding is added to. Official code: 128 (<c>pe_dims</c>).</summary>
-    public int SigmaFeatures { get => _sigmaFeatures; init => _sigmaFeatures = value >= 0 && value % 2 == 0 ? value : throw new ArgumentOutOfRangeException(nameof(SigmaFeatures), value, "must be even and ≥ 0"); }
+    public int SigmaFeatures
+    {
+        get => _sigmaFeatures;
+        init => _sigmaFeatures = value >= 0 && value % 2 == 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(SigmaFeatures), value, "must be even and ≥ 0");
+    }
 
     /// <summary>Frequency spacing of σ's sinusoid. Official code: <see cref="SinusoidFrequencies.Diffusion"/>.</summary>
     public SinusoidFrequencies SigmaFrequencies { get; init; } = SinusoidFrequencies.Transformer;
@@ -127,7 +137,10 @@ public sealed record CanConfig
     };
 
     /// <summary>A community re-implementation: mask 0.5, σmax 0.05, weights 0.03 / 0.67 / 0.30, norm-pix loss.</summary>
-    public static CanConfig Community => new() { MaskRatio = 0.5, SigmaMax = 0.05, ContrastiveWeight = 0.03, ReconstructionWeight = 0.67, DenoiseWeight = 0.3, NormPixLoss = true };
+    public static CanConfig Community => new()
+    {
+        MaskRatio = 0.5, SigmaMax = 0.05, ContrastiveWeight = 0.03, ReconstructionWeight = 0.67, DenoiseWeight = 0.3, NormPixLoss = true,
+    };
 
     /// <summary>The ablation switches of the papers' tables, each a one-field change of a base config.</summary>
     public static class Ablations

@@ -73,7 +73,13 @@ public sealed record CmaeConfig
     public bool FeatureDecoderEnabled { get; init; } = true;
 
     /// <summary>EMA momentum μ of the target branch. Official: 0.996 (higher: slower, steadier target).</summary>
-    public double Momentum { get => _momentum; init => _momentum = value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Momentum), value, "must be in [0, 1]"); }
+    public double Momentum
+    {
+        get => _momentum;
+        init => _momentum = value is >= 0 and <= 1
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(Momentum), value, "must be in [0, 1]");
+    }
 
     /// <summary>Raise μ from Momentum to 1 over training on a cosine (BYOL) instead of keeping it constant.</summary>
     public bool CosineMomentum { get; init; }
@@ -91,7 +97,8 @@ public sealed record CmaeConfig
     {
         Encoder.Validate();
         if (MaskBlock > Encoder.GridSize)
-            throw new ArgumentOutOfRangeException(nameof(MaskBlock), MaskBlock, $"a mask block of {MaskBlock}×{MaskBlock} patches does not fit the {Encoder.GridSize}×{Encoder.GridSize} patch grid");
+            throw new ArgumentOutOfRangeException(nameof(MaskBlock), MaskBlock,
+                $"a mask block of {MaskBlock}×{MaskBlock} patches does not fit the {Encoder.GridSize}×{Encoder.GridSize} patch grid");
         Shift.Validate();
         PixelDecoder.Validate();
         FeatureDecoder.Validate();
@@ -144,7 +151,8 @@ public sealed class Cmae : nn.Module, IGlobalNegatives
         Config = config.Validate();
         int d = config.Encoder.Width, fd = config.FeatureDecoder.Width;
         if (fd != d)
-            throw new ArgumentOutOfRangeException(nameof(CmaeConfig.FeatureDecoder), fd, $"FeatureDecoder.Width must equal the encoder width {d}: the target projector is the online projector's EMA copy");
+            throw new ArgumentOutOfRangeException(nameof(CmaeConfig.FeatureDecoder), fd,
+                $"FeatureDecoder.Width must equal the encoder width {d}: the target projector is the online projector's EMA copy");
         encoder = new VisionTransformer(config.Encoder, generator);
         pixel_decoder = new MaeDecoder(config.Encoder, config.PixelDecoder, pixelHead: true, generator);
         feature_decoder = new MaeDecoder(config.Encoder, config.FeatureDecoder, pixelHead: false, generator);
@@ -168,7 +176,8 @@ public sealed class Cmae : nn.Module, IGlobalNegatives
     public StepResult Forward(Tensor online, Tensor target, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
     {
         if (!online.shape.SequenceEqual(target.shape))
-            throw new ArgumentException($"the views differ in shape: [{string.Join(", ", online.shape)}] vs [{string.Join(", ", target.shape)}]", nameof(target));
+            throw new ArgumentException($"the views differ in shape: [{string.Join(", ", online.shape)}] vs " +
+                                        $"[{string.Join(", ", target.shape)}]", nameof(target));
         Tensor loss;
         LossBreakdown terms;
         Predictions? predictions = null;

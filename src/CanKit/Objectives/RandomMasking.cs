@@ -65,7 +65,8 @@ public static class RandomMasking
         using var scope = torch.NewDisposeScope();
         var u = noise?.to(ScalarType.Float32, tokens.device) ?? SeededDraws.Rand([n, lb], 0, ScalarType.Float32, tokens.device, generator);   // [N, Lb]
         // The block of each patch, row-major: (row / b)·gb + col / b.
-        var blockOf = torch.tensor(Enumerable.Range(0, l).Select(t => (long)(t / grid / block * gb + t % grid / block)).ToArray(), device: tokens.device);   // [L]
+        var blockOf = torch.tensor(Enumerable.Range(0, l).Select(t => (long)(t / grid / block * gb + t % grid / block)).ToArray(),
+                                   device: tokens.device);   // [L]
         var perPatch = u.index_select(1, blockOf);                                           // [N, L]
         int keep = grid % block == 0 ? KeepCount(lb, ratio) * block * block : KeepCount(l, ratio);
         var masked = KeepLowest(tokens, perPatch, keep);

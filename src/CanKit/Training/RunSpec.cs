@@ -19,7 +19,8 @@ namespace CanKit.Training;
 public sealed record RunSpec(string Method, string Preset, string Dataset, string? DataRoot, int Width, int Depth, int Heads, int PatchSize,
                              int BatchSize, long Steps, double LearningRate, double WeightDecay = RunSpec.DefaultWeightDecay,
                              double ClipNorm = RunSpec.DefaultClipNorm, ulong Seed = 0, int TrainSubset = 0,
-                             [property: JsonPropertyName(RunSpec.PrecisionField), JsonConverter(typeof(PrecisionAsBf16Flag))] Precision Precision = Precision.Float32,
+                             [property: JsonPropertyName(RunSpec.PrecisionField), JsonConverter(typeof(PrecisionAsBf16Flag))]
+                             Precision Precision = Precision.Float32,
                              DecoderConfig? Decoder = null,
                              [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] CanOverrides? Can = null,
                              [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int Holdout = 0)
@@ -86,16 +87,22 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         if (string.IsNullOrWhiteSpace(Method)) throw Bad(nameof(Method), $"missing");
         try { MethodCatalog.Parse(Method); }
         catch (ArgumentException e) { throw new ArgumentException($"{name(nameof(Method))}: {e.Message.Split(" (Parameter")[0]}", nameof(Method), e); }
-        if (Preset is not ("paper" or "official" or "community")) throw Bad(nameof(Preset), $"unknown preset '{Preset}' (expected paper, official or community)");
-        if (Dataset is null || !Datasets.IsKnown(Dataset)) throw Bad(nameof(Dataset), $"unknown dataset '{Dataset}' (expected {string.Join(", ", Datasets.Names)})");
-        foreach (var (field, value) in new[] { (nameof(Steps), Steps), (nameof(BatchSize), BatchSize), (nameof(Width), Width), (nameof(Depth), Depth), (nameof(Heads), Heads), (nameof(PatchSize), PatchSize) })
+        if (Preset is not ("paper" or "official" or "community"))
+            throw Bad(nameof(Preset), $"unknown preset '{Preset}' (expected paper, official or community)");
+        if (Dataset is null || !Datasets.IsKnown(Dataset))
+            throw Bad(nameof(Dataset), $"unknown dataset '{Dataset}' (expected {string.Join(", ", Datasets.Names)})");
+        foreach (var (field, value) in new[] { (nameof(Steps), Steps), (nameof(BatchSize), BatchSize), (nameof(Width), Width),
+                                               (nameof(Depth), Depth), (nameof(Heads), Heads), (nameof(PatchSize), PatchSize) })
             if (value <= 0) throw Bad(field, $"must be > 0, got {value}");
         // Upper bounds keep a typo from asking for terabytes: far above any model this kit trains on a CPU.
-        foreach (var (field, value, max) in new[] { (nameof(Width), Width, 8192), (nameof(Depth), Depth, 256), (nameof(Heads), Heads, 256), (nameof(PatchSize), PatchSize, 1024), (nameof(BatchSize), BatchSize, 1 << 20) })
+        foreach (var (field, value, max) in new[] { (nameof(Width), Width, 8192), (nameof(Depth), Depth, 256), (nameof(Heads), Heads, 256),
+                                                    (nameof(PatchSize), PatchSize, 1024), (nameof(BatchSize), BatchSize, 1 << 20) })
             if (value > max) throw Bad(field, $"must be ≤ {max}, got {value}");
         // ~12·W²·D weights in the encoder's blocks (attention 4·W², MLP 8·W²): beyond 2·10⁹ the model alone needs 8 GB
         // and AdamW twice that again.
-        if (12.0 * Width * Width * Depth > 2e9) throw Bad(nameof(Width), $"{Width} with {name(nameof(Depth))} {Depth} makes an encoder of ~{12.0 * Width * Width * Depth:G2} weights, more than 2e9");
+        if (12.0 * Width * Width * Depth > 2e9)
+            throw Bad(nameof(Width),
+                $"{Width} with {name(nameof(Depth))} {Depth} makes an encoder of ~{12.0 * Width * Width * Depth:G2} weights, more than 2e9");
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw Bad(nameof(LearningRate), $"must be a finite number > 0, got {LearningRate}");
         if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw Bad(nameof(WeightDecay), $"must be a finite number ≥ 0, got {WeightDecay}");
         if (!(ClipNorm >= 0) || !double.IsFinite(ClipNorm)) throw Bad(nameof(ClipNorm), $"must be a finite number ≥ 0, got {ClipNorm}");
@@ -106,7 +113,10 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
             if (MethodCatalog.Parse(Method) is not { Kind: MethodKind.Can, Can: null })
                 throw Bad(nameof(Can), $"changes CAN's preset; method '{Method}' is not plain CAN");
             try { Can.Apply(CanConfig.Paper); }
-            catch (ArgumentOutOfRangeException e) { throw new ArgumentException($"{name(nameof(Can) + "." + e.ParamName)}: {e.Message.Split(" (Parameter")[0]}", nameof(Can), e); }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new ArgumentException($"{name(nameof(Can) + "." + e.ParamName)}: {e.Message.Split(" (Parameter")[0]}", nameof(Can), e);
+            }
         }
         if (Width % Heads != 0) throw Bad(nameof(Heads), $"{Heads} does not divide {name(nameof(Width))} {Width}");
         try { Decoder?.Validate(); }
@@ -138,7 +148,8 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
         name ??= field => field;
         if (worldSize < 1) throw new ArgumentOutOfRangeException(nameof(worldSize), worldSize, "must be ≥ 1");
         if (BatchSize % worldSize != 0)
-            throw new ArgumentException($"{name(nameof(BatchSize))}: {BatchSize} images do not split evenly over {worldSize} processes (each takes batch / processes)", nameof(BatchSize));
+            throw new ArgumentException($"{name(nameof(BatchSize))}: {BatchSize} images do not split evenly over " +
+                                        $"{worldSize} processes (each takes batch / processes)", nameof(BatchSize));
     }
 
     /// <summary>Checks what depends on the data: the patch size must divide the image side, a batch must fit in the set.</summary>
@@ -146,9 +157,11 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     {
         name ??= field => field;
         if (train.Height % PatchSize != 0 || train.Width % PatchSize != 0)
-            throw new ArgumentException($"{name(nameof(PatchSize))}: {PatchSize} does not divide the {train.Height}×{train.Width} images of {train.Name}", nameof(PatchSize));
+            throw new ArgumentException($"{name(nameof(PatchSize))}: {PatchSize} does not divide the " +
+                                        $"{train.Height}×{train.Width} images of {train.Name}", nameof(PatchSize));
         if (BatchSize > train.Count)
-            throw new ArgumentException($"{name(nameof(BatchSize))}: {BatchSize} is more than the {train.Count} training images of {train.Name}", nameof(BatchSize));
+            throw new ArgumentException($"{name(nameof(BatchSize))}: {BatchSize} is more than the " +
+                                        $"{train.Count} training images of {train.Name}", nameof(BatchSize));
     }
 
     public void Save(string runDir)

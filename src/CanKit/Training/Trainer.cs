@@ -53,7 +53,11 @@ public sealed partial class Trainer
     public Func<double>? Monitor { get; init; }
 
     /// <summary>Steps between two measurements of <see cref="Monitor"/>.</summary>
-    public int MonitorEvery { get; init { field = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(MonitorEvery), value, "must be > 0"); } } = 250;
+    public int MonitorEvery
+    {
+        get;
+        init { field = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(MonitorEvery), value, "must be > 0"); }
+    } = 250;
 
     private int Rank => Group?.Rank ?? 0;
     private int WorldSize => Group?.WorldSize ?? 1;

@@ -22,7 +22,9 @@ public sealed record DecoderConfig
     public DecoderConfig Validate()
     {
         if (Width % Heads != 0) throw new ArgumentOutOfRangeException(nameof(Heads), Heads, $"heads must divide the decoder width {Width}");
-        if (Width % 4 != 0) throw new ArgumentOutOfRangeException(nameof(Width), Width, "decoder width must be divisible by 4 (2-D sin-cos position embedding)");
+        if (Width % 4 != 0)
+            throw new ArgumentOutOfRangeException(nameof(Width), Width,
+                "decoder width must be divisible by 4 (2-D sin-cos position embedding)");
         return this;
     }
 }
@@ -86,7 +88,8 @@ public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
     {
         int off = _enc.ClsToken ? 1 : 0;
         if (encoded.dim() != 3 || encoded.size(2) != _enc.Width || encoded.size(1) <= off)
-            throw new ArgumentException($"the decoder expects encoded tokens [N, (1+)Lv, {_enc.Width}], got [{string.Join(", ", encoded.shape)}]", nameof(encoded));
+            throw new ArgumentException($"the decoder expects encoded tokens [N, (1+)Lv, {_enc.Width}], got " +
+                                        $"[{string.Join(", ", encoded.shape)}]", nameof(encoded));
         long n = encoded.size(0), lv = encoded.size(1) - off, d = Config.Width, l = _enc.NumPatches;
         if (idsRestore.dim() != 2 || idsRestore.size(0) != n || idsRestore.size(1) != l)
             throw new ArgumentException($"idsRestore must be [N, L] = [{n}, {l}], got [{string.Join(", ", idsRestore.shape)}]", nameof(idsRestore));

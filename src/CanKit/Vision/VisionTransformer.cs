@@ -92,7 +92,8 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
     /// </summary>
     public Tensor[] ForwardLastBlocks(Tensor images, int count)
     {
-        if (count < 1 || count > Config.Depth) throw new ArgumentOutOfRangeException(nameof(count), count, $"must be in [1, {Config.Depth}] (the encoder's depth)");
+        if (count < 1 || count > Config.Depth)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"must be in [1, {Config.Depth}] (the encoder's depth)");
         using var scope = torch.NewDisposeScope();
         using var tokens = Embed(images);                                  // [N, L, D]
         var x = WithClsToken(tokens);                                      // [N, (1+)L, D]
