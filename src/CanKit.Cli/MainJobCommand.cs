@@ -94,7 +94,8 @@ internal static class MainJobCommand
         var inv = CultureInfo.InvariantCulture;
         string split = spec.Holdout > 0 ? $"the {spec.Holdout} held-out training images (validation)" : "the test split";
         string table = "| encoder | linear probe top-1 | 20-NN top-1 |\n|---|---|---|\n" +
-                       $"| CAN ({spec.Steps} steps{(spec.Precision == Vision.Precision.BFloat16 ? ", bf16 policy" : "")}) | {can.ProbeTop1:P2} | {can.KnnTop1:P2} |\n" +
+                       $"| CAN ({spec.Steps} steps{(spec.Precision == Vision.Precision.BFloat16 ? ", bf16 policy" : "")}) " +
+                       $"| {can.ProbeTop1:P2} | {can.KnnTop1:P2} |\n" +
                        $"| raw pixels | {pixels.ProbeTop1:P2} | {pixels.KnnTop1:P2} |\n" +
                        $"| supervised, same ViT and budget (its own head: {sup.HeadTop1:P2}) | {sup.Frozen.ProbeTop1:P2} | {sup.Frozen.KnnTop1:P2} |\n" +
                        $"| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";

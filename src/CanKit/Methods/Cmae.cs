@@ -1,6 +1,7 @@
 using CanKit.Augment;
 using CanKit.Distributed;
 using CanKit.Objectives;
+using CanKit.Tensors;
 using CanKit.Vision;
 
 namespace CanKit.Methods;
@@ -176,8 +177,8 @@ public sealed class Cmae : nn.Module, IGlobalNegatives
     public StepResult Forward(Tensor online, Tensor target, Generator? generator = null, StepRandomness? given = null, bool keepPredictions = false)
     {
         if (!online.shape.SequenceEqual(target.shape))
-            throw new ArgumentException($"the views differ in shape: [{string.Join(", ", online.shape)}] vs " +
-                                        $"[{string.Join(", ", target.shape)}]", nameof(target));
+            throw new ArgumentException($"the views differ in shape: {Shapes.Of(online.shape)} vs " +
+                                        $"{Shapes.Of(target.shape)}", nameof(target));
         Tensor loss;
         LossBreakdown terms;
         Predictions? predictions = null;

@@ -33,10 +33,10 @@ public static class RandomMasking
     {
         if (ratio is < 0 or >= 1 || double.IsNaN(ratio)) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "mask ratio must be in [0, 1)");
         long[] s = tokens.shape;
-        if (s.Length != 3) throw new ArgumentException($"masking expects tokens [N, L, D], got [{string.Join(", ", s)}]", nameof(tokens));
+        if (s.Length != 3) throw new ArgumentException($"masking expects tokens [N, L, D], got {Shapes.Of(s)}", nameof(tokens));
         long n = s[0], l = s[1];
         if (noise is not null && !noise.shape.SequenceEqual(new[] { n, l }))
-            throw new ArgumentException($"noise must be [N, L] = [{n}, {l}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
+            throw new ArgumentException($"noise must be [N, L] = [{n}, {l}], got {Shapes.Of(noise.shape)}", nameof(noise));
         using var u = noise?.to(tokens.device) ?? SeededDraws.Rand([n, l], 0, ScalarType.Float32, tokens.device, generator);   // [N, L]
         return KeepLowest(tokens, u, KeepCount((int)l, ratio));
     }
@@ -57,11 +57,11 @@ public static class RandomMasking
         long[] s = tokens.shape;
         int l = grid * grid;
         if (s.Length != 3 || s[1] != l)
-            throw new ArgumentException($"masking expects tokens [N, {l}, D] for a {grid}×{grid} grid, got [{string.Join(", ", s)}]", nameof(tokens));
+            throw new ArgumentException($"masking expects tokens [N, {l}, D] for a {grid}×{grid} grid, got {Shapes.Of(s)}", nameof(tokens));
         long n = s[0];
         int gb = (grid + block - 1) / block, lb = gb * gb;
         if (noise is not null && !noise.shape.SequenceEqual(new[] { n, (long)lb }))
-            throw new ArgumentException($"block noise must be [N, Lb] = [{n}, {lb}], got [{string.Join(", ", noise.shape)}]", nameof(noise));
+            throw new ArgumentException($"block noise must be [N, Lb] = [{n}, {lb}], got {Shapes.Of(noise.shape)}", nameof(noise));
         using var scope = torch.NewDisposeScope();
         var u = noise?.to(ScalarType.Float32, tokens.device) ?? SeededDraws.Rand([n, lb], 0, ScalarType.Float32, tokens.device, generator);   // [N, Lb]
         // The block of each patch, row-major: (row / b)·gb + col / b.
@@ -95,9 +95,9 @@ public static class RandomMasking
     public static Masked FromMask(Tensor tokens, Tensor mask)
     {
         long[] s = tokens.shape;
-        if (s.Length != 3) throw new ArgumentException($"masking expects tokens [N, L, D], got [{string.Join(", ", s)}]", nameof(tokens));
+        if (s.Length != 3) throw new ArgumentException($"masking expects tokens [N, L, D], got {Shapes.Of(s)}", nameof(tokens));
         if (!mask.shape.SequenceEqual(s.Take(2)))
-            throw new ArgumentException($"mask must be [N, L] = [{s[0]}, {s[1]}], got [{string.Join(", ", mask.shape)}]", nameof(mask));
+            throw new ArgumentException($"mask must be [N, L] = [{s[0]}, {s[1]}], got {Shapes.Of(mask.shape)}", nameof(mask));
         using var m = mask.to(ScalarType.Float32, tokens.device);
         using var counts = m.sum(1);
         using var countsCpu = counts.cpu();

@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.Vision;
 
 /// <summary>Decoder shape (MAE's lightweight decoder: 8 × 512 × 16 heads at ViT scale; 2 × 128 × 4 for 32 px).</summary>
@@ -89,12 +91,12 @@ public sealed class MaeDecoder : nn.Module<Tensor, Tensor, Tensor>
         int off = _enc.ClsToken ? 1 : 0;
         if (encoded.dim() != 3 || encoded.size(2) != _enc.Width || encoded.size(1) <= off)
             throw new ArgumentException($"the decoder expects encoded tokens [N, (1+)Lv, {_enc.Width}], got " +
-                                        $"[{string.Join(", ", encoded.shape)}]", nameof(encoded));
+                                        $"{Shapes.Of(encoded.shape)}", nameof(encoded));
         long n = encoded.size(0), lv = encoded.size(1) - off, d = Config.Width, l = _enc.NumPatches;
         if (idsRestore.dim() != 2 || idsRestore.size(0) != n || idsRestore.size(1) != l)
-            throw new ArgumentException($"idsRestore must be [N, L] = [{n}, {l}], got [{string.Join(", ", idsRestore.shape)}]", nameof(idsRestore));
+            throw new ArgumentException($"idsRestore must be [N, L] = [{n}, {l}], got {Shapes.Of(idsRestore.shape)}", nameof(idsRestore));
         if (tokenBias is not null && (tokenBias.dim() != 2 || tokenBias.size(0) != n || tokenBias.size(1) != d))
-            throw new ArgumentException($"tokenBias must be [N, Dd] = [{n}, {d}], got [{string.Join(", ", tokenBias.shape)}]", nameof(tokenBias));
+            throw new ArgumentException($"tokenBias must be [N, Dd] = [{n}, {d}], got {Shapes.Of(tokenBias.shape)}", nameof(tokenBias));
         using var x = PrecisionPolicy.Linear(embed, encoded, _enc.Precision);       // [N, (1+)Lv, Dd] float32
         using var patches = x.narrow(1, off, lv);                                   // [N, Lv, Dd]
         using var masks = mask_token.expand(n, l - lv, d);                          // [N, L−Lv, Dd]

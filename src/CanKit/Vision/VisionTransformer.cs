@@ -1,3 +1,5 @@
+using CanKit.Tensors;
+
 namespace CanKit.Vision;
 
 /// <summary>
@@ -81,7 +83,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
     public Tensor EncodeWithoutFinalNorm(Tensor tokens)
     {
         if (tokens.dim() != 3 || tokens.size(2) != Config.Width)
-            throw new ArgumentException($"Encode expects tokens [N, Lv, {Config.Width}], got [{string.Join(", ", tokens.shape)}]", nameof(tokens));
+            throw new ArgumentException($"Encode expects tokens [N, Lv, {Config.Width}], got {Shapes.Of(tokens.shape)}", nameof(tokens));
         return TransformerTrunk.RunBlocks(_blockList, WithClsToken(tokens));   // [N, (1+)Lv, D]
     }
 
@@ -130,7 +132,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, IEncoder
         var c = Config;
         if (s.Length != 4 || s[1] != c.InChannels || s[2] != c.ImageSize || s[3] != c.ImageSize)
             throw new ArgumentException(
-                $"the encoder expects images [N, {c.InChannels}, {c.ImageSize}, {c.ImageSize}] (channels, height, width), got [{string.Join(", ", s)}]",
+                $"the encoder expects images [N, {c.InChannels}, {c.ImageSize}, {c.ImageSize}] (channels, height, width), got {Shapes.Of(s)}",
                 nameof(images));
     }
 }
