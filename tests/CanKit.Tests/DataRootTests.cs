@@ -49,7 +49,8 @@ public sealed class DataRootTests(ITestOutputHelper output) : IDisposable
         Directory.CreateDirectory(dir);
         foreach (string stem in FashionMnist.Files.Take(count))
         {
-            string? real = _real is null ? null : new[] { stem + ".gz", stem }.Select(n => Path.Combine(_real, n)).FirstOrDefault(File.Exists);
+            string? real = _real is null ? null
+                : new[] { stem + ".gz", stem }.Select(n => Path.Combine(_real, n)).FirstOrDefault(File.Exists);
             string path = Path.Combine(dir, real is null ? stem + ".gz" : Path.GetFileName(real));
             if (real is null) File.WriteAllBytes(path, []);
             else
@@ -94,9 +95,10 @@ public sealed class DataRootTests(ITestOutputHelper output) : IDisposable
     {
         string env = Directory.CreateDirectory(Path.Combine(_dir, "env")).FullName, xdg = Path.Combine(_dir, "xdg");
         var system = new DataRoot.Place(Path.Combine(_dir, "system"), "a system folder");
-        string Message(string? cankitData) => With(() => Assert.Throws<DirectoryNotFoundException>(() =>
-            DataRoot.Find(FashionMnist.FolderName, "Fashion-MNIST", null, FashionMnist.HoldsAll, "the four IDX files", system: system)).Message,
-            (Env, cankitData), (Xdg, xdg));
+        string Find() =>
+            DataRoot.Find(FashionMnist.FolderName, "Fashion-MNIST", null, FashionMnist.HoldsAll, "the four IDX files", system: system);
+        string Message(string? cankitData) =>
+            With(() => Assert.Throws<DirectoryNotFoundException>(Find).Message, (Env, cankitData), (Xdg, xdg));
 
         string user = With(() => DataRoot.UserFolder, (Xdg, xdg))!;
         string withEnv = Message(env), without = Message(null);
@@ -139,7 +141,8 @@ public sealed class DataRootTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(root, RunSpec.Load(run).DataRoot);
         // Without a root, Datasets.Load reads what the search finds.
         if (_real is not null)
-            Assert.Equal(FashionMnist.Load(train: false, _real).Labels.Select(l => (int)l), Datasets.Load("fashion-mnist", null, train: false).Labels);
+            Assert.Equal(FashionMnist.Load(train: false, _real).Labels.Select(l => (int)l),
+                         Datasets.Load("fashion-mnist", null, train: false).Labels);
     }
 
     [Fact]

@@ -29,11 +29,9 @@ public sealed class FashionMnistFetchTests(ITestOutputHelper output) : IDisposab
         byte[] debian = File.ReadAllBytes(path);
         if (debian.Length < 18 || debian[0] != 0x1f || debian[1] != 0x8b || debian[2] != 8 || debian[3] != 0) return null;
         // ID1 ID2 CM, FLG = FNAME, MTIME, XFL = 0, OS = Unix, then the file name and a zero byte; then Debian's deflate data and trailer.
-        var header = new List<byte> { 0x1f, 0x8b, 8, 8, 0, 0, 0, 0, 0, 3 };
-        BinaryPrimitives.WriteUInt32LittleEndian(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(header)[4..8], OfficialTime(name));
-        header.AddRange(System.Text.Encoding.ASCII.GetBytes(name[..^".gz".Length]));
-        header.Add(0);
-        return [.. header, .. debian.AsSpan(10)];
+        var header = new byte[10] { 0x1f, 0x8b, 8, 8, 0, 0, 0, 0, 0, 3 };
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4, 4), OfficialTime(name));
+        return [.. header, .. System.Text.Encoding.ASCII.GetBytes(name[..^".gz".Length]), 0, .. debian.AsSpan(10)];
     }
 
     // The four official files by name, or null (and a line saying why) when Debian's files are absent.
