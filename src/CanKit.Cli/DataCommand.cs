@@ -5,10 +5,10 @@ using CanKit.Data.Fetch;
 namespace CanKit.Cli;
 
 /// <summary>
-/// `cankit data`: fetch (download, verify, extract) CIFAR-10/100 and Imagenette, verify what is on disk, build
+/// `cankit data`: fetch (download, verify, extract) Fashion-MNIST, CIFAR-10/100 and Imagenette, verify what is on disk, build
 /// ImageNet subsets, and pre-build ImageFolder caches. The data-scripts/*.sh wrappers call these.
 /// </summary>
-internal static class DataCommand
+internal static partial class DataCommand
 {
     public static Command Create()
     {
@@ -18,88 +18,6 @@ internal static class DataCommand
         cmd.Subcommands.Add(Subset());
         cmd.Subcommands.Add(Cache());
         cmd.Subcommands.Add(Synthesize());
-        return cmd;
-    }
-
-    private static Argument<string> DatasetArgument()
-    {
-        var a = new Argument<string>("dataset") { Description = string.Join(" | ", DatasetCatalog.All.Select(s => s.Id)) };
-        a.AcceptOnlyFromAmong(DatasetCatalog.All.Select(s => s.Id).ToArray());
-        return a;
-    }
-
-    private static Option<string> RootOption() =>
-        new("--root") { Description = "folder that receives the dataset (archives go to <root>/downloads)", DefaultValueFactory = _ => "data" };
-
-    private static Command Fetch()
-    {
-        var dataset = DatasetArgument();
-        var root = RootOption();
-        var url = new Option<string?>("--url") { Description = "download from this URL instead (a mirror); checksums still apply" }.HttpUrl();
-        var dropArchive = new Option<bool>("--delete-archive") { Description = "delete the downloaded archive after a successful extraction" };
-        var cacheSide = new Option<int?>("--cache-side") { Description = "image datasets: also decode train/val once into an ImageFolder cache of this side" }
-            .Between(1, ImageFolder.MaxSide);
-        var stall = new Option<double>("--stall-timeout")
-        {
-            Description = "seconds without a byte from the server before an attempt is abandoned " +
-                          "(two such attempts in a row end the download)",
-            DefaultValueFactory = _ => 30,
-        }.PositiveFinite();
-        var cmd = new Command("fetch", "download (resumable), verify and safely extract a dataset") { dataset, root, url, dropArchive, cacheSide, stall };
-        cmd.SetAction(async (r, ct) =>
-        {
-            var source = DatasetCatalog.Find(r.GetValue(dataset)!);
-            if (r.GetValue(url) is { } mirror) source = source with { Url = new Uri(mirror) };
-            string dir = r.GetValue(root)!;
-            return await Cli.GuardAsync(async () =>
-            {
-                using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };  // per-read stall timeouts bound the waits
-                var fetcher = new DatasetFetcher(new Downloader(http) { IdleTimeout = TimeSpan.FromSeconds(r.GetValue(stall)) }, Console.Out);
-                string folder = await fetcher.FetchAsync(source, dir, keepArchive: !r.GetValue(dropArchive), new ConsoleProgress(), ct);
-                Console.WriteLine($"{source.Title} ready in {folder}");
-                if (r.GetValue(cacheSide) is int side && source.Layout.ImageCounts.Count > 0)
-                    foreach (string split in new[] { "train", "val" }.Where(s => Directory.Exists(Path.Combine(folder, s))))
-                        BuildCache(Path.Combine(folder, split), side);
-                return 0;
-            });
-        });
-        return cmd;
-    }
-
-    private static Command Verify()
-    {
-        var dataset = DatasetArgument();
-        var root = RootOption();
-        var cmd = new Command("verify", "check a fetched dataset: archive checksums (when the archive is kept) and the extracted files") { dataset, root };
-        cmd.SetAction(r => Cli.Guard(() =>
-        {
-            var source = DatasetCatalog.Find(r.GetValue(dataset)!);
-            string dir = Path.GetFullPath(r.GetValue(root)!);
-            int bad = 0;
-            string archive = Path.Combine(dir, "downloads", source.ArchiveName);
-            if (File.Exists(archive))
-            {
-                string? problem = Downloader.Verify(archive, source.Expected);
-                Console.WriteLine(problem is null ? $"ok    {archive} ({source.ChecksumNote})" : $"BAD   {archive}: {problem}");
-                Console.WriteLine($"      SHA-256 {Downloader.Sha256Of(archive)}");
-                if (problem != null) bad++;
-            }
-            else Console.WriteLine($"-     {archive} not kept; checking the extracted files only");
-            var problems = DatasetFetcher.CheckLayout(source, dir);
-            foreach (string p in problems) Console.WriteLine($"BAD   {p}");
-            bad += problems.Count;
-            if (problems.Count == 0) Console.WriteLine($"ok    {Path.Combine(dir, source.Folder)} has the expected files");
-            if (problems.Count == 0 && source.Id.StartsWith("cifar"))
-            {
-                string folder = Path.Combine(dir, source.Folder);
-                var (train, test) = source.Id == "cifar10"
-                    ? (CifarBinary.LoadCifar10(folder, true), CifarBinary.LoadCifar10(folder, false))
-                    : (CifarBinary.LoadCifar100(folder, true), CifarBinary.LoadCifar100(folder, false));
-                Console.WriteLine($"ok    loads: {train.Count} train / {test.Count} test images, {train.ClassNames.Count} classes");
-            }
-            if (bad > 0) Console.Error.WriteLine($"{bad} problem(s); fetch again with data-scripts/ (see data-scripts/README.md)");
-            return bad == 0 ? 0 : 1;
-        }));
         return cmd;
     }
 
@@ -212,13 +130,5 @@ internal static class DataCommand
     private sealed class Reporter<T>(Action<T> report) : IProgress<T>
     {
         public void Report(T value) => report(value);
-    }
-
-    private sealed class ConsoleProgress : IProgress<DownloadProgress>
-    {
-        public void Report(DownloadProgress p) =>
-            Console.Write(p.Total is long t && t > 0
-                ? $"\r  {p.Bytes / 1e6:F1} / {t / 1e6:F1} MB ({100.0 * p.Bytes / t:F0}%){(p.Resumed ? " resumed" : "")}   {(p.Bytes >= t ? "\n" : "")}"
-                : $"\r  {p.Bytes / 1e6:F1} MB{(p.Resumed ? " resumed" : "")}   ");
     }
 }

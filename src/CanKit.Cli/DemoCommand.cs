@@ -12,29 +12,31 @@ internal static class DemoCommand
     {
         var steps = new Option<int>("--steps") { Description = "training steps", DefaultValueFactory = _ => 400 };
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 128 };
-        var data = new Option<string>("--data")
+        var data = new Option<string?>("--data", "--data-root")
         {
-            Description = "folder with the Fashion-MNIST idx files",
-            DefaultValueFactory = _ => FashionMnist.DefaultRoot,
+            Description = "folder with the Fashion-MNIST idx files, or a data root with a fashion-mnist/ sub-folder " +
+                          "(default: $CANKIT_DATA, the per-user data folder, Debian's package; docs/data.md)",
         };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var cmd = new Command("demo", "train a small MLP on Fashion-MNIST and print its loss falling") { steps, batch, data, seed };
-        cmd.SetAction(r => Run(r.GetValue(steps), r.GetValue(batch), r.GetValue(data)!, r.GetValue(seed)));
+        cmd.SetAction(r => Run(r.GetValue(steps), r.GetValue(batch), r.GetValue(data), r.GetValue(seed)));
         return cmd;
     }
 
-    private static int Run(int steps, int batch, string root, ulong seed)
+    private static int Run(int steps, int batch, string? dataRoot, ulong seed)
     {
         if (steps <= 0) { Console.Error.WriteLine($"error: --steps: must be > 0, got {steps}"); return 2; }
         if (batch <= 0) { Console.Error.WriteLine($"error: --batch: must be > 0, got {batch}"); return 2; }
         Console.WriteLine($"CanKit demo · {Cli.EngineVersion} · {torch.get_num_threads()} threads");
         FashionMnist train, test;
+        string root;
         try
         {
+            root = FashionMnist.Resolve(dataRoot);
             train = FashionMnist.Load(train: true, root);
             test = FashionMnist.Load(train: false, root);
         }
-        catch (Exception e) when (e is FileNotFoundException or InvalidDataException)
+        catch (Exception e) when (e is IOException or InvalidDataException)   // a missing file or folder, a malformed file
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

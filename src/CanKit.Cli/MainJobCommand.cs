@@ -31,15 +31,20 @@ internal static class MainJobCommand
             DefaultValueFactory = _ => 0,
         }.AtLeast(0);
         var precision = RunCommands.PrecisionOpt();
+        var dataRoot = new Option<string?>("--data-root")
+        {
+            Description = "folder with the Fashion-MNIST files, or a data root with a fashion-mnist/ sub-folder; recorded in run.json " +
+                          "(default: looked for in $CANKIT_DATA, the per-user data folder and Debian's package, docs/data.md)",
+        }.ExistingFolder();
         var cmd = new Command("main", "pre-train CAN on Fashion-MNIST; probe and 20-NN beside raw pixels, " +
                                       "a supervised reference and random init; write a report")
-            { outDir, steps, quick, holdout, precision };
+            { outDir, steps, quick, holdout, precision, dataRoot };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             bool isQuick = r.GetValue(quick);
             string outPath = r.GetValue(outDir) ?? (isQuick ? "runs/main-quick" : "runs/main");
             var used = RunCommands.ResolvePrecision(r.GetValue(precision)!, torch.CPU, Path.Combine(outPath, "run"));
-            return Run(outPath, Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout)), isQuick);
+            return Run(outPath, Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout), r.GetValue(dataRoot)), isQuick);
         }, RunCommands.Flags));
         return cmd;
     }
@@ -68,8 +73,16 @@ internal static class MainJobCommand
     /// <summary>Steps between two measurements of the online kNN monitor.</summary>
     internal const int MonitorEvery = 250;
 
-    internal static RunSpec Spec(bool quick, long? steps, Vision.Precision precision, int holdout) =>
-        Recipe with { Steps = quick ? QuickSteps : steps ?? Recipe.Steps, TrainSubset = quick ? 4096 : 0, Precision = precision, Holdout = holdout };
+    /// <summary>
+    /// The recipe with this invocation's settings. <paramref name="dataRoot"/> is recorded as the user gave it; without one
+    /// <c>DataRoot</c> stays null (the data is looked for when loaded, and run.json keeps the fingerprint it always had).
+    /// </summary>
+    internal static RunSpec Spec(bool quick, long? steps, Vision.Precision precision, int holdout, string? dataRoot = null) =>
+        Recipe with
+        {
+            Steps = quick ? QuickSteps : steps ?? Recipe.Steps, TrainSubset = quick ? 4096 : 0, Precision = precision, Holdout = holdout,
+            DataRoot = dataRoot,
+        };
 
     private static int Run(string outDir, RunSpec spec, bool quick)
     {

@@ -41,6 +41,10 @@ internal static class OptionRules
     /// <summary>A folder to write into: it may not exist yet, but it may not be a file.</summary>
     public static Option<string> NotAFile(this Option<string> o) => o.Must(v => v is null || !File.Exists(v), "is a file; expected a folder");
 
+    /// <summary>A folder to read from: it must exist.</summary>
+    public static Option<string?> ExistingFolder(this Option<string?> o) =>
+        o.Must(v => v is null || Directory.Exists(v), "is not a folder");
+
     private static string Show<T>(T value) => value switch
     {
         null => "nothing",

@@ -68,8 +68,8 @@ public sealed class DataTests : IDisposable
         Assert.Contains("exceed", Assert.Throws<InvalidDataException>(() => IdxFile.Read(huge)).Message);
 
         Assert.Throws<FileNotFoundException>(() => IdxFile.Read(Path.Combine(_dir, "missing")));
-        var missing = Assert.Throws<FileNotFoundException>(() => FashionMnist.Load(true, _dir));
-        Assert.Contains("dataset-fashion-mnist", missing.Message);
+        var missing = Assert.Throws<DirectoryNotFoundException>(() => FashionMnist.Load(true, _dir));
+        Assert.Contains($"cankit data fetch fashion-mnist --data-root {_dir}", missing.Message);
     }
 
     private static byte[] CifarRecords(int n, int labelBytes, Func<int, int> label)

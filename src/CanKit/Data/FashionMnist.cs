@@ -1,12 +1,30 @@
 namespace CanKit.Data;
 
 /// <summary>
-/// Fashion-MNIST (Xiao et al. 2017): 60k train / 10k test 28×28 grayscale images in 10 classes. Offline from
-/// Debian's <c>dataset-fashion-mnist</c> (default folder below) or any folder holding the four idx(.gz) files.
+/// Fashion-MNIST (Xiao et al. 2017): 60k train / 10k test 28×28 grayscale images in 10 classes, from the four IDX files
+/// (gzip'd or not) in the folder <see cref="Resolve"/> finds: the given root, else <c>$CANKIT_DATA/fashion-mnist</c>, the
+/// per-user data folder's <c>fashion-mnist/</c> (what <c>cankit data fetch fashion-mnist</c> writes) or Debian's
+/// <c>dataset-fashion-mnist</c> (<see cref="DebianRoot"/>), see <see cref="DataRoot"/>.
 /// </summary>
 public sealed class FashionMnist
 {
-    public const string DefaultRoot = "/usr/share/datasets/fashion-mnist";
+    /// <summary>The data set's folder name under a data root.</summary>
+    public const string FolderName = "fashion-mnist";
+
+    /// <summary>Where Debian's <c>dataset-fashion-mnist</c> package installs the files (looked at last, on Linux).</summary>
+    public const string DebianRoot = "/usr/share/datasets/fashion-mnist";
+
+    /// <summary>The four IDX files without their <c>.gz</c> (each may be gzip'd or not).</summary>
+    public static readonly string[] Files =
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+
+    /// <summary>
+    /// The folder <see cref="Load"/> reads when given no root: the first of <c>$CANKIT_DATA/fashion-mnist</c>, the per-user
+    /// data folder's <c>fashion-mnist/</c> and <see cref="DebianRoot"/> that holds the four files. A
+    /// <see cref="DirectoryNotFoundException"/> naming each place and the fetch command when none does.
+    /// </summary>
+    public static string DefaultRoot => Resolve(null);
+
     public static readonly string[] ClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
     /// <summary>Pixels, [N, 28, 28] row-major bytes.</summary>
@@ -17,9 +35,13 @@ public sealed class FashionMnist
 
     private FashionMnist(byte[] images, byte[] labels) => (Images, Labels) = (images, labels);
 
-    /// <summary>Loads the train (60k) or test (10k) split from <paramref name="root"/>.</summary>
-    public static FashionMnist Load(bool train, string root = DefaultRoot)
+    /// <summary>
+    /// Loads the train (60k) or test (10k) split from <paramref name="root"/> (a folder with the files, or a data root with
+    /// a <c>fashion-mnist/</c> sub-folder), or without one from the folder <see cref="DefaultRoot"/> finds.
+    /// </summary>
+    public static FashionMnist Load(bool train, string? root = null)
     {
+        root = Resolve(root);
         string prefix = train ? "train" : "t10k";
         string images = Find(root, $"{prefix}-images-idx3-ubyte");
         string labels = Find(root, $"{prefix}-labels-idx1-ubyte");
@@ -37,6 +59,21 @@ public sealed class FashionMnist
         return new FashionMnist(img.Data, lab.Data);
     }
 
+    /// <summary>
+    /// The folder the files are read from (see <see cref="DefaultRoot"/>). A given <paramref name="root"/> is used alone:
+    /// itself when it holds any of the files (a missing one is then named when loaded), else its <c>fashion-mnist/</c>.
+    /// </summary>
+    public static string Resolve(string? root) =>
+        DataRoot.Find(FolderName, "Fashion-MNIST", root, HoldsAll, $"{Files[0]}(.gz) and the other three IDX files",
+                      rootHolds: dir => Files.Any(f => Has(dir, f)),
+                      system: OperatingSystem.IsLinux() ? new DataRoot.Place(DebianRoot, "Debian's dataset-fashion-mnist") : null);
+
+    /// <summary>Whether <paramref name="folder"/> holds all four files (each gzip'd or not).</summary>
+    public static bool HoldsAll(string folder) => Files.All(f => Has(folder, f));
+
+    private static bool Has(string folder, string stem) =>
+        File.Exists(Path.Combine(folder, stem)) || File.Exists(Path.Combine(folder, stem + ".gz"));
+
     private static string Find(string root, string stem)
     {
         foreach (string name in new[] { stem, stem + ".gz" })
@@ -44,9 +81,8 @@ public sealed class FashionMnist
             string p = Path.Combine(root, name);
             if (File.Exists(p)) return p;
         }
-        throw new FileNotFoundException(
-            $"Fashion-MNIST file {stem}(.gz) not found in {root}. Install Debian's dataset-fashion-mnist (./build.sh main does) " +
-            "or pass the folder that holds the four idx files.", Path.Combine(root, stem));
+        throw new FileNotFoundException($"Fashion-MNIST file {stem}(.gz) not found in {root}; " +
+                                        $"fetch the four files with `cankit data fetch fashion-mnist`", Path.Combine(root, stem));
     }
 
     /// <summary>As an <see cref="ImageSet"/> (1 channel, 28×28, Fashion-MNIST normalisation).</summary>

@@ -3,12 +3,20 @@ namespace CanKit.Data.Fetch;
 /// <summary>What a correctly extracted dataset holds: files (with sizes where fixed) and image counts per folder.</summary>
 public sealed record ExpectedLayout(IReadOnlyDictionary<string, long?> Files, IReadOnlyDictionary<string, int> ImageCounts);
 
+/// <summary>One file of a data set that is published as plain files: its name under the source's URL and what it must be.</summary>
+public sealed record DownloadFile(string Name, ExpectedFile Expected);
+
 /// <summary>
-/// One downloadable dataset archive. <see cref="Expected"/> holds the checksums the publisher (or a widely used
-/// loader) states; <see cref="ChecksumNote"/> says where they come from and what is not known.
+/// One downloadable dataset: an archive, or (when <see cref="Files"/> is not empty) plain files under <see cref="Url"/>
+/// that go straight into <see cref="Folder"/>. <see cref="Expected"/> (and each file's) holds the checksums the publisher
+/// (or a widely used loader) states; <see cref="ChecksumNote"/> says where they come from and what is not known.
 /// </summary>
 public sealed record DatasetSource(string Id, string Title, Uri Url, string ArchiveName, ExpectedFile Expected, string ChecksumNote,
-                                   string Folder, ExpectedLayout Layout);
+                                   string Folder, ExpectedLayout Layout)
+{
+    /// <summary>Plain files fetched one by one into <see cref="Folder"/> (no archive); empty for an archive.</summary>
+    public IReadOnlyList<DownloadFile> Files { get; init; } = [];
+}
 
 /// <summary>The datasets `cankit data fetch` knows, with their official URLs.</summary>
 public static class DatasetCatalog
@@ -47,7 +55,38 @@ public static class DatasetCatalog
     /// <summary>Imagenette v2, shorter side 320 px.</summary>
     public static readonly DatasetSource Imagenette320 = Imagenette("320", "3df6f0d01a2c9592104656642f5e78a3");
 
-    public static IReadOnlyList<DatasetSource> All { get; } = [Cifar10, Cifar100, Imagenette160, Imagenette320];
+    /// <summary>
+    /// Fashion-MNIST: the four gzip'd IDX files from the official mirror, into <c>fashion-mnist/</c> of a data root, where
+    /// <see cref="Data.FashionMnist.Load"/> finds them. MD5s as the Fashion-MNIST README publishes them; sizes and SHA-256s
+    /// are those of the files with these MD5s (Debian's <c>dataset-fashion-mnist</c> holds the same compressed data under a
+    /// different gzip header, so its files have other checksums but the same contents).
+    /// </summary>
+    public static readonly DatasetSource FashionMnist = new(
+        "fashion-mnist", "Fashion-MNIST", new Uri("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"), "", new ExpectedFile(),
+        "MD5s as published in the Fashion-MNIST README (github.com/zalandoresearch/fashion-mnist); " +
+        "sizes and SHA-256s of the files with those MD5s",
+        Data.FashionMnist.FolderName, FashionMnistLayout(FashionMnistFiles))
+    {
+        Files = FashionMnistFiles,
+    };
+
+    private static DownloadFile[] FashionMnistFiles =>
+    [
+        new("train-images-idx3-ubyte.gz", new(26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                                              "8d4fb7e6c68d591d4c3dfef9ec88bf0d")),
+        new("train-labels-idx1-ubyte.gz", new(29515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                                              "25c81989df183df01b3e8a0aad5dffbe")),
+        new("t10k-images-idx3-ubyte.gz", new(4422102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                                             "bef4ecab320f06d8554ea6380940ec79")),
+        new("t10k-labels-idx1-ubyte.gz", new(5148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+                                             "bb300cfdad3c16e7a12a480ee83cd310")),
+    ];
+
+    private static ExpectedLayout FashionMnistLayout(IEnumerable<DownloadFile> files) =>
+        new(files.ToDictionary(f => $"{Data.FashionMnist.FolderName}/{f.Name}", f => f.Expected.Size), new Dictionary<string, int>());
+
+    /// <summary>Every dataset `cankit data fetch` knows (Fashion-MNIST last, so the archives' order in messages is unchanged).</summary>
+    public static IReadOnlyList<DatasetSource> All { get; } = [Cifar10, Cifar100, Imagenette160, Imagenette320, FashionMnist];
 
     public static DatasetSource Find(string id) =>
         All.FirstOrDefault(s => s.Id.Equals(id, StringComparison.OrdinalIgnoreCase))

@@ -3,7 +3,9 @@ namespace CanKit.Data.Fetch;
 /// <summary>
 /// Download → verify → safe extraction → layout check for one <see cref="DatasetSource"/>, resumable at every
 /// step: the archive goes to <c>root/downloads/</c> (resumed from its <c>.part</c>), a dataset whose layout already
-/// checks out is left alone, and a finished extraction is marked so a re-run skips it.
+/// checks out is left alone, and a finished extraction is marked so a re-run skips it. A data set of plain files
+/// (<see cref="DatasetSource.Files"/>) is downloaded file by file into its folder, each verified before it takes its
+/// name, so a file under its final name is always a verified one and a re-run fetches only what is missing.
 /// </summary>
 public sealed class DatasetFetcher(Downloader downloader, TextWriter? log = null)
 {
@@ -17,6 +19,7 @@ public sealed class DatasetFetcher(Downloader downloader, TextWriter? log = null
             log?.WriteLine($"{source.Title}: already in {folder}");
             return folder;
         }
+        if (source.Files.Count > 0) return await FetchFilesAsync(source, root, folder, progress, ct);
         string archive = Path.Combine(root, "downloads", source.ArchiveName);
         log?.WriteLine($"{source.Title}: {source.Url} → {archive}");
         bool fetched = await downloader.DownloadAsync(source.Url, archive, source.Expected, progress, ct);
@@ -31,6 +34,33 @@ public sealed class DatasetFetcher(Downloader downloader, TextWriter? log = null
         if (!keepArchive) File.Delete(archive);
         return folder;
     }
+
+    private async Task<string> FetchFilesAsync(DatasetSource source, string root, string folder, IProgress<DownloadProgress>? progress,
+                                               CancellationToken ct)
+    {
+        log?.WriteLine($"{source.Title}: {source.Url} → {folder}");
+        var baseUrl = source.Url.AbsoluteUri.EndsWith('/') ? source.Url : new Uri(source.Url.AbsoluteUri + "/");
+        foreach (var file in source.Files)
+        {
+            var url = new Uri(baseUrl, file.Name);
+            bool fetched = await downloader.DownloadAsync(url, Path.Combine(folder, file.Name), file.Expected, progress, ct);
+            log?.WriteLine($"  {file.Name}: {(fetched ? "downloaded and verified" : "already present and verified")}");
+        }
+        log?.WriteLine($"  checksums: {source.ChecksumNote}");
+        var problems = CheckLayout(source, root);
+        if (problems.Count > 0)
+            throw new InvalidDataException($"{source.Title} in {root} is incomplete after the download: {string.Join("; ", problems)}");
+        return folder;
+    }
+
+    /// <summary>
+    /// Each plain file of <paramref name="source"/> under <paramref name="root"/> against its checksums: (path, null when it
+    /// matches, else what differs). Empty for an archive.
+    /// </summary>
+    public static List<(string Path, string? Problem)> VerifyFiles(DatasetSource source, string root) =>
+        source.Files.Select(f => Path.Combine(Path.GetFullPath(root), source.Folder, f.Name))
+              .Zip(source.Files, (path, f) => (path, File.Exists(path) ? Downloader.Verify(path, f.Expected) : "is missing"))
+              .ToList();
 
     /// <summary>Differences between what is under <paramref name="root"/> and the source's expected layout (empty: all good).</summary>
     public static List<string> CheckLayout(DatasetSource source, string root)
