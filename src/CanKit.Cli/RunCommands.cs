@@ -65,7 +65,10 @@ internal static partial class RunCommands
                           "(an image folder with train/ and val/ at <side> px, e.g. folder-224)",
             DefaultValueFactory = _ => "fashion-mnist",
         };
-        var root = new Option<string?>("--data-root") { Description = "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)" };
+        var root = new Option<string?>("--data-root")
+        {
+            Description = "dataset folder (default for fashion-mnist: $CANKIT_DATA, the per-user data folder, then Debian's; docs/data.md)",
+        };
         var preset = new Option<string>("--preset") { Description = "CAN preset: paper, official or community", DefaultValueFactory = _ => "paper" };
         var steps = new Option<long>("--steps") { Description = "optimiser steps", DefaultValueFactory = _ => 1000 };
         var epochs = new Option<double?>("--epochs") { Description = "train for this many epochs instead of --steps" }.PositiveFinite();
