@@ -31,15 +31,16 @@ internal static class MainJobCommand
             DefaultValueFactory = _ => 0,
         }.AtLeast(0);
         var precision = RunCommands.PrecisionOpt();
+        var board = RunCommands.TensorBoardOpt("the pre-training's losses, learning rate, images/s, monitor and reconstructions");
         var cmd = new Command("main", "pre-train CAN on Fashion-MNIST; probe and 20-NN beside raw pixels, " +
                                       "a supervised reference and random init; write a report")
-            { outDir, steps, quick, holdout, precision };
+            { outDir, steps, quick, holdout, precision, board };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             bool isQuick = r.GetValue(quick);
             string outPath = r.GetValue(outDir) ?? (isQuick ? "runs/main-quick" : "runs/main");
             var used = RunCommands.ResolvePrecision(r.GetValue(precision)!, torch.CPU, Path.Combine(outPath, "run"));
-            return Run(outPath, Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout)), isQuick);
+            return Run(outPath, Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout)), isQuick, r.GetValue(board));
         }, RunCommands.Flags));
         return cmd;
     }
@@ -71,11 +72,11 @@ internal static class MainJobCommand
     internal static RunSpec Spec(bool quick, long? steps, Vision.Precision precision, int holdout) =>
         Recipe with { Steps = quick ? QuickSteps : steps ?? Recipe.Steps, TrainSubset = quick ? 4096 : 0, Precision = precision, Holdout = holdout };
 
-    private static int Run(string outDir, RunSpec spec, bool quick)
+    private static int Run(string outDir, RunSpec spec, bool quick, string? tensorBoard)
     {
         var started = DateTime.UtcNow;
         string runDir = Path.Combine(outDir, "run");
-        int rc = RunCommands.Pretrain(spec, runDir, torch.CPU, monitorEvery: quick ? 50 : MonitorEvery);
+        int rc = RunCommands.Pretrain(spec, runDir, torch.CPU, monitorEvery: quick ? 50 : MonitorEvery, tensorBoard: tensorBoard);
         if (rc != 0) return rc;
         double trainMinutes = (DateTime.UtcNow - started).TotalMinutes;
 

@@ -71,6 +71,22 @@ public sealed class TrainerTensorBoardTests : IDisposable
     }
 
     [Fact]
+    public void PretrainWithTheFlagWritesTheRunsScalarsAndNoGridForMae()
+    {
+        string root = SyntheticData.Cifar10(_dir, perFile: 8);
+        string run = Path.Combine(_dir, "run"), board = Path.Combine(_dir, "tb");
+        var r = CliRunner.Run([.. SyntheticData.TinyPretrainArgs(root, run, steps: 3), "--method", "mae", "--tensorboard", board]);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains($"tensorboard --logdir {board}", r.Out);
+        var logged = MetricsLog.Read(Path.Combine(run, "metrics.jsonl"));
+        Assert.Equal([3L], logged.Select(m => m.Step));                      // the CLI logs every 10th step and the last
+        var events = ReadEvents(Assert.Single(Directory.GetFiles(board, "events.out.tfevents.*")));
+        Assert.Equal(1 + 7, events.Count);                                    // the file version, then one scalar per event
+        var scalars = Scalars(events);
+        Assert.Equal(Expected[..7].Select(e => (e.Tag, 3L, (float)e.Value(logged[0]))), scalars.Select(s => (s.Tag, s.Step, s.Value)));
+    }
+
+    [Fact]
     public void EachRunOfAnAblationSuiteWritesToASubFolderNamedAfterItsRunFolder()
     {
         string root = SyntheticData.Cifar10(_dir, perFile: 8);
