@@ -64,11 +64,12 @@ internal static class AblateCommand
             DefaultValueFactory = _ => true,
         };
         var outDir = new Option<string>("--out") { Description = "folder for the runs and the tables", DefaultValueFactory = _ => "runs/ablate" }.NotAFile();
+        var board = RunCommands.TensorBoardOpt("each run's training curves (a sub-folder per run: ROW/seed-S)");
         var list = new Option<bool>("--list") { Description = "list the tables, their rows and claims, and exit" };
         var cmd = new Command("ablate", "run ablation tables over seeds: mean, sd and 95 % interval per row, and the papers' claims judged")
             {
                 tables, seeds, data, root, steps, batch, width, depth, heads, patch, decWidth, decDepth, subset, evalSubset, epochs,
-                precision, budget, outDir, list,
+                precision, budget, outDir, board, list,
             };
         cmd.SetAction(r => Cli.Guard(() =>
         {
@@ -93,7 +94,7 @@ internal static class AblateCommand
             }.Validate();
             // Every run's flags are checked before the first one starts, so a bad flag never leaves a half-made suite.
             foreach (var row in chosen.SelectMany(t => t.Rows)) RunCommands.Validate(settings.Spec(row, 0));
-            return Run(chosen, settings, r.GetValue(outDir)!);
+            return Run(chosen, settings, r.GetValue(outDir)!, r.GetValue(board));
         }, Flags));
         return cmd;
     }
@@ -121,12 +122,12 @@ internal static class AblateCommand
         return split.Distinct().Select(AblationTables.Get).ToList();
     }
 
-    private static int Run(IReadOnlyList<AblationTable> tables, AblationSettings settings, string outDir)
+    private static int Run(IReadOnlyList<AblationTable> tables, AblationSettings settings, string outDir, string? tensorBoard)
     {
         return Cli.UntilCtrlC("interrupt: stopping this run at its next step with a checkpoint; the same command resumes the suite", cancel =>
         {
             var clock = Stopwatch.StartNew();
-            var runner = new AblationRunner(settings, outDir, torch.CPU, Console.WriteLine);
+            var runner = new AblationRunner(settings, outDir, torch.CPU, Console.WriteLine) { TensorBoard = tensorBoard };
             var results = runner.Run(tables, cancel);
             Write(tables, settings, runner, results, outDir, clock.Elapsed);
             return 0;

@@ -36,15 +36,16 @@ internal static class MainJobCommand
             Description = "folder with the Fashion-MNIST files, or a data root with a fashion-mnist/ sub-folder; recorded in run.json " +
                           "(default: looked for in $CANKIT_DATA, the per-user data folder and Debian's package, docs/data.md)",
         }.ExistingFolder();
+        var board = RunCommands.TensorBoardOpt("the pre-training's losses, learning rate, images/s, monitor and reconstructions");
         var cmd = new Command("main", "pre-train CAN on Fashion-MNIST; probe and 20-NN beside raw pixels, " +
                                       "a supervised reference and random init; write a report")
-            { outDir, steps, quick, holdout, precision, dataRoot };
+            { outDir, steps, quick, holdout, precision, dataRoot, board };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             bool isQuick = r.GetValue(quick);
             string outPath = r.GetValue(outDir) ?? (isQuick ? "runs/main-quick" : "runs/main");
             var used = RunCommands.ResolvePrecision(r.GetValue(precision)!, torch.CPU, Path.Combine(outPath, "run"));
-            return Run(outPath, Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout), r.GetValue(dataRoot)), isQuick);
+            return Run(outPath, Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout), r.GetValue(dataRoot)), isQuick, r.GetValue(board));
         }, RunCommands.Flags));
         return cmd;
     }
@@ -84,11 +85,11 @@ internal static class MainJobCommand
             DataRoot = dataRoot,
         };
 
-    private static int Run(string outDir, RunSpec spec, bool quick)
+    private static int Run(string outDir, RunSpec spec, bool quick, string? tensorBoard)
     {
         var started = DateTime.UtcNow;
         string runDir = Path.Combine(outDir, "run");
-        int rc = RunCommands.Pretrain(spec, runDir, torch.CPU, monitorEvery: quick ? 50 : MonitorEvery);
+        int rc = RunCommands.Pretrain(spec, runDir, torch.CPU, monitorEvery: quick ? 50 : MonitorEvery, tensorBoard: tensorBoard);
         if (rc != 0) return rc;
         double trainMinutes = (DateTime.UtcNow - started).TotalMinutes;
 

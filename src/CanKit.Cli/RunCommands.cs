@@ -93,6 +93,7 @@ internal static partial class RunCommands
             DefaultValueFactory = _ => 0,
         }.AtLeast(0);
         var monitor = MonitorOpt();
+        var board = TensorBoardOpt("the run's losses, learning rate, images/s, monitor and (CAN) reconstruction grid");
         var nproc = new Option<int>("--nproc")
         {
             Description = "data-parallel worker processes on this machine (Linux, CPU; docs/distributed.md)",
@@ -119,7 +120,7 @@ internal static partial class RunCommands
         var cmd = new Command("pretrain", "pre-train an encoder with a self-supervised method (resumes from the run folder's checkpoint)")
         {
             method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, holdout,
-            monitor, nproc, nnodes, nodeRank, masterAddr, masterPort, device, outDir,
+            monitor, board, nproc, nnodes, nodeRank, masterAddr, masterPort, device, outDir,
         };
         foreach (var o in can.All) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Guard(() =>
@@ -165,9 +166,9 @@ internal static partial class RunCommands
             }
             else if (r.GetValue(epochs) is { } e)
                 spec = spec with { Steps = PretrainRun.StepsForEpochs(spec, e) };
-            if (!worker) return Pretrain(spec, r.GetValue(outDir)!, dev, monitorEvery: r.GetValue(monitor));
+            if (!worker) return Pretrain(spec, r.GetValue(outDir)!, dev, monitorEvery: r.GetValue(monitor), tensorBoard: r.GetValue(board));
             using var group = ProcessGroup.FromEnvironment();
-            return Pretrain(spec, r.GetValue(outDir)!, dev, group, r.GetValue(monitor));
+            return Pretrain(spec, r.GetValue(outDir)!, dev, group, r.GetValue(monitor), r.GetValue(board));
         }, Flags));
         return cmd;
     }
@@ -185,7 +186,15 @@ internal static partial class RunCommands
         DefaultValueFactory = _ => every,
     }.AtLeast(0);
 
-    internal static int Pretrain(RunSpec spec, string outDir, Device device, ProcessGroup? group = null, int monitorEvery = 0)
+    /// <summary>A folder for TensorBoard event files of <paramref name="what"/>; it may not exist yet, but it may not be a file.</summary>
+    internal static Option<string> TensorBoardOpt(string what) => new Option<string>("--tensorboard")
+    {
+        Description = $"also write {what} as TensorBoard event files in this folder (view them with tensorboard --logdir DIR)",
+        HelpName = "DIR",
+    }.NotAFile();
+
+    internal static int Pretrain(RunSpec spec, string outDir, Device device, ProcessGroup? group = null, int monitorEvery = 0,
+                                 string? tensorBoard = null)
     {
         // Rank 0 speaks for a data-parallel group; the other ranks train silently (the launcher prefixes their errors).
         bool speaks = (group?.Rank ?? 0) == 0;
@@ -200,13 +209,16 @@ internal static partial class RunCommands
             Console.WriteLine($"online kNN monitor every {monitorEvery} steps: 20-NN of {monitor.QuerySize} training images against " +
                               $"{monitor.BankSize} others; raw pixels score {monitor.PixelTop1():P1} there");
         }
+        if (speaks && tensorBoard is not null)
+            Console.WriteLine($"TensorBoard event files → {tensorBoard} (tensorboard --logdir {tensorBoard})");
         return Cli.UntilCtrlC(speaks ? "interrupt: saving a checkpoint after this step (Ctrl-C again to abort)" : null, cancel =>
         {
             var progress = new ConsoleProgress(spec.Steps, spec.Method);
             var outcome = speaks
                 ? progress.Run(p => PretrainRun.Pretrain(spec, outDir, device, p, cancel, checkpointEvery: 100, logEvery: 10, group,
-                                                         monitorEvery: monitorEvery))
-                : PretrainRun.Pretrain(spec, outDir, device, null, cancel, checkpointEvery: 100, logEvery: 10, group);
+                                                         monitorEvery: monitorEvery, tensorBoard: tensorBoard))
+                : PretrainRun.Pretrain(spec, outDir, device, null, cancel, checkpointEvery: 100, logEvery: 10, group,
+                                       tensorBoard: tensorBoard);
             if (speaks)
                 Console.WriteLine(outcome == TrainOutcome.Completed
                     ? $"done: {Path.Combine(outDir, Trainer.CheckpointFile)}"

@@ -108,6 +108,20 @@ public sealed class BadInputFlagTests : IDisposable
         Assert.Equal("keep me", File.ReadAllText(file));
     }
 
+    [Theory]
+    [InlineData("pretrain")]
+    [InlineData("ablate")]
+    [InlineData("main")]
+    public void ATensorBoardFolderThatIsAFileIsRefusedAndNothingIsWritten(string command)
+    {
+        string file = Path.Combine(_dir, "events.txt"), run = Path.Combine(_dir, "run");
+        File.WriteAllText(file, "keep me");
+        AssertOneLineError(CliRunner.Run(command, "--tensorboard", file, "--out", run), 2,
+                           $"--tensorboard: is a file; expected a folder, got '{file}'");
+        Assert.Equal("keep me", File.ReadAllText(file));
+        Assert.Equal([file], Directory.GetFileSystemEntries(_dir));
+    }
+
     [Fact]
     public void ARefusedRunWritesNothingSoTheCorrectedCommandRuns()
     {

@@ -24,6 +24,12 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
     /// <summary>Told each logged training step of every run (the trainer calls it on its own thread, between steps).</summary>
     public IProgress<StepMetrics>? StepProgress { get; init; }
 
+    /// <summary>
+    /// A folder where each run also writes TensorBoard event files (<see cref="TensorBoardLog"/>), in a sub-folder named
+    /// after its run folder: <c>ROW/seed-S</c> (<see cref="TensorBoardDir"/>). Null: none. Reused runs write nothing.
+    /// </summary>
+    public string? TensorBoard { get; init; }
+
     public const string ConfigFile = "ablation.json", ResultFile = "result.json";
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
@@ -44,6 +50,11 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
 
     /// <summary>The folder of <paramref name="row"/>'s run at <paramref name="seed"/>.</summary>
     public string RunDir(string row, int seed) => Path.Combine(outDir, "runs", row, $"seed-{seed}");
+
+    /// <summary>
+    /// The TensorBoard folder of <paramref name="row"/>'s run at <paramref name="seed"/> (null without a <see cref="TensorBoard"/> folder).
+    /// </summary>
+    public string? TensorBoardDir(string row, int seed) => TensorBoard is null ? null : Path.Combine(TensorBoard, row, $"seed-{seed}");
 
     /// <summary>Every distinct row of <paramref name="tables"/> at every seed, seed by seed (a suite killed early still has whole seeds).</summary>
     public IReadOnlyList<AblationRunResult> Run(IReadOnlyList<AblationTable> tables, CancellationToken cancel = default)
@@ -161,7 +172,8 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         var clock = Stopwatch.StartNew();
         var outcome = PretrainRun.Pretrain(spec, dir, device, StepProgress, cancel,
             checkpointEvery: (int)Settings.CheckpointEvery, logEvery: (int)Settings.CheckpointEvery,
-            adjust: c => c with { MinLearningRate = c.LearningRate, KeepCheckpoints = budgetStudy });
+            adjust: c => c with { MinLearningRate = c.LearningRate, KeepCheckpoints = budgetStudy },
+            tensorBoard: TensorBoardDir(row.Name, seed));
         if (outcome == TrainOutcome.Interrupted) throw new OperationCanceledException($"{row.Name} seed {seed} stopped at a checkpoint in {dir}", cancel);
         double seconds = clock.Elapsed.TotalSeconds;
         var probed = budgetStudy ? Settings.BudgetSteps : [Settings.Steps];

@@ -11,9 +11,14 @@ public sealed record StepMetrics(long Step, long Epoch, double LearningRate, dou
     public bool HasKnn => !double.IsNaN(KnnTop1);
 }
 
-/// <summary>Appends step metrics to <c>metrics.jsonl</c> and <c>metrics.csv</c> (flushed per line, so a crash loses nothing written).</summary>
+/// <summary>
+/// Appends step metrics to <c>metrics.jsonl</c> and <c>metrics.csv</c> (flushed per line, so a crash loses nothing written),
+/// in UTF-8 without a byte-order mark, so Python's <c>json.loads</c> and <c>csv.DictReader</c> read them as they are. Files
+/// of older versions begin with one; they are read past it, and appending to them adds no second one.
+/// </summary>
 public sealed class MetricsLog : IDisposable
 {
+    private static readonly UTF8Encoding NoBom = new(encoderShouldEmitUTF8Identifier: false);
     private static readonly string[] Columns =
         ["step", "epoch", "lr", "loss", "contrastive", "reconstruction", "denoise", "top1", "images_per_s", "elapsed_s", "knn_top1"];
     private readonly StreamWriter _jsonl, _csv;
@@ -23,8 +28,8 @@ public sealed class MetricsLog : IDisposable
         Directory.CreateDirectory(directory);
         string csv = Path.Combine(directory, "metrics.csv");
         bool header = !append || !File.Exists(csv);
-        _jsonl = new StreamWriter(Path.Combine(directory, "metrics.jsonl"), append, Encoding.UTF8) { AutoFlush = true };
-        _csv = new StreamWriter(csv, append, Encoding.UTF8) { AutoFlush = true };
+        _jsonl = new StreamWriter(Path.Combine(directory, "metrics.jsonl"), append, NoBom) { AutoFlush = true };
+        _csv = new StreamWriter(csv, append, NoBom) { AutoFlush = true };
         if (header) _csv.WriteLine(string.Join(',', Columns));
     }
 
@@ -64,6 +69,7 @@ public sealed class MetricsLog : IDisposable
     // The header's column count: a folder written before the knn_top1 column keeps its shorter lines.
     private static int ColumnsOf(string csv) => File.ReadLines(csv).FirstOrDefault()?.Split(',').Length ?? Columns.Length;
 
+    // File.ReadAllLines and File.ReadLines skip a leading byte-order mark; the rewritten file has none.
     private static void Rewrite(string path, Func<string, int, bool> keep)
     {
         if (!File.Exists(path)) return;
@@ -71,11 +77,11 @@ public sealed class MetricsLog : IDisposable
         var kept = lines.Where((l, i) => l.Length > 0 && keep(l, i)).ToList();
         if (kept.Count == lines.Length) return;
         string tmp = path + ".tmp";
-        File.WriteAllLines(tmp, kept, new UTF8Encoding(false));
+        File.WriteAllLines(tmp, kept, NoBom);
         File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>Reads a metrics.jsonl back (for reports and plots).</summary>
+    /// <summary>Reads a metrics.jsonl back (for reports and plots); a leading byte-order mark (older versions wrote one) is skipped.</summary>
     /// <remarks>A malformed line is an <see cref="InvalidDataException"/> naming the file, the line and the problem.</remarks>
     public static IReadOnlyList<StepMetrics> Read(string path) =>
         File.ReadLines(path).Select((l, i) => (Line: l, Number: i + 1)).Where(x => x.Line.Length > 0).Select(x =>

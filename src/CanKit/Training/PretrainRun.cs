@@ -19,10 +19,12 @@ public static class PretrainRun
     /// rank calls this with the same spec and folder; rank 0 writes run.json, metrics and checkpoints.
     /// <paramref name="adjust"/> changes the training settings the spec gives (an ablation suite's schedule and kept checkpoints).
     /// <paramref name="monitorEvery"/> &gt; 0 measures the online kNN monitor (<see cref="KnnMonitor.FromTraining"/>) that often.
+    /// <paramref name="tensorBoard"/> names a folder where rank 0 also writes the metrics lines as TensorBoard scalars
+    /// (<see cref="TensorBoardLog"/>) and, at the end of a CAN run, its reconstruction grid.
     /// </summary>
     public static TrainOutcome Pretrain(RunSpec spec, string runDir, Device device, IProgress<StepMetrics>? progress = null,
                                         CancellationToken cancel = default, int checkpointEvery = 200, int logEvery = 10, ProcessGroup? group = null,
-                                        Func<TrainConfig, TrainConfig>? adjust = null, int monitorEvery = 0)
+                                        Func<TrainConfig, TrainConfig>? adjust = null, int monitorEvery = 0, string? tensorBoard = null)
     {
         if (monitorEvery < 0) throw new ArgumentOutOfRangeException(nameof(monitorEvery), monitorEvery, "must be ≥ 0 (0: no monitor)");
         // Everything is checked before anything is written: a refused run leaves no run.json behind that would
@@ -33,6 +35,7 @@ public static class PretrainRun
         var config = spec.TrainConfig(device, checkpointEvery, logEvery);
         config = (adjust is null ? config : adjust(config)).Validate();
         if (File.Exists(runDir)) throw new IOException($"{runDir}: is a file; the run folder must be a folder");
+        if (tensorBoard is not null) TensorBoardLog.Check(tensorBoard, config.Steps);
         var train = LoadTrain(spec);
         spec.ValidateFor(train);
         string runJson = Path.Combine(runDir, "run.json");
@@ -40,15 +43,20 @@ public static class PretrainRun
             throw new InvalidDataException($"{runDir} holds a different run ({runJson}); use another --out folder or delete it");
         using var g = new Generator(spec.Seed);
         using var method = spec.MethodSpec().Create(spec.Encoder(train), g);
-        if ((group?.Rank ?? 0) == 0) spec.Save(runDir);
+        bool rank0 = (group?.Rank ?? 0) == 0;
+        if (rank0) spec.Save(runDir);
         var monitor = monitorEvery > 0 ? KnnMonitor.FromTraining(train) : null;
+        var board = tensorBoard is not null && rank0 ? new TensorBoardLog(tensorBoard) : null;
         var trainer = new Trainer(method, train, config, runDir, spec.ToJson())
         {
             Group = group,
             Monitor = monitor is null ? null : () => monitor.Measure(method.Encoder, device),
             MonitorEvery = Math.Max(1, monitorEvery),
+            TensorBoard = board,
         };
-        return trainer.Run(progress, cancel);
+        var outcome = trainer.Run(progress, cancel);
+        if (board is not null && outcome == TrainOutcome.Completed && method.Module is Can) board.AddReconstructions(runDir, config.Steps);
+        return outcome;
     }
 
     /// <summary>

@@ -4,8 +4,9 @@ namespace CanKit.Training;
 
 public sealed partial class Trainer
 {
-    // The metrics lines: images/s over the steps since the last line, training time with the monitor's left out.
-    private sealed class StepLog(MetricsLog? metrics, IProgress<StepMetrics>? progress)
+    // The metrics lines (files, TensorBoard, progress): images/s over the steps since the last line, training time with the
+    // monitor's left out.
+    private sealed class StepLog(MetricsLog? metrics, TensorBoardLog? board, IProgress<StepMetrics>? progress)
     {
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private double _logStart, _monitorSeconds;
@@ -26,6 +27,7 @@ public sealed partial class Trainer
             var m = new StepMetrics(run.Step, run.Position.Epoch, run.LearningRate, t.Total, t.Contrastive, t.Reconstruction, t.Denoise,
                 t.ContrastiveTop1, Images / Math.Max(1e-9, now - _logStart), now, knn);
             metrics?.Write(m);
+            board?.Write(m);
             progress?.Report(m);
             Images = 0;
             _logStart = now;

@@ -10,7 +10,7 @@ namespace CanKit.Training;
 /// Pre-trains an <see cref="IPretrainMethod"/> on an <see cref="ImageSet"/>: <c>torch.optim.AdamW</c> (β = 0.9, 0.95,
 /// decay on weight matrices only) with warm-up + cosine, gradient accumulation, optional clipping, the method's
 /// post-step hook (CMAE's EMA), NaN/inf detection, atomic checkpoints every N steps, at the end and on
-/// cancellation, metrics to JSONL/CSV, and progress reports. Each step runs inside one
+/// cancellation, metrics to JSONL/CSV (and TensorBoard), and progress reports. Each step runs inside one
 /// <c>torch.NewDisposeScope()</c>, so native memory stays flat however long the run.
 /// With the same seed, a run resumed from a checkpoint reproduces the uninterrupted run bit for bit on CPU: the
 /// checkpoint holds the weights, AdamW's moments and step counts, the generator's state and the data position.
@@ -52,6 +52,9 @@ public sealed partial class Trainer
     /// </summary>
     public Func<double>? Monitor { get; init; }
 
+    /// <summary>Where the metrics lines are also written as TensorBoard scalars (by rank 0 only); null: nowhere.</summary>
+    public TensorBoardLog? TensorBoard { get; init; }
+
     /// <summary>Steps between two measurements of <see cref="Monitor"/>.</summary>
     public int MonitorEvery
     {
@@ -85,7 +88,7 @@ public sealed partial class Trainer
         using var metrics = Rank == 0 ? new MetricsLog(_outDir, append: resumed) : null;
         bool cuda = c.Device.type == DeviceType.CUDA;
         using var loader = new BatchLoader(_data, c.BatchSize, c.Seed, run.Position, pinMemory: cuda, rank: Rank, worldSize: WorldSize);
-        var log = new StepLog(metrics, progress);
+        var log = new StepLog(metrics, Rank == 0 ? TensorBoard : null, progress);
 
         while (run.Step < c.Steps)
         {
