@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using CanKit.Training;
 
@@ -14,7 +15,11 @@ namespace CanKit.Cli;
 /// </summary>
 internal sealed class RunConfigFlags
 {
-    private static readonly JsonSerializerOptions Types = new() { TypeInfoResolver = new DefaultJsonTypeInfoResolver() };
+    // Named literals let a flag's NaN reach Validate, which names the flag.
+    private static readonly JsonSerializerOptions Types = new()
+    {
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver(), NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     public Option<string?> Config { get; } = new("--config")
     {
@@ -47,7 +52,7 @@ internal sealed class RunConfigFlags
     public RunSpec Build(ParseResult r, Command command, RunSpec fromFlags, IReadOnlyDictionary<string, string> flags,
                          Func<string, string> flagOf)
     {
-        var flagsJson = JsonNode.Parse(fromFlags.ToJson())!.AsObject();
+        var flagsJson = JsonSerializer.SerializeToNode(fromFlags, Types)!.AsObject();
         JsonObject json;
         if (r.GetValue(Config) is { } file)
         {
@@ -64,7 +69,8 @@ internal sealed class RunConfigFlags
             int eq = item.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0) throw new ArgumentException($"--set: expected Field=Value (e.g. Can.MaskRatio=0.6), got '{item}'");
             string field = item[..eq].Trim(), text = item[(eq + 1)..];
-            var path = Resolve(field) ?? throw new ArgumentException($"--set: unknown field '{field}' (fields: {string.Join(", ", Fields())})");
+            var path = Resolve(field)
+                       ?? throw new ArgumentException($"--set: unknown field '{field}' (fields: {string.Join(", ", Fields())})");
             var current = Get(json, path).Value;
             Put(json, path, current is JsonValue v && v.GetValueKind() == JsonValueKind.String ? JsonValue.Create(text) : ParseValue(text));
             try { spec = RunSpec.Parse(json.ToJsonString(), $"--set {item}"); }
