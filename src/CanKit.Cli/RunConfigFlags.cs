@@ -59,8 +59,8 @@ internal sealed class RunConfigFlags
             json = JsonNode.Parse(LoadConfig(file).ToJson())!.AsObject();
             var given = command.Options.Where(o => r.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
             foreach (var (field, flag) in flags)
-                if (given.Contains(flag) && Resolve(field) is { } path && Get(flagsJson, path) is var (found, value) && found)
-                    Put(json, path, value?.DeepClone());
+                if (given.Contains(flag) && Resolve(field) is { } path)
+                    Put(json, path, Get(flagsJson, path).Value?.DeepClone());   // absent from the flags' JSON: the default (null, 0)
         }
         else json = flagsJson;
         var spec = Deserialize(json).Validate(flagOf);
@@ -142,6 +142,7 @@ internal sealed class RunConfigFlags
             if (o[part] is not JsonObject child) o[part] = child = [];
             o = child;
         }
-        o[path[^1]] = value;
+        if (value is null && path.Length == 1) o.Remove(path[0]);   // run.json leaves unset top-level fields out (Holdout 0)
+        else o[path[^1]] = value;
     }
 }

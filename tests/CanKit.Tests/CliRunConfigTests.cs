@@ -34,13 +34,15 @@ public sealed class CliRunConfigTests : IDisposable
     public void FlagsOverrideTheConfigAndSetOverridesFlags()
     {
         string root = SyntheticData.Cifar10(_dir, perFile: 8), config = Path.Combine(_dir, "config.json"), run = Path.Combine(_dir, "run");
-        File.WriteAllText(config, (SyntheticData.TinySpec(root, steps: 5) with { Seed = 1, WeightDecay = 0.2, ClipNorm = 0 }).ToJson());
-        var r = CliRunner.Run("pretrain", "--config", config, "--steps", "1", "--seed", "7", "--clip-norm", "2", "--set", "Seed=9",
+        var from = SyntheticData.TinySpec(root, steps: 5) with { Seed = 1, WeightDecay = 0.2, ClipNorm = 0, Holdout = 8 };
+        File.WriteAllText(config, from.ToJson());
+        var r = CliRunner.Run("pretrain", "--config", config, "--steps", "1", "--seed", "7", "--clip-norm", "2", "--holdout", "0",
+                              "--set", "Seed=9",
                               "--set", "Can.MaskRatio=0.6", "--set", "can.sigmamax=0.5", "--out", run);
         Assert.True(r.Code == 0, r.Err);
         var spec = RunSpec.Load(run);
         Assert.Equal(1, spec.Steps);            // flag over config
-        Assert.Equal(2.0, spec.ClipNorm);
+        Assert.Equal((2.0, 0), (spec.ClipNorm, spec.Holdout));
         Assert.Equal(9UL, spec.Seed);           // --set over flag
         Assert.Equal(0.2, spec.WeightDecay);    // config over a flag's default
         Assert.Equal((32, 1, 2, 8, 16), (spec.Width, spec.Depth, spec.Heads, spec.PatchSize, spec.BatchSize));
