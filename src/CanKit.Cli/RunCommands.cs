@@ -24,7 +24,8 @@ internal static partial class RunCommands
         [nameof(RunSpec.Steps)] = "--steps", [nameof(RunSpec.LearningRate)] = "--lr", [nameof(RunSpec.TrainSubset)] = "--train-subset",
         [RunSpec.PrecisionField] = "--precision", ["minutes"] = "--minutes", ["epochs"] = "--epochs", ["probeEpochs"] = "--epochs",
         ["k"] = "--k", ["temperature"] = "--temperature", ["evalSubset"] = "--subset", ["lastBlocks"] = "--blocks",
-        [nameof(RunSpec.Holdout)] = "--holdout", ["monitorEvery"] = "--monitor-every",
+        [nameof(RunSpec.Holdout)] = "--holdout", ["monitorEvery"] = "--monitor-every", [nameof(RunSpec.Seed)] = "--seed",
+        [nameof(RunSpec.WeightDecay)] = "--weight-decay", [nameof(RunSpec.ClipNorm)] = "--clip-norm",
         ["Can.MaskRatio"] = "--mask-ratio", ["Can.SigmaMax"] = "--sigma-max", ["Can.Temperature"] = "--tau",
         ["Can.CropMin"] = "--crop-min", ["Can.BlurP"] = "--blur", ["Can.JitterP"] = "--jitter",
         ["Can.ContrastiveWeight"] = "--weights", ["Can.ReconstructionWeight"] = "--weights", ["Can.DenoiseWeight"] = "--weights",
@@ -86,6 +87,7 @@ internal static partial class RunCommands
         var subset = new Option<int>("--train-subset") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
         var precision = PrecisionOpt();
         var can = CanFlags.Create();
+        var config = new RunConfigFlags();
         var holdout = new Option<int>("--holdout")
         {
             Description = "hold the last N training images out as a validation split: never trained on; " +
@@ -122,15 +124,16 @@ internal static partial class RunCommands
             method, data, root, preset, steps, epochs, minutes, batch, lr, width, depth, heads, patch, seed, subset, precision, holdout,
             monitor, board, nproc, nnodes, nodeRank, masterAddr, masterPort, device, outDir,
         };
-        foreach (var o in can.All) cmd.Options.Add(o);
+        foreach (var o in can.All.Concat(config.All)) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var dev = Cli.ParseDevice(r.GetValue(device)!);
             string outPath = r.GetValue(outDir)!;
             var spec = new RunSpec(r.GetValue(method)!, r.GetValue(preset)!, r.GetValue(data)!, r.GetValue(root), r.GetValue(width), r.GetValue(depth),
-                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), RunSpec.DefaultWeightDecay,
-                RunSpec.DefaultClipNorm, r.GetValue(seed), r.GetValue(subset),
+                r.GetValue(heads), r.GetValue(patch), r.GetValue(batch), r.GetValue(steps), r.GetValue(lr), r.GetValue(config.WeightDecay),
+                r.GetValue(config.ClipNorm), r.GetValue(seed), r.GetValue(subset),
                 Precision: ResolvePrecision(r.GetValue(precision)!, dev, outPath), Can: can.Read(r), Holdout: r.GetValue(holdout));
+            spec = config.Build(r, cmd, spec, Flags, FlagOf);
             Validate(spec);
             var layout = new NodeLayout(r.GetValue(nproc), r.GetValue(nnodes), r.GetValue(nodeRank), r.GetValue(masterAddr)!,
                                         r.GetValue(masterPort)).Validate(FlagOf);

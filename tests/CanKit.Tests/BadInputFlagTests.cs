@@ -61,6 +61,8 @@ public sealed class BadInputFlagTests : IDisposable
     [InlineData("pretrain", "--tau", "0", "--tau: must be > 0")]
     [InlineData("pretrain", "--weights", "0.1,0.2", "--weights: expected three numbers contrastive,reconstruction,denoise")]
     [InlineData("pretrain", "--weights", "1,-1,0", "--weights: must be finite and ≥ 0")]
+    [InlineData("pretrain", "--weight-decay", "-1", "--weight-decay: must be a finite number ≥ 0, got -1")]
+    [InlineData("pretrain", "--clip-norm", "NaN", "--clip-norm: must be a finite number ≥ 0, got NaN")]
     [InlineData("pretrain", "--holdout", "-5", "--holdout: must be ≥ 0, got -5")]
     [InlineData("pretrain", "--monitor-every", "-1", "--monitor-every: must be ≥ 0, got -1")]
     [InlineData("probe", "--pixels", "--random-init", "--random-init and --pixels: give one of them")]
