@@ -67,9 +67,16 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
             for (int seed = 0; seed < Settings.Seeds; seed++)
                 Verify(RunDir(row.Name, seed), ConfigJson(row, seed, studied.Contains(row.Name)));
         var results = new List<AblationRunResult>();
+        var suite = new SuiteProgress(rows.Count * Settings.Seeds);
         for (int seed = 0; seed < Settings.Seeds; seed++)
             foreach (var row in rows)
+            {
+                bool reused = File.Exists(Path.Combine(RunDir(row.Name, seed), ResultFile));
+                log?.Invoke(suite.Before(row.Name, seed, reused));
+                var clock = Stopwatch.StartNew();
                 results.AddRange(RunOne(row, seed, studied.Contains(row.Name), cancel));
+                suite.After(reused, clock.Elapsed.TotalSeconds);
+            }
         return results;
     }
 
