@@ -11,7 +11,7 @@ using PlotlyChart = Plotly.NET.CSharp.Chart;
 namespace CanKit.Cli;
 
 /// <summary>
-/// `cankit main`: the main job. Pre-trains CAN on Fashion-MNIST with the recipe chosen on a validation split
+/// `cankit main`: the main job. Pre-trains CAN on Fashion-MNIST (or CIFAR-10 with --data cifar10) with the recipe chosen on a validation split
 /// (docs/recipe.md), evaluates the encoder by linear probe and 20-NN beside the raw pixels, a supervised reference (the
 /// same ViT trained with labels for the same budget) and the same encoder at random initialisation, and writes a report
 /// folder (metrics with the online kNN monitor, results, an image grid, an HTML page with curves, the trained model in
@@ -31,27 +31,39 @@ internal static class MainJobCommand
             DefaultValueFactory = _ => 0,
         }.AtLeast(0);
         var precision = RunCommands.PrecisionOpt();
+        var data = new Option<string>("--data")
+        {
+            Description = $"the data set: {string.Join(" or ", Recipes.Keys)} (each with its own recipe, docs/recipe.md)",
+            DefaultValueFactory = _ => "fashion-mnist",
+        };
+        data.AcceptOnlyFromAmong([.. Recipes.Keys]);
         var dataRoot = new Option<string?>("--data-root")
         {
-            Description = "folder with the Fashion-MNIST files, or a data root with a fashion-mnist/ sub-folder; recorded in run.json " +
-                          "(default: looked for in $CANKIT_DATA, the per-user data folder and Debian's package, docs/data.md)",
+            Description = "folder with the data set's files, or a data root with a fashion-mnist/ or cifar10/ sub-folder; recorded in run.json " +
+                          "(default: looked for in $CANKIT_DATA, the per-user data folder and, for Fashion-MNIST, Debian's package; docs/data.md)",
         }.ExistingFolder();
         var board = RunCommands.TensorBoardOpt("the pre-training's losses, learning rate, images/s, monitor and reconstructions");
-        var cmd = new Command("main", "pre-train CAN on Fashion-MNIST; probe and 20-NN beside raw pixels, " +
+        var cmd = new Command("main", "pre-train CAN on Fashion-MNIST or CIFAR-10; probe and 20-NN beside raw pixels, " +
                                       "a supervised reference and random init; write a report")
-            { outDir, steps, quick, holdout, precision, dataRoot, board };
+            { outDir, steps, quick, holdout, precision, data, dataRoot, board };
         cmd.SetAction(r => Cli.Guard(() =>
         {
             bool isQuick = r.GetValue(quick);
-            string outPath = r.GetValue(outDir) ?? (isQuick ? "runs/main-quick" : "runs/main");
+            string dataset = r.GetValue(data)!;
+            string outPath = r.GetValue(outDir) ?? DefaultOut(dataset, isQuick);
             var used = RunCommands.ResolvePrecision(r.GetValue(precision)!, torch.CPU, Path.Combine(outPath, "run"));
-            return Run(outPath, Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout), r.GetValue(dataRoot)), isQuick, r.GetValue(board));
+            var spec = Spec(isQuick, r.GetValue(steps), used, r.GetValue(holdout), r.GetValue(dataRoot), dataset);
+            return Run(outPath, spec, isQuick, r.GetValue(board));
         }, RunCommands.Flags));
         return cmd;
     }
 
     /// <summary>The model file the job writes into its report folder.</summary>
-    public const string ModelFile = "can-fashion-mnist.safetensors";
+    public static string ModelFile(string dataset) => $"can-{dataset}.safetensors";
+
+    /// <summary>The report folder without --out: runs/main for Fashion-MNIST, runs/main-cifar10 for CIFAR-10; quick mode adds -quick.</summary>
+    internal static string DefaultOut(string dataset, bool quick) =>
+        "runs/main" + (dataset == "fashion-mnist" ? "" : $"-{dataset}") + (quick ? "-quick" : "");
 
     /// <summary>
     /// The main job's recipe, chosen on a validation split of the training images (docs/recipe.md says what each choice
@@ -60,6 +72,19 @@ internal static class MainJobCommand
     /// </summary>
     internal static RunSpec Recipe => new("can", "paper", "fashion-mnist", null, Width: 128, Depth: 4, Heads: 4, PatchSize: 7, BatchSize: 128,
         Steps: 4000, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: 0, Can: new Methods.CanOverrides(CropMin: 0.35, BlurP: 0));
+
+    /// <summary>
+    /// The CIFAR-10 recipe, chosen on the last 10 000 training images held out (docs/recipe.md, "CIFAR-10"):
+    /// a ViT 128×4 on 4-px patches (64 tokens).
+    /// </summary>
+    internal static RunSpec CifarRecipe => new("can", "paper", "cifar10", null, Width: 128, Depth: 4, Heads: 4, PatchSize: 4, BatchSize: 128,
+        Steps: 3000, LearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0, Seed: 0, TrainSubset: 0);
+
+    /// <summary>The data sets the job runs on, each with its recipe.</summary>
+    internal static readonly IReadOnlyDictionary<string, RunSpec> Recipes = new Dictionary<string, RunSpec>
+    {
+        ["fashion-mnist"] = Recipe, ["cifar10"] = CifarRecipe,
+    };
 
     /// <summary>
     /// The frozen features the probe and kNN read: the mean patch token of each of the encoder's last this-many blocks,
@@ -78,10 +103,11 @@ internal static class MainJobCommand
     /// The recipe with this invocation's settings. <paramref name="dataRoot"/> is recorded as the user gave it; without one
     /// <c>DataRoot</c> stays null (the data is looked for when loaded, and run.json keeps the fingerprint it always had).
     /// </summary>
-    internal static RunSpec Spec(bool quick, long? steps, Vision.Precision precision, int holdout, string? dataRoot = null) =>
-        Recipe with
+    internal static RunSpec Spec(bool quick, long? steps, Vision.Precision precision, int holdout, string? dataRoot = null,
+                                 string dataset = "fashion-mnist") =>
+        Recipes[dataset] with
         {
-            Steps = quick ? QuickSteps : steps ?? Recipe.Steps, TrainSubset = quick ? 4096 : 0, Precision = precision, Holdout = holdout,
+            Steps = quick ? QuickSteps : steps ?? Recipes[dataset].Steps, TrainSubset = quick ? 4096 : 0, Precision = precision, Holdout = holdout,
             DataRoot = dataRoot,
         };
 
@@ -94,6 +120,7 @@ internal static class MainJobCommand
         double trainMinutes = (DateTime.UtcNow - started).TotalMinutes;
 
         var log = new Progress<string>(s => Console.WriteLine(s));
+        var train = PretrainRun.LoadTrain(spec);
         int subset = quick ? 6000 : 0, epochs = quick ? 5 : 30;
         var can = RunEvaluation.Evaluate(runDir, torch.CPU, randomInit: false, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);
         var pixels = RunEvaluation.EvaluatePixels(runDir, probeEpochs: epochs, log: log, evalSubset: subset);
@@ -103,7 +130,7 @@ internal static class MainJobCommand
         double minutes = (DateTime.UtcNow - started).TotalMinutes;
 
         // The whole trained model in float16 with run.json inside: what PretrainedModel.Load reads (the course's notebooks/pretrained/).
-        string model = Path.Combine(outDir, ModelFile);
+        string model = Path.Combine(outDir, ModelFile(spec.Dataset));
         RunExport.ExportModel(runDir, model);
         var inv = CultureInfo.InvariantCulture;
         string split = spec.Holdout > 0 ? $"the {spec.Holdout} held-out training images (validation)" : "the test split";
@@ -114,7 +141,7 @@ internal static class MainJobCommand
                        $"| supervised, same ViT and budget (its own head: {sup.HeadTop1:P2}) | {sup.Frozen.ProbeTop1:P2} | {sup.Frozen.KnnTop1:P2} |\n" +
                        $"| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";
         File.WriteAllText(Path.Combine(outDir, "results.md"),
-            $"# CanKit main job\n\nCAN pre-trained on Fashion-MNIST for {spec.Steps} steps of {spec.BatchSize} images " +
+            $"# CanKit main job\n\nCAN pre-trained on {train.Name} ({train.Count} images) for {spec.Steps} steps of {spec.BatchSize} images " +
             $"(ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}), " +
             $"{torch.get_num_threads()} CPU threads; pre-training {trainMinutes.ToString("F1", inv)} minutes, {minutes.ToString("F1", inv)} minutes in all. " +
             $"Scored on {split}: linear probe (AdamW, {epochs} epochs, standardised features) and weighted 20-NN (cosine, T = 0.07) of the frozen " +
@@ -127,7 +154,7 @@ internal static class MainJobCommand
             $"predicting no noise ({(heldOut.Denoise / heldOut.DenoisePredictZero).ToString("F2", inv)}×), " +
             "the predicted noise's correlation with the true noise " +
             $"{heldOut.NoiseCorrelation.ToString("F3", inv)} (docs/recipe.md, \"The denoising term\").\n\n" +
-            $"The trained model (every weight, float16, run.json in its metadata): `{ModelFile}`, " +
+            $"The trained model (every weight, float16, run.json in its metadata): `{ModelFile(spec.Dataset)}`, " +
             $"{(new FileInfo(model).Length / 1e6).ToString("F2", inv)} MB " +
             "(`PretrainedModel.Load`; `cankit export --what model` writes the same from any run).\n");
         File.WriteAllText(Path.Combine(outDir, "results.csv"),
@@ -136,7 +163,7 @@ internal static class MainJobCommand
                 $"supervised,{sup.Frozen.ProbeTop1},{sup.Frozen.KnnTop1}\nrandom-init,{rnd.ProbeTop1},{rnd.KnnTop1}\n"));
         if (Data.ImageCodec.HasPng) RunExport.SaveReconstructions(runDir, Path.Combine(outDir, "reconstructions.png"));
         else Console.WriteLine("note: no PNG codec (SkiaSharp's native library did not load; see environment.md); skipping reconstructions.png");
-        WriteHtml(outDir, runDir, table, Evaluation.KnnMonitor.FromTraining(PretrainRun.LoadTrain(spec)).PixelTop1());
+        WriteHtml(outDir, runDir, table, Evaluation.KnnMonitor.FromTraining(train).PixelTop1());
         Console.WriteLine();
         Console.WriteLine(table);
 

@@ -165,4 +165,24 @@ public sealed class DataRootTests(ITestOutputHelper output) : IDisposable
                                              $"`cankit data fetch fashion-mnist --data-root {empty}`");
         Assert.False(File.Exists(Path.Combine(run, "run", "run.json")));
     }
+
+    [Fact]
+    public void MainOnCifar10HasItsOwnRecipeFolderAndModelFileAndNamesWhereItLooked()
+    {
+        var spec = MainJobCommand.Spec(quick: false, steps: null, Vision.Precision.Float32, holdout: 0, dataset: "cifar10");
+        Assert.Equal(MainJobCommand.CifarRecipe.ToJson(), spec.ToJson());
+        Assert.Equal("cifar10", spec.Dataset);
+        Assert.Equal(MainJobCommand.QuickSteps, MainJobCommand.Spec(quick: true, null, Vision.Precision.Float32, 0, dataset: "cifar10").Steps);
+        Assert.Equal("runs/main-cifar10", MainJobCommand.DefaultOut("cifar10", quick: false));
+        Assert.Equal("runs/main-cifar10-quick", MainJobCommand.DefaultOut("cifar10", quick: true));
+        Assert.Equal("runs/main", MainJobCommand.DefaultOut("fashion-mnist", quick: false));
+        Assert.Equal("can-cifar10.safetensors", MainJobCommand.ModelFile("cifar10"));
+
+        string run = Path.Combine(_dir, "main-cifar");
+        string empty = Directory.CreateDirectory(Path.Combine(_dir, "empty-cifar")).FullName;
+        BadInputFlagTests.AssertOneLineError(CliRunner.Run("main", "--data", "cifar10", "--quick", "--data-root", empty, "--out", run), 1,
+                                             $"`cankit data fetch cifar10 --data-root {empty}`");
+        BadInputFlagTests.AssertOneLineError(CliRunner.Run("main", "--data", "imagenet", "--out", run), 2, "imagenet");
+        Assert.False(File.Exists(Path.Combine(run, "run", "run.json")));
+    }
 }
