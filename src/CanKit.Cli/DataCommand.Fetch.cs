@@ -76,6 +76,7 @@ internal static partial class DataCommand
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var source = DatasetCatalog.Find(r.GetValue(dataset)!);
+            if (source.Id == DatasetCatalog.Cifar10.Id && VerifyCifar10Copy(r.GetValue(root)) is int copy) return copy;
             string dir = Path.GetFullPath(RootFor(source, r.GetValue(root)));
             int bad = 0;
             string archive = Path.Combine(dir, "downloads", source.ArchiveName);

@@ -5,8 +5,8 @@ using CanKit.Data.Fetch;
 namespace CanKit.Cli;
 
 /// <summary>
-/// `cankit data`: fetch (download, verify, extract) Fashion-MNIST, CIFAR-10/100 and Imagenette, verify what is on disk, build
-/// ImageNet subsets, and pre-build ImageFolder caches. The data-scripts/*.sh wrappers call these.
+/// `cankit data`: fetch (download, verify, extract) Fashion-MNIST, CIFAR-10/100 and Imagenette, verify what is on disk, import
+/// a local copy of CIFAR-10, build ImageNet subsets, and pre-build ImageFolder caches. The data-scripts/*.sh wrappers call these.
 /// </summary>
 internal static partial class DataCommand
 {
@@ -15,6 +15,7 @@ internal static partial class DataCommand
         var cmd = new Command("data", "download, verify and prepare datasets (see data-scripts/README.md)");
         cmd.Subcommands.Add(Fetch());
         cmd.Subcommands.Add(Verify());
+        cmd.Subcommands.Add(Import());
         cmd.Subcommands.Add(Subset());
         cmd.Subcommands.Add(Cache());
         cmd.Subcommands.Add(Synthesize());

@@ -91,6 +91,33 @@ internal static class SyntheticData
         return root;
     }
 
+    /// <summary>
+    /// CIFAR-10 as an image folder under <c>dir/name</c>: <c>train/&lt;class&gt;/NNNN.png</c> and <c>test/&lt;class&gt;/…</c> for the
+    /// ten classes (or <paramref name="classes"/>), 32×32 flat-colour PNGs whose colour is <see cref="Cifar10Colour"/> of the
+    /// class and the file's number, so a loaded image says which file it came from. Returns the folder.
+    /// </summary>
+    public static string Cifar10Images(string dir, int trainPerClass, int testPerClass, string name = "cifar10-images",
+                                       IEnumerable<string>? classes = null)
+    {
+        string root = Path.Combine(dir, name);
+        foreach (var (split, count) in new[] { ("train", trainPerClass), ("test", testPerClass) })
+            foreach (var (cls, c) in (classes ?? CanKit.Data.Cifar10.ClassNames).Select((n, c) => (n, c)))
+                for (int i = 0; i < count; i++)
+                {
+                    string path = Path.Combine(root, split, cls, $"{i:D4}.png");
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    var px = new byte[CifarBinary.PixelBytes];
+                    var rgb = Cifar10Colour(c, i);
+                    for (int ch = 0; ch < 3; ch++) Array.Fill(px, rgb[ch], ch * 1024, 1024);
+                    using var t = torch.tensor(px, [3, 32, 32]);
+                    File.WriteAllBytes(path, ImageCodec.EncodePng(t));
+                }
+        return root;
+    }
+
+    /// <summary>The colour of image <paramref name="index"/> of class <paramref name="cls"/> in <see cref="Cifar10Images"/>.</summary>
+    public static byte[] Cifar10Colour(int cls, int index) => [(byte)(10 * cls + index), (byte)(200 - index), (byte)(255 - cls)];
+
     /// <summary>A flat-colour RGB PNG of <paramref name="side"/>² pixels at <paramref name="path"/>.</summary>
     public static void Png(string path, byte value, int side = 12)
     {

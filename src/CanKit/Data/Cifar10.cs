@@ -25,6 +25,8 @@ public static class Cifar10
     public const string FolderName = "cifar10";
     public const string BatchesFolder = "cifar-10-batches-bin";
     public const int Side = 32;
+    /// <summary>Images in the official splits: 5000 per class in train, 1000 per class in test.</summary>
+    public const int TrainCount = 50_000, TestCount = 10_000;
 
     public static readonly string[] ClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
     public static readonly string[] BinaryFiles = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
@@ -57,8 +59,11 @@ public static class Cifar10
             }
         }
         throw new DirectoryNotFoundException(DataRoot.Missing(FolderName, "CIFAR-10", root, looked,
-            $"the binary batches ({BinaryFiles[0]} … {BinaryFiles[^1]}) or train/ and test/ class folders"));
+            $"the binary batches ({BinaryFiles[0]} … {BinaryFiles[^1]}) or train/ and test/ class folders") +
+            $"; or import a local copy with `cankit data import {FolderName} ARCHIVE{(root is null ? "" : $" --data-root {Quote(root)}")}`");
     }
+
+    private static string Quote(string root) => Path.GetFullPath(root) is var p && p.Contains(' ') ? $"\"{p}\"" : p;
 
     /// <summary>
     /// The form <paramref name="folder"/> holds, or null when it holds nothing of CIFAR-10. Part of a form, or both, is an
