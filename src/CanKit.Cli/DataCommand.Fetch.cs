@@ -22,12 +22,14 @@ internal static partial class DataCommand
         {
             Description = "folder that receives the dataset (archives go to <root>/downloads); default for fashion-mnist: " +
                           $"${DataRoot.EnvironmentVariable}, else the per-user data folder ({DataRoot.UserFolder ?? "none"}); " +
-                          "for the others: data",
+                          "for cifar10: the same root's cifar10/; for the others: data",
         };
 
-    // Fashion-MNIST goes where every command looks for it (DataRoot); the archives keep their ./data default.
+    // Fashion-MNIST and CIFAR-10 go where every command looks for them (DataRoot; CIFAR-10's batches folder under the data
+    // root's cifar10/, which Cifar10.Resolve searches); the other archives keep their ./data default.
     private static string RootFor(DatasetSource source, string? given) =>
-        given ?? (source.Files.Count > 0 ? DataRoot.ForFetch(null) : "data");
+        given ?? (source.Files.Count > 0 ? DataRoot.ForFetch(null)
+                  : source.Id == Cifar10.FolderName ? Path.Combine(DataRoot.ForFetch(null), Cifar10.FolderName) : "data");
 
     private static Command Fetch()
     {
