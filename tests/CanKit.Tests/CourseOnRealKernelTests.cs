@@ -76,6 +76,9 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
         Assert.Contains("ImageRows: σ = 0 [8, 1, 28, 28]", All("04-noise-and-sigma-embedding"));
         Assert.Contains("ImageRows: original [8, 1, 28, 28] · input: masked + noisy", All("05-can-on-fashion-mnist"));
         Assert.Contains("ImageRows: online view (crop + flip) [8, 1, 28, 28]", All("06-cmae"));
+        Assert.Contains("ImageRows: originals [8, 3, 32, 32] · CAN view 1 [8, 3, 32, 32] · CAN view 2", All("07-cifar10-checkpoints-resume"));
+        Assert.Contains("your weighted 20-NN == KnnClassifier.Accuracy on all four feature sets", All("07-cifar10-checkpoints-resume"));
+        Assert.Contains("ImageRows: n01440764 (tench)", All("08-imagenette-image-folder"));
         Assert.Contains("t-SNE of CAN features", All("10-evaluation"));
         // Each notebook's own cells ran its closing checks, and each appended solution cell printed a passed check: the
         // solutions end in checks, not only in code that runs.
@@ -98,7 +101,7 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
                  {
                      ("05-can-on-fashion-mnist", "charts and image rows", 1, 6), ("06-cmae", "image rows and charts", 1, 4),
                      ("03-views-and-infonce", "a table, image rows and charts", 2, 3), ("02-masking-and-mae", "image rows and a chart", 1, 9),
-                     ("10-evaluation", "PCA and t-SNE", 2, 0),
+                     ("07-cifar10-checkpoints-resume", "image rows and charts", 2, 20), ("10-evaluation", "PCA and t-SNE", 2, 0),
                  })
         {
             var (plots, images) = await HtmlReportBrowserTests.AssertRenders(html[name], output, serveCdn: true, staticKernelPage: true);
