@@ -122,7 +122,7 @@ public sealed class CliTests : IDisposable
         (code, _, err) = Run("pretrain", "--data", "cifar10", "--data-root", _dir, "--out", Path.Combine(_dir, "c"));
         Assert.Equal(1, code);
         Assert.Contains("data_batch_1.bin", err);
-        Assert.Contains("fetch-cifar", err);
+        Assert.Contains("cankit data fetch cifar10", err);
         (code, _, err) = Run("pretrain", "--data-root", _dir, "--out", Path.Combine(_dir, "f"));
         Assert.Equal(1, code);
         Assert.Contains("train-images-idx3-ubyte", err);
