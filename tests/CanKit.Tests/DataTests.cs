@@ -127,7 +127,8 @@ public sealed class DataTests : IDisposable
         recs[1] = 200;
         Write("test.bin", recs);
         Assert.Contains("label 200 at byte 1", Assert.Throws<InvalidDataException>(() => CifarBinary.LoadCifar100(_dir, train: false)).Message);
-        Assert.Contains("fetch-cifar", Assert.Throws<FileNotFoundException>(() => CifarBinary.LoadCifar10(_dir, train: true)).Message);
+        Assert.Contains("`cankit data fetch cifar10`", Assert.Throws<FileNotFoundException>(() => CifarBinary.LoadCifar10(_dir, train: true)).Message);
+        Assert.Contains("`cankit data fetch cifar100`", Assert.Throws<FileNotFoundException>(() => CifarBinary.LoadCifar100(Path.Combine(_dir, "none"), train: true)).Message);
     }
 
     [Fact]

@@ -34,7 +34,8 @@ public static class CifarBinary
         {
             string path = Path.Combine(root, f);
             if (!File.Exists(path))
-                throw new FileNotFoundException($"{name} file {path} not found. Fetch it with data-scripts/fetch-cifar.sh (see data-scripts/README.md).", path);
+                throw new FileNotFoundException($"{name} file {path} not found; fetch the data set with " +
+                                                $"`cankit data fetch {name.Replace("-", "").ToLowerInvariant()}` (or data-scripts/fetch-cifar.sh)", path);
             byte[] bytes = File.ReadAllBytes(path);
             if (bytes.Length == 0) throw new InvalidDataException($"{path}: empty file");
             if (bytes.Length % record != 0)
