@@ -138,11 +138,13 @@ internal static class AblateCommand
                               IReadOnlyList<AblationRunResult> results, string outDir, TimeSpan wall)
     {
         var inv = CultureInfo.InvariantCulture;
-        var finals = tables.SelectMany(t => AblationReport.Summarise(t, results, s, runner.Encoder, s.Steps)).ToList();
+        var finals = tables.SelectMany(t => AblationReport.Summarise(t, results, s, runner.Encoder, s.Steps)
+                                                   .Prepend(AblationReport.PixelsRow(t, results, s.Steps))).ToList();
         var md = new StringBuilder("# Ablation tables\n\n");
         md.Append(string.Create(inv,
             $"- command: `cankit {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`\n" +
             $"- commit: {Commit()}\n" +
+            $"- date: {DateTime.UtcNow:yyyy-MM-dd} (UTC, when the tables were written); {Cli.EngineVersion}, .NET {Environment.Version}\n" +
             $"- CPU: {CpuModel()}, {Environment.ProcessorCount} logical CPUs visible; " +
             $"torch intra-op threads {torch.get_num_threads()}, " +
             $"OMP_NUM_THREADS={Environment.GetEnvironmentVariable("OMP_NUM_THREADS") ?? "unset"}\n" +

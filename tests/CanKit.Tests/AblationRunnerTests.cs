@@ -1,5 +1,6 @@
 using CanKit.Ablation;
 using CanKit.Catalog;
+using CanKit.Evaluation;
 using CanKit.Methods;
 using CanKit.Training;
 using Xunit;
@@ -37,8 +38,8 @@ public sealed class AblationRunnerTests : IDisposable
         string root = SyntheticData.Cifar10(_dir, perFile: 8);
         var settings = Settings(root);
         var straight = new AblationRunner(settings, Path.Combine(_dir, "straight"), CPU).Run([Table]);
-        // 2 rows × 2 seeds; the budget-study table probes steps 2, 4 and 8 of each.
-        Assert.Equal(12, straight.Count);
+        // 2 rows × 2 seeds; the budget-study table probes steps 2, 4 and 8 of each; and the raw pixels once per seed.
+        Assert.Equal(12 + 2, straight.Count);
         Assert.Equal([2L, 4, 8], straight.Where(r => r.Row == "mae" && r.Seed == 0).Select(r => r.Step));
 
         // Stop the third run (seed 1, "mae") once its step-4 checkpoint is written: the suite throws, the first two runs
@@ -59,7 +60,7 @@ public sealed class AblationRunnerTests : IDisposable
 
         log.Clear();
         var resumed = new AblationRunner(settings, stopped, CPU, log.Add).Run([Table]);
-        Assert.Equal(2, log.Count(l => l.Contains("reused")));
+        Assert.Equal(2 + 2, log.Count(l => l.Contains("reused")));   // two runs and both seeds' pixel rows
         // The resumed run trained steps 5–8 only (its metrics hold each logged step once), and every score equals the
         // uninterrupted suite's: resuming on the CPU is exact (weights, AdamW state, generator and data position).
         Assert.Equal([2L, 4, 6, 8], File.ReadLines(Path.Combine(third, "metrics.csv")).Skip(1).Select(l => long.Parse(l.Split(',')[0])));
@@ -91,6 +92,44 @@ public sealed class AblationRunnerTests : IDisposable
         var e2 = Assert.Throws<InvalidDataException>(() => new AblationRunner(settings with { Seeds = 6 }, outDir, CPU).Run([Table]));
         Assert.Contains(stray, e2.Message);
         Assert.Equal("mine", File.ReadAllText(Path.Combine(stray, "notes.txt")));
+    }
+
+    [Fact]
+    public void EverySuiteScoresTheRawPixelsUnderItsOwnEvaluation()
+    {
+        string root = SyntheticData.Cifar10(_dir, perFile: 8);
+        var settings = Settings(root) with { Steps = 2, BudgetStudy = false };
+        var results = new AblationRunner(settings, Path.Combine(_dir, "suite"), CPU).Run([Table]);
+        var pixels = results.Where(r => r.Row == AblationRunner.PixelsRow).ToList();
+        Assert.Equal([0, 1], pixels.Select(r => r.Seed));
+        foreach (var r in pixels)
+        {
+            // The same images, probe epochs, k and probe seed as the seed's trained runs: equal to the direct evaluation.
+            var direct = RunEvaluation.EvaluatePixels(settings.Spec(Table.Rows[0], r.Seed), k: settings.K, probeEpochs: settings.ProbeEpochs,
+                                                      evalSubset: settings.EvalSubset);
+            Assert.Equal((0L, direct.ProbeTop1, direct.KnnTop1), (r.Step, r.Probe, r.Knn));
+        }
+        var row = AblationReport.PixelsRow(Table, results, settings.Steps);
+        Assert.Equal((settings.Steps, 2, pixels.Average(r => r.Knn)), (row.Steps, row.Knn.Count, row.Knn.Mean));
+
+        // A row named like the baseline is refused before anything runs.
+        var clash = new AblationTable("clash", "", [AblationTables.CanComponents.Rows[0] with { Name = AblationRunner.PixelsRow }], [], "");
+        var e = Assert.Throws<ArgumentException>(() => new AblationRunner(settings, Path.Combine(_dir, "clash"), CPU).Run([clash]));
+        Assert.Contains("raw-pixel row", e.Message);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "clash")));
+    }
+
+    [Fact]
+    public void TheMarkdownShowsThePixelRowAndTheRowsAboveIt()
+    {
+        static SeedSummary S(double m) => SeedSummary.Of([m - 0.01, m + 0.01]);
+        AblationRow R(string name, double probe, double knn) => new("tiny", name, 8, S(probe), S(knn), name == AblationRunner.PixelsRow ? 0 : 1, 0.1);
+        var rows = new[] { R(AblationRunner.PixelsRow, 0.30, 0.30), R("mae", 0.40, 0.25), R("can-no-noise", 0.40, 0.35) };
+        // The claims are judged on the trained rows only; the pixel row is a baseline, not a claim's row.
+        string md = AblationReport.Markdown(Table, rows);
+        Assert.Contains("| raw pixels (no training) | 30.0 ± 1.4 [", md);
+        Assert.Contains("Above the raw pixels on both means: can-no-noise.", md);   // mae's 20-NN is below
+        Assert.Contains("Above the raw pixels on both means: every row.", AblationReport.Markdown(Table with { Claims = [] }, [rows[0], rows[2]]));
     }
 
     [Fact]

@@ -31,6 +31,18 @@ public static class AblationReport
         }).ToList();
 
     /// <summary>
+    /// The raw-pixel row of <paramref name="table"/> (<see cref="AblationRunner.PixelsRow"/>: its seeds' step-0 results), shown
+    /// at <paramref name="steps"/> beside the trained rows; no FLOPs, no training.
+    /// </summary>
+    public static AblationRow PixelsRow(AblationTable table, IReadOnlyList<AblationRunResult> results, long steps)
+    {
+        var runs = results.Where(r => r.Row == AblationRunner.PixelsRow).ToList();
+        if (runs.Count == 0) throw new InvalidOperationException($"no results for the {AblationRunner.PixelsRow} row");
+        return new AblationRow(table.Name, AblationRunner.PixelsRow, steps, SeedSummary.Of(runs.Select(r => r.Probe).ToList()),
+                               SeedSummary.Of(runs.Select(r => r.Knn).ToList()), 0, 0);
+    }
+
+    /// <summary>
     /// The verdict on <paramref name="claim"/> from <paramref name="rows"/> by <paramref name="metric"/>: holds when the
     /// better row's interval lies wholly above the worse row's, does not hold when wholly below, cannot tell when they
     /// overlap (or a row has one seed). A FLOPs claim holds when the ratio is within 25 % of the paper's.
@@ -117,7 +129,15 @@ public static class AblationReport
         sb.Append(string.Create(Inv, $"{seeds} seeds, {rows.FirstOrDefault()?.Steps} steps; top-1 in %: mean ± sd [95 % t-interval]\n\n"));
         sb.Append("| row | linear probe | 20-NN | GFLOP/step | training min/run |\n|---|---|---|---|---|\n");
         foreach (var r in rows)
-            sb.Append(string.Create(Inv, $"| {r.Row} | {Pct(r.Probe)} | {Pct(r.Knn)} | {r.GflopPerStep:F2} | {r.TrainMinutes:F2} |\n"));
+            sb.Append(r.Row == AblationRunner.PixelsRow
+                ? $"| raw pixels (no training) | {Pct(r.Probe)} | {Pct(r.Knn)} | – | – |\n"
+                : string.Create(Inv, $"| {r.Row} | {Pct(r.Probe)} | {Pct(r.Knn)} | {r.GflopPerStep:F2} | {r.TrainMinutes:F2} |\n"));
+        if (rows.FirstOrDefault(r => r.Row == AblationRunner.PixelsRow) is { } px)
+        {
+            var trained = rows.Where(r => r.Row != AblationRunner.PixelsRow).ToList();
+            var above = trained.Where(r => r.Probe.Mean > px.Probe.Mean && r.Knn.Mean > px.Knn.Mean).Select(r => r.Row).ToList();
+            sb.Append($"\nAbove the raw pixels on both means: {(above.Count == trained.Count ? "every row" : above.Count == 0 ? "no row" : string.Join(", ", above))}.\n");
+        }
         if (table.Claims.Count > 0)
         {
             sb.Append("\n| claim | rows | linear probe | 20-NN |\n|---|---|---|---|\n");

@@ -19,7 +19,7 @@ public sealed record AblationRunResult(string Row, int Seed, long Step, double P
 /// The learning rate warms up over 5 % of the budget and then stays constant, so a budget-study checkpoint at step s
 /// is the state a run of s steps would reach with this schedule (its warm-up excepted: 5 % of the full budget).
 /// </summary>
-public sealed class AblationRunner(AblationSettings settings, string outDir, Device device, Action<string>? log = null)
+public sealed partial class AblationRunner(AblationSettings settings, string outDir, Device device, Action<string>? log = null)
 {
     /// <summary>Told each logged training step of every run (the trainer calls it on its own thread, between steps).</summary>
     public IProgress<StepMetrics>? StepProgress { get; init; }
@@ -59,6 +59,8 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
     /// <summary>Every distinct row of <paramref name="tables"/> at every seed, seed by seed (a suite killed early still has whole seeds).</summary>
     public IReadOnlyList<AblationRunResult> Run(IReadOnlyList<AblationTable> tables, CancellationToken cancel = default)
     {
+        if (tables.SelectMany(t => t.Rows).Any(r => r.Name == PixelsRow))
+            throw new ArgumentException($"'{PixelsRow}' names the raw-pixel row every suite scores; give the row another name", nameof(tables));
         CheckRows(tables);
         var rows = tables.SelectMany(t => t.Rows).DistinctBy(r => r.Name).ToList();
         var studied = Settings.BudgetStudy ? tables.Where(t => t.BudgetStudy).SelectMany(t => t.Rows).Select(r => r.Name).ToHashSet() : [];
@@ -66,9 +68,12 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         foreach (var row in rows)
             for (int seed = 0; seed < Settings.Seeds; seed++)
                 Verify(RunDir(row.Name, seed), ConfigJson(row, seed, studied.Contains(row.Name)));
+        for (int seed = 0; seed < Settings.Seeds; seed++) Verify(RunDir(PixelsRow, seed), PixelsConfigJson(seed));
         var results = new List<AblationRunResult>();
         var suite = new SuiteProgress(rows.Count * Settings.Seeds);
         for (int seed = 0; seed < Settings.Seeds; seed++)
+        {
+            results.AddRange(PixelsAt(seed, cancel));
             foreach (var row in rows)
             {
                 bool reused = File.Exists(Path.Combine(RunDir(row.Name, seed), ResultFile));
@@ -77,6 +82,7 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
                 results.AddRange(RunOne(row, seed, studied.Contains(row.Name), cancel));
                 suite.After(reused, clock.Elapsed.TotalSeconds);
             }
+        }
         return results;
     }
 
@@ -165,13 +171,7 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
         string dir = RunDir(row.Name, seed), resultPath = Path.Combine(dir, ResultFile);
         string config = ConfigJson(row, seed, budgetStudy);
         Verify(dir, config);
-        if (File.Exists(resultPath))
-        {
-            var stored = JsonSerializer.Deserialize<List<AblationRunResult>>(File.ReadAllText(resultPath), Json)
-                         ?? throw new InvalidDataException($"{resultPath}: empty");
-            log?.Invoke($"{row.Name} seed {seed}: reused ({resultPath})");
-            return stored;
-        }
+        if (File.Exists(resultPath)) return ReadResults(resultPath, $"{row.Name} seed {seed}");
         cancel.ThrowIfCancellationRequested();
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, ConfigFile), config);
@@ -194,9 +194,7 @@ public sealed class AblationRunner(AblationSettings settings, string outDir, Dev
             results.Add(new AblationRunResult(row.Name, seed, step, r.ProbeTop1, r.KnnTop1, seconds));
             log?.Invoke($"{row.Name} seed {seed} step {step}: probe {r.ProbeTop1:P2}, {Settings.K}-NN {r.KnnTop1:P2} ({seconds:F0} s training)");
         }
-        string tmp = resultPath + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(results, Json));
-        File.Move(tmp, resultPath, overwrite: true);
+        WriteResults(resultPath, results);
         return results;
     }
 
