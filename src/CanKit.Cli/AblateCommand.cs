@@ -127,7 +127,9 @@ internal static class AblateCommand
         return Cli.UntilCtrlC("interrupt: stopping this run at its next step with a checkpoint; the same command resumes the suite", cancel =>
         {
             var clock = Stopwatch.StartNew();
-            var runner = new AblationRunner(settings, outDir, torch.CPU, Console.WriteLine) { TensorBoard = tensorBoard };
+            AblationRunner? runner = null;
+            var progress = new AblateProgress(StatusLine.ForConsole(), settings.Steps, () => runner?.Suite);
+            runner = new AblationRunner(settings, outDir, torch.CPU, progress.Line) { TensorBoard = tensorBoard, StepProgress = progress };
             var results = runner.Run(tables, cancel);
             Write(tables, settings, runner, results, outDir, clock.Elapsed);
             return 0;

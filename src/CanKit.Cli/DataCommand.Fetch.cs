@@ -57,9 +57,10 @@ internal static partial class DataCommand
             return await Cli.GuardAsync(async () =>
             {
                 using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };  // per-read stall timeouts bound the waits
-                var fetcher = new DatasetFetcher(new Downloader(http) { IdleTimeout = TimeSpan.FromSeconds(r.GetValue(stall)) }, Console.Out);
+                var console = StatusLine.ForConsole();
+                var fetcher = new DatasetFetcher(new Downloader(http) { IdleTimeout = TimeSpan.FromSeconds(r.GetValue(stall)) }, console.Writer);
                 string dir = RootFor(source, r.GetValue(root));
-                string folder = await fetcher.FetchAsync(source, dir, keepArchive: !r.GetValue(dropArchive), new ConsoleProgress(), ct);
+                string folder = await fetcher.FetchAsync(source, dir, keepArchive: !r.GetValue(dropArchive), new ConsoleProgress(console), ct);
                 Console.WriteLine($"{source.Title} ready in {folder}");
                 if (r.GetValue(cacheSide) is int side && source.Layout.ImageCounts.Count > 0)
                     foreach (string split in new[] { "train", "val" }.Where(s => Directory.Exists(Path.Combine(folder, s))))
@@ -123,11 +124,17 @@ internal static partial class DataCommand
         return cmd;
     }
 
-    private sealed class ConsoleProgress : IProgress<DownloadProgress>
+    // The download as the status line (in place on a terminal, a plain line every few seconds in a log).
+    private sealed class ConsoleProgress(StatusLine console) : IProgress<DownloadProgress>
     {
-        public void Report(DownloadProgress p) =>
-            Console.Write(p.Total is long t && t > 0
-                ? $"\r  {p.Bytes / 1e6:F1} / {t / 1e6:F1} MB ({100.0 * p.Bytes / t:F0}%){(p.Resumed ? " resumed" : "")}   {(p.Bytes >= t ? "\n" : "")}"
-                : $"\r  {p.Bytes / 1e6:F1} MB{(p.Resumed ? " resumed" : "")}   ");
+        private readonly StatusLine _console = console;
+
+        public void Report(DownloadProgress p)
+        {
+            string resumed = p.Resumed ? " resumed" : "";
+            if (p.Total is long t && t > 0)
+                _console.Status($"{p.Bytes / 1e6:F1} / {t / 1e6:F1} MB ({100.0 * p.Bytes / t:F0}%){resumed}", final: p.Bytes >= t);
+            else _console.Status($"{p.Bytes / 1e6:F1} MB{resumed}");
+        }
     }
 }

@@ -93,27 +93,27 @@ internal static partial class DataCommand
     }
 
     /// <summary>
-    /// The import's console: progress on one line rewritten in place (megabytes unpacked, images decoded per split, one update
-    /// per megabyte or percent), and log lines that start on a line of their own.
+    /// The import's console (<see cref="StatusLine"/>): progress as the status (megabytes unpacked, images decoded per split,
+    /// one update per megabyte or percent), and log lines that start on a line of their own.
     /// </summary>
     private sealed class ProgressLines : TextWriter, IProgress<long>, IProgress<(string Split, int Done, int Total)>
     {
+        private readonly StatusLine _console = StatusLine.ForConsole();
         private long _shown = -1;
-        private bool _midLine;
 
         public override System.Text.Encoding Encoding => Console.Out.Encoding;
 
         public override void WriteLine(string? value)
         {
-            EndLine();
-            Console.WriteLine(value);
+            _shown = -1;
+            _console.Line(value ?? "");
         }
 
         public void Report(long bytes)
         {
             if (bytes >> 20 == _shown) return;
             _shown = bytes >> 20;
-            Show($"unpacked {bytes / 1e6:F0} MB");
+            _console.Status($"unpacked {bytes / 1e6:F0} MB");
         }
 
         public void Report((string Split, int Done, int Total) p)
@@ -121,8 +121,8 @@ internal static partial class DataCommand
             int percent = (int)(100L * p.Done / Math.Max(1, p.Total));
             if (percent == _shown && p.Done < p.Total) return;
             _shown = percent;
-            Show($"decoding {p.Split}: {p.Done}/{p.Total} ({percent}%)");
-            if (p.Done >= p.Total) EndLine();
+            _console.Status($"decoding {p.Split}: {p.Done}/{p.Total} ({percent}%)", final: p.Done >= p.Total);
+            if (p.Done >= p.Total) _shown = -1;
         }
 
         protected override void Dispose(bool disposing)
@@ -134,16 +134,10 @@ internal static partial class DataCommand
         /// <summary>The decoding of one split, as a loader reports it.</summary>
         public IProgress<(int done, int total)> For(string split) => new Split(this, split);
 
-        private void Show(string text)
-        {
-            Console.Write($"\r  {text}   ");
-            _midLine = true;
-        }
-
         private void EndLine()
         {
-            if (_midLine) Console.WriteLine();
-            (_midLine, _shown) = (false, -1);
+            _console.EndStatus();
+            _shown = -1;
         }
 
         private sealed class Split(ProgressLines lines, string split) : IProgress<(int done, int total)>

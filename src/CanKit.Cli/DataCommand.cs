@@ -35,9 +35,10 @@ internal static partial class DataCommand
         var cmd = new Command("imagenet-subset", "link or copy chosen ImageNet classes into an ImageFolder layout") { imagenet, classes, output, mode };
         cmd.SetAction(r => Cli.Guard(() =>
         {
+            var console = StatusLine.ForConsole();
             var counts = ImageNetSubset.Build(r.GetValue(imagenet)!, r.GetValue(classes)!, r.GetValue(output)!, r.GetValue(mode),
-                                              new Progress<(int done, int total)>(p => Console.Write($"\r  classes {p.done}/{p.total}")), Console.Out);
-            Console.WriteLine();
+                                              console.StatusOf<(int done, int total)>(p => $"classes {p.done}/{p.total}", p => p.done >= p.total),
+                                              console.Writer);
             foreach (var (split, n) in counts) Console.WriteLine($"{split}: {n} images");
             return 0;
         }));
@@ -93,8 +94,8 @@ internal static partial class DataCommand
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long bytes = SyntheticImageFolder.Write(r.GetValue(output)!, r.GetValue(classes), r.GetValue(train), r.GetValue(val),
                 r.GetValue(seed), distinct: r.GetValue(distinct),
-                progress: new Reporter<(int done, int total)>(p => Console.Write($"\r  written {p.done}/{p.total}   ")), cancel: ct);
-            Console.WriteLine();
+                progress: StatusLine.ForConsole().StatusOf<(int done, int total)>(p => $"written {p.done}/{p.total}", p => p.done >= p.total),
+                cancel: ct);
             Console.WriteLine($"{Path.GetFullPath(r.GetValue(output)!)}: {bytes / 1e9:F2} GB of JPEG in {clock.Elapsed.TotalSeconds:F0} s");
             return 0;
         })));
@@ -113,23 +114,18 @@ internal static partial class DataCommand
         }
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int? first = null;
-        var summary = ImageFolder.BuildCache(folder, side, progress: new Reporter<(int done, int total)>(p =>
+        var console = StatusLine.ForConsole();
+        var summary = ImageFolder.BuildCache(folder, side, progress: console.StatusOf<(int done, int total)>(p =>
         {
             first ??= p.done;
-            if (first > 0 && p.done == first) Console.WriteLine($"  resuming an interrupted build at image file {p.done}/{p.total}");
+            if (first > 0 && p.done == first) console.Line($"  resuming an interrupted build at image file {p.done}/{p.total}");
             double rate = (p.done - first.Value) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-            string eta = rate > 0 ? $", about {TimeSpan.FromSeconds((p.total - p.done) / rate):hh\\:mm\\:ss} left" : "";
-            Console.Write($"\r  decoded {p.done}/{p.total} ({rate:F0} images/s{eta})   ");
-        }), rebuild: rebuild, cancel: cancel);
-        Console.WriteLine();
+            string eta = rate > 0 ? $", about {StatusLine.Duration((p.total - p.done) / rate)} left" : "";
+            return $"decoded {p.done}/{p.total} ({rate:F0} images/s{eta})";
+        }, p => p.done >= p.total), rebuild: rebuild, cancel: cancel);
+        console.EndStatus();
         Console.WriteLine(summary);
         foreach (var s in summary.Skipped.Take(20)) Console.WriteLine($"  skipped {s.Path}: {s.Reason}");
         foreach (var link in (summary.SkippedFolderLinks ?? []).Take(20)) Console.Error.WriteLine($"warning: link to a folder not followed: {link}");
-    }
-
-    // Reports on the thread that makes them, in order (Progress<T> posts them to the thread pool).
-    private sealed class Reporter<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

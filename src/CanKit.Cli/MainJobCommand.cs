@@ -121,7 +121,7 @@ internal static class MainJobCommand
         if (rc != 0) return rc;
         double trainMinutes = (DateTime.UtcNow - started).TotalMinutes;
 
-        var log = new Progress<string>(s => Console.WriteLine(s));
+        var log = StatusLine.ForConsole().Lines;
         var train = PretrainRun.LoadTrain(spec);
         int subset = quick ? 6000 : 0, epochs = quick ? 5 : 30;
         var can = RunEvaluation.Evaluate(runDir, torch.CPU, randomInit: false, probeEpochs: epochs, log: log, evalSubset: subset, lastBlocks: FeatureBlocks);

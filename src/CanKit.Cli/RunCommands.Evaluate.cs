@@ -34,9 +34,9 @@ internal static partial class RunCommands
             if (r.GetValue(random) && r.GetValue(pixels)) throw new ArgumentException("--random-init and --pixels: give one of them");
             var res = r.GetValue(pixels)
                 ? RunEvaluation.EvaluatePixels(r.GetValue(outDir)!, r.GetValue(k), r.GetValue(t), knnOnly ? 1 : r.GetValue(epochs),
-                    new Progress<string>(Console.WriteLine))
+                    StatusLine.ForConsole().Lines)
                 : RunEvaluation.Evaluate(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random), r.GetValue(k), r.GetValue(t),
-                    knnOnly ? 1 : r.GetValue(epochs), new Progress<string>(Console.WriteLine), lastBlocks: r.GetValue(blocks));
+                    knnOnly ? 1 : r.GetValue(epochs), StatusLine.ForConsole().Lines, lastBlocks: r.GetValue(blocks));
             Console.WriteLine(knnOnly
                 ? $"{res.Encoder} {r.GetValue(k)}-NN top-1: {res.KnnTop1:P2}"
                 : $"{res.Encoder} linear probe top-1: {res.ProbeTop1:P2}  ({r.GetValue(k)}-NN: {res.KnnTop1:P2})");
@@ -76,7 +76,7 @@ internal static partial class RunCommands
         cmd.SetAction(r => Cli.Guard(() =>
         {
             var res = RunEvaluation.FineTuneRun(r.GetValue(outDir)!, Cli.ParseDevice(r.GetValue(device)!), r.GetValue(random),
-                                                r.GetValue(epochs), r.GetValue(subset), new Progress<string>(Console.WriteLine));
+                                                r.GetValue(epochs), r.GetValue(subset), StatusLine.ForConsole().Lines);
             Console.WriteLine($"{(r.GetValue(random) ? "random-init" : "pretrained")} fine-tune top-1 after {res.Epochs} epochs: {res.TestAccuracy:P2}");
             return 0;
         }, Flags));

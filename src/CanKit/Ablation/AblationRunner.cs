@@ -30,6 +30,9 @@ public sealed partial class AblationRunner(AblationSettings settings, string out
     /// </summary>
     public string? TensorBoard { get; init; }
 
+    /// <summary>Where the suite under way stands (null before <see cref="Run"/>): its run, the runs done and the time left.</summary>
+    public SuiteProgress? Suite { get; private set; }
+
     public const string ConfigFile = "ablation.json", ResultFile = "result.json";
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
@@ -70,7 +73,7 @@ public sealed partial class AblationRunner(AblationSettings settings, string out
                 Verify(RunDir(row.Name, seed), ConfigJson(row, seed, studied.Contains(row.Name)));
         for (int seed = 0; seed < Settings.Seeds; seed++) Verify(RunDir(PixelsRow, seed), PixelsConfigJson(seed));
         var results = new List<AblationRunResult>();
-        var suite = new SuiteProgress(rows.Count * Settings.Seeds);
+        var suite = Suite = new SuiteProgress(rows.Count * Settings.Seeds);
         for (int seed = 0; seed < Settings.Seeds; seed++)
         {
             results.AddRange(PixelsAt(seed, cancel));
@@ -178,7 +181,7 @@ public sealed partial class AblationRunner(AblationSettings settings, string out
         var spec = Settings.Spec(row, seed);
         var clock = Stopwatch.StartNew();
         var outcome = PretrainRun.Pretrain(spec, dir, device, StepProgress, cancel,
-            checkpointEvery: (int)Settings.CheckpointEvery, logEvery: (int)Settings.CheckpointEvery,
+            checkpointEvery: (int)Settings.CheckpointEvery, logEvery: (int)Settings.LogEvery,
             adjust: c => c with { MinLearningRate = c.LearningRate, KeepCheckpoints = budgetStudy },
             tensorBoard: TensorBoardDir(row.Name, seed));
         if (outcome == TrainOutcome.Interrupted) throw new OperationCanceledException($"{row.Name} seed {seed} stopped at a checkpoint in {dir}", cancel);

@@ -63,6 +63,12 @@ public sealed record AblationSettings
     /// </summary>
     public long CheckpointEvery => Math.Max(1, Steps / 4);
 
+    /// <summary>
+    /// The interval of the logged steps (metrics files and the step progress): every 25 steps, or each checkpoint when they
+    /// are closer. Not part of a run's configuration: logging reads values, it changes none.
+    /// </summary>
+    public long LogEvery => Math.Min(CheckpointEvery, 25);
+
     /// <summary>Steps at which the budget study probes: ¼ and ½ of the budget and the budget itself.</summary>
     public IReadOnlyList<long> BudgetSteps => new[] { CheckpointEvery, 2 * CheckpointEvery, Steps }.Where(s => s <= Steps).Distinct().ToList();
 

@@ -18,9 +18,27 @@ public sealed class SuiteProgress(int total)
     /// <summary>Seconds left by the estimate (null until a run has been trained in this invocation).</summary>
     public double? SecondsLeft => _trained == 0 ? null : _trainedSeconds / _trained * (Total - _done);
 
+    /// <summary>Runs finished (trained or reused) so far.</summary>
+    public int Done => _done;
+
+    /// <summary>The run under way (or last begun): its row and seed; null before the first.</summary>
+    public (string Row, int Seed)? Current { get; private set; }
+
+    /// <summary>
+    /// Seconds left in the suite while a run is under way: that run's own <paramref name="runSecondsLeft"/>, plus each run
+    /// after it at the mean time of the runs trained so far in this invocation — or, before any has finished, at this
+    /// run's projected whole time <paramref name="runSecondsProjected"/> (its step rate times its steps).
+    /// </summary>
+    public double SecondsLeftDuring(double runSecondsProjected, double runSecondsLeft)
+    {
+        double perRun = _trained > 0 ? _trainedSeconds / _trained : runSecondsProjected;
+        return runSecondsLeft + Math.Max(0, Total - _done - 1) * perRun;
+    }
+
     /// <summary>The line before run <paramref name="row"/> at <paramref name="seed"/>.</summary>
     public string Before(string row, int seed, bool reused)
     {
+        Current = (row, seed);
         string left = SecondsLeft is { } s
             ? string.Create(CultureInfo.InvariantCulture, $"about {Minutes(s)} left (mean {_trainedSeconds / _trained:F0} s per trained run)")
             : "time left known after the first trained run";
