@@ -66,10 +66,16 @@ internal static class AblateCommand
         var outDir = new Option<string>("--out") { Description = "folder for the runs and the tables", DefaultValueFactory = _ => "runs/ablate" }.NotAFile();
         var board = RunCommands.TensorBoardOpt("each run's training curves (a sub-folder per run: ROW/seed-S)");
         var list = new Option<bool>("--list") { Description = "list the tables, their rows and claims, and exit" };
+        var userRows = new Option<string?>("--rows")
+        {
+            Description = "a table of your own rows (JSON: registered rows by name, or a method with CAN settings; docs/methods.md); " +
+                          "runs alone unless --table is given too",
+            HelpName = "FILE",
+        };
         var cmd = new Command("ablate", "run ablation tables over seeds: mean, sd and 95 % interval per row, and the papers' claims judged")
             {
                 tables, seeds, data, root, steps, batch, width, depth, heads, patch, decWidth, decDepth, subset, evalSubset, epochs,
-                precision, budget, outDir, board, list,
+                precision, budget, outDir, board, list, userRows,
             };
         cmd.SetAction(r => Cli.Guard(() =>
         {
@@ -84,8 +90,17 @@ internal static class AblateCommand
                 return 0;
             }
             var chosen = Chosen(r.GetValue(tables) ?? []);
+            IReadOnlyList<UserRow> defined = [];
+            if (r.GetValue(userRows) is { } rowsFile)
+            {
+                (var table, defined) = Load(rowsFile);
+                var others = r.GetResult(tables) is { Implicit: false } ? chosen : [];
+                if (others.Any(t => t.Name == table.Name)) throw new ArgumentException($"--rows {rowsFile}: table '{table.Name}' is a registered table's name");
+                chosen = [.. others, table];
+            }
             var settings = new AblationSettings
             {
+                UserRows = defined,
                 Dataset = r.GetValue(data)!, DataRoot = r.GetValue(root), Width = r.GetValue(width), Depth = r.GetValue(depth), Heads = r.GetValue(heads),
                 PatchSize = r.GetValue(patch), Batch = r.GetValue(batch), DecoderWidth = r.GetValue(decWidth),
                 DecoderDepth = r.GetValue(decDepth), Steps = r.GetValue(steps), TrainSubset = r.GetValue(subset),
@@ -107,6 +122,13 @@ internal static class AblateCommand
     {
         try { return Vision.PrecisionPolicy.Parse(flag, torch.CPU); }
         catch (ArgumentException e) { throw new ArgumentException($"--precision: {e.Message}"); }
+    }
+
+    // A rows file's errors are flag errors: one line naming the file and the field.
+    private static (AblationTable, IReadOnlyList<UserRow>) Load(string file)
+    {
+        try { return AblationRowsFile.Load(file); }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException) { throw new ArgumentException($"--rows: {e.Message}", e); }
     }
 
     /// <summary>The tables named by --table (comma-separated or repeated; "all" for every table).</summary>

@@ -124,6 +124,7 @@ public sealed partial class AblationRunner(AblationSettings settings, string out
 
     private void CheckRegistered(AblationTable table, MethodSpec row)
     {
+        if (Settings.UserRows.Any(u => u.Name == row.Name)) return;   // rebuilt from its run.json's method and settings
         var spec = Settings.Spec(row, 0);
         MethodSpec registered;
         try { registered = spec.MethodSpec(); }

@@ -48,6 +48,12 @@ public sealed record AblationSettings
     /// <summary>bf16 matrix products with float32 weights, norms and losses (<c>--precision</c>); part of every run's verified config.</summary>
     public Precision Precision { get; init; } = Precision.Float32;
 
+    /// <summary>
+    /// Rows defined outside <see cref="AblationTables"/> (<c>ablate --rows FILE</c>, <see cref="AblationRowsFile"/>): a run of
+    /// such a row names its method and CAN settings in its run.json, so it is rebuilt from them, not from its row's name.
+    /// </summary>
+    public IReadOnlyList<UserRow> UserRows { get; init; } = [];
+
     public int ProbeEpochs { get; init; } = 20;
     public int K { get; init; } = 20;
 
@@ -75,9 +81,12 @@ public sealed record AblationSettings
     public DecoderConfig Decoder => new() { Width = DecoderWidth, Depth = DecoderDepth, Heads = DecoderWidth % 32 == 0 ? DecoderWidth / 32 : 1 };
 
     /// <summary>The run of <paramref name="row"/> at <paramref name="seed"/>, as <c>cankit pretrain</c> would describe it.</summary>
-    public RunSpec Spec(MethodSpec row, int seed) =>
-        new(row.Name, "paper", Dataset, DataRoot, Width, Depth, Heads, PatchSize, Batch, Steps, LearningRate, RunSpec.DefaultWeightDecay,
-            RunSpec.DefaultClipNorm, (ulong)seed, TrainSubset, Precision: Precision, Decoder: Decoder);
+    public RunSpec Spec(MethodSpec row, int seed)
+    {
+        var user = UserRows.FirstOrDefault(u => u.Name == row.Name);
+        return new(user?.Method ?? row.Name, "paper", Dataset, DataRoot, Width, Depth, Heads, PatchSize, Batch, Steps, LearningRate,
+            RunSpec.DefaultWeightDecay, RunSpec.DefaultClipNorm, (ulong)seed, TrainSubset, Precision: Precision, Decoder: Decoder, Can: user?.Can);
+    }
 
     /// <summary>
     /// Checks the settings that no run spec holds; an <see cref="ArgumentException"/> names the field (ParamName) so the
