@@ -102,6 +102,7 @@ public sealed class BadInputRunFolderTests : IDisposable
 
     [Theory]
     [InlineData("rng", null, "checkpoint has no tensor 'rng'")]
+    [InlineData("optim", null, "checkpoint has no tensor 'optim.")]
     [InlineData("step", "abc", "metadata 'step' is not an integer: 'abc'")]
     [InlineData("step", "999", "metadata 'step' 999 is outside 0..2 (the checkpoint's 'total_steps')")]
     [InlineData("step", "-5", "metadata 'step' -5 is outside 0..2")]
@@ -116,6 +117,7 @@ public sealed class BadInputRunFolderTests : IDisposable
         Tamper(run, (meta, tensors) =>
         {
             if (key == "rng") tensors.Remove("rng");
+            else if (key == "optim") foreach (var k in tensors.Keys.Where(k => k.StartsWith("optim.")).ToList()) tensors.Remove(k);
             else if (key == "rng-length") tensors["rng"] = tensor(new byte[] { 1, 2, 3 });
             else if (value is null) meta.Remove(key);
             else meta[key] = value;

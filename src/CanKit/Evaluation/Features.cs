@@ -73,26 +73,50 @@ public static class Features
     }
 
     /// <summary>
-    /// Features from a cache file when it exists (keyed by <paramref name="key"/>, e.g. the checkpoint's step and
-    /// the split), otherwise extracted and cached, so probes and kNN runs never recompute them.
+    /// Features from a cache file when it holds what it should — the same <paramref name="key"/> (e.g. the checkpoint's
+    /// stamp and the image count), float32 features [N, D] whose SHA-256 is the one recorded when they were written, and
+    /// int64 labels equal to <paramref name="labels"/> (the split's, when given) — otherwise extracted and cached again, so
+    /// probes and kNN runs never recompute them and never score from a damaged cache. Each rebuild of an existing file is
+    /// reported to <paramref name="log"/> with the reason, naming the file.
     /// </summary>
-    public static (Tensor Features, Tensor Labels) Cached(string cacheFile, string key, Func<(Tensor, Tensor)> extract)
+    public static (Tensor Features, Tensor Labels) Cached(string cacheFile, string key, Func<(Tensor, Tensor)> extract,
+                                                          IReadOnlyList<int>? labels = null, IProgress<string>? log = null)
     {
         if (File.Exists(cacheFile))
         {
-            // A cache that cannot be read or does not hold what it should is rebuilt, never trusted.
+            string problem;
             try
             {
                 using var ckpt = SafeTensors.Load(cacheFile);
-                if (ckpt.Metadata.TryGetValue("key", out var k) && k == key
-                    && ckpt.TryGetValue("features", out var f0) && ckpt.TryGetValue("labels", out var l0)
-                    && f0.dtype == ScalarType.Float32 && f0.dim() == 2 && l0.dtype == ScalarType.Int64 && l0.dim() == 1 && f0.size(0) == l0.size(0))
-                    return (ckpt.Take("features"), ckpt.Take("labels"));
+                problem = Problem(ckpt, key, labels) ?? "";
+                if (problem.Length == 0) return (ckpt.Take("features"), ckpt.Take("labels"));
             }
-            catch (InvalidDataException) { }
+            catch (InvalidDataException e) { problem = $"unreadable ({e.Message.Split('\n')[0]})"; }
+            log?.Report($"{cacheFile}: {problem}; extracting the features again");
         }
         var (f, l) = extract();
-        SafeTensors.Save(cacheFile, new Dictionary<string, Tensor> { ["features"] = f, ["labels"] = l }, new Dictionary<string, string> { ["key"] = key });
+        SafeTensors.Save(cacheFile, new Dictionary<string, Tensor> { ["features"] = f, ["labels"] = l },
+                         new Dictionary<string, string> { ["key"] = key, ["sha256"] = Sha256(f) });
         return (f, l);
+    }
+
+    // Why a readable cache file cannot be used (null: it can).
+    private static string? Problem(SafeTensorsCheckpoint ckpt, string key, IReadOnlyList<int>? labels)
+    {
+        if (!ckpt.Metadata.TryGetValue("key", out var k) || k != key) return $"made for another checkpoint or image count ({k ?? "no key"}, now {key})";
+        if (!ckpt.TryGetValue("features", out var f) || f.dtype != ScalarType.Float32 || f.dim() != 2) return "no float32 [N, D] 'features' tensor";
+        if (!ckpt.TryGetValue("labels", out var l) || l.dtype != ScalarType.Int64 || l.dim() != 1 || l.size(0) != f.size(0))
+            return $"no int64 'labels' tensor of {f.size(0)} labels";
+        if (!ckpt.Metadata.TryGetValue("sha256", out var sha)) return "no checksum of its features (written by an older version)";
+        if (sha != Sha256(f)) return "its features differ from the checksum recorded when they were written";
+        if (labels is not null && (labels.Count != l.size(0) || !l.data<long>().ToArray().SequenceEqual(labels.Select(x => (long)x))))
+            return "its labels differ from the data's";
+        return null;
+    }
+
+    private static string Sha256(Tensor features)
+    {
+        var values = features.contiguous().cpu().data<float>().ToArray();
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan())));
     }
 }

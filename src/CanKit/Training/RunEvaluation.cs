@@ -33,9 +33,9 @@ public static class RunEvaluation
         log?.Report($"extracting {which} features ({train.Count} train, {test.Count} test)");
         string blocks = lastBlocks == 1 ? "" : $"-last{lastBlocks}";
         var (xtr, ytr) = Features.Cached(Path.Combine(runDir, $"features-{which}{blocks}-train.safetensors"), $"{stamp}/{train.Count}",
-                                         () => Features.Extract(method.Encoder, train, device, lastBlocks: lastBlocks));
+                                         () => Features.Extract(method.Encoder, train, device, lastBlocks: lastBlocks), train.Labels, log);
         var (xte, yte) = Features.Cached(Path.Combine(runDir, $"features-{which}{blocks}-test.safetensors"), $"{stamp}/{test.Count}",
-                                         () => Features.Extract(method.Encoder, test, device, lastBlocks: lastBlocks));
+                                         () => Features.Extract(method.Encoder, test, device, lastBlocks: lastBlocks), test.Labels, log);
         using (xtr) using (ytr) using (xte) using (yte)
             return Score(which, runDir, (xtr, ytr), (xte, yte), train.ClassNames.Count, k, temperature, probeEpochs, spec.Seed, log);
     }

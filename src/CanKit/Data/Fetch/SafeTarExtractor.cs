@@ -58,10 +58,11 @@ public static class SafeTarExtractor
         long bytes = 0;
         var skipped = new List<string>();
         TarEntry? entry;
-        while ((entry = reader.GetNextEntry()) != null)
+        string? last = null;
+        while ((entry = NextEntry(reader, archive, last)) != null)
         {
             ct.ThrowIfCancellationRequested();
-            string name = entry.Name;
+            string name = last = entry.Name;
             string path = Resolve(archive, root, name, name);
             switch (entry.EntryType)
             {
@@ -72,7 +73,7 @@ public static class SafeTarExtractor
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
                     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                     using (var output = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None))
-                        entry.DataStream?.CopyTo(output);
+                        CopyData(entry, output, archive);
                     files++;
                     bytes += entry.Length;
                     progress?.Report(bytes);
@@ -105,6 +106,38 @@ public static class SafeTarExtractor
             }
         }
         return new ExtractionSummary(files, dirs, bytes, skipped);
+    }
+
+    // The next entry; a header the reader cannot parse (a size or checksum field that is not a number, a cut header) is
+    // named by where it is: after the last entry read.
+    private static TarEntry? NextEntry(TarReader reader, string archive, string? last)
+    {
+        try { return reader.GetNextEntry(); }
+        catch (Exception e) when (last is not null && e is EndOfStreamException or FormatException or InvalidDataException)
+        {
+            // (Before the first entry the file may be no tar at all: the caller says so.)
+            throw new InvalidDataException($"{archive}: the header after entry '{last}' is damaged ({e.Message.Split('\n')[0]}); " +
+                                           "the archive is cut or corrupt", e);
+        }
+    }
+
+    // An entry's data; one that declares more bytes than the archive holds is named with its declared size.
+    private static void CopyData(TarEntry entry, Stream output, string archive)
+    {
+        long written = 0;
+        try
+        {
+            if (entry.DataStream is not { } data) return;
+            var buffer = new byte[1 << 16];
+            for (int n; (n = data.Read(buffer)) > 0; written += n) output.Write(buffer, 0, n);
+        }
+        catch (Exception e) when (e is EndOfStreamException or FormatException or InvalidDataException)
+        {
+            throw new InvalidDataException($"{archive}: entry '{entry.Name}' declares {entry.Length} bytes, but the archive ends after " +
+                                           $"{written} of them ({e.Message.Split('\n')[0]})", e);
+        }
+        if (written != entry.Length)
+            throw new InvalidDataException($"{archive}: entry '{entry.Name}' declares {entry.Length} bytes, but the archive ends after {written} of them");
     }
 
     // The full path of an archive name under root, or a rejection naming the entry.
