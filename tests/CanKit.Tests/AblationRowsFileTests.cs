@@ -59,7 +59,10 @@ public sealed class AblationRowsFileTests : IDisposable
                 "rows[1].can: unknown field 'Sigma'")]
     [InlineData("""{ "name": "t", "rows": [ { "name": "mae" }, { "name": "pixels", "method": "can" } ] }""", "rows[1].name: 'pixels' names the raw-pixel row")]
     [InlineData("""{ "name": "t", "rows": [ { "name": "mae" } ] }""", "rows: a table needs at least two rows, got 1")]
-    [InlineData("""{ "name": "t", "rows": [ { "name": "mae" }, { "name": "can" } ], "claims": [ { "id": "c", "text": "x", "better": "can", "worse": "simclr" } ] }""",
+    [InlineData("""
+                { "name": "t", "rows": [ { "name": "mae" }, { "name": "can" } ],
+                  "claims": [ { "id": "c", "text": "x", "better": "can", "worse": "simclr" } ] }
+                """,
                 "claims[0].worse: 'simclr' is not a row of this table")]
     [InlineData("""{ "rows": [] }""", "name: missing or empty")]
     [InlineData("""{ "name": "t", "rows": [ """, "not JSON")]

@@ -136,7 +136,8 @@ public static class AblationReport
         {
             var trained = rows.Where(r => r.Row != AblationRunner.PixelsRow).ToList();
             var above = trained.Where(r => r.Probe.Mean > px.Probe.Mean && r.Knn.Mean > px.Knn.Mean).Select(r => r.Row).ToList();
-            sb.Append($"\nAbove the raw pixels on both means: {(above.Count == trained.Count ? "every row" : above.Count == 0 ? "no row" : string.Join(", ", above))}.\n");
+            string which = above.Count == trained.Count ? "every row" : above.Count == 0 ? "no row" : string.Join(", ", above);
+            sb.Append($"\nAbove the raw pixels on both means: {which}.\n");
         }
         if (table.Claims.Count > 0)
         {

@@ -14,7 +14,8 @@ public sealed partial class AblationRunner
 
     /// <summary>
     /// The raw-pixel row at <paramref name="seed"/>: the evaluation every run of the suite gets (the same images, probe
-    /// epochs, k and probe seed), with the normalised pixels as the features (<see cref="RunEvaluation.EvaluatePixels(RunSpec, int, double, int, IProgress{string}?, int)"/>).
+    /// epochs, k and probe seed), with the normalised pixels as the features
+    /// (<see cref="RunEvaluation.EvaluatePixels(RunSpec, int, double, int, IProgress{string}?, int)"/>).
     /// Stored like a run in <c>runs/pixels/seed-S</c> with its configuration, so a resumed suite reuses it and a suite
     /// with another evaluation is refused by name.
     /// </summary>
