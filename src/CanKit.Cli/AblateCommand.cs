@@ -181,12 +181,12 @@ internal static class AblateCommand
             $"{s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}\n\n"));
         foreach (var t in tables) md.Append(AblationReport.Markdown(t, finals.Where(r => r.Table == t.Name).ToList()));
         Directory.CreateDirectory(outDir);
-        File.WriteAllText(Path.Combine(outDir, "tables.csv"), AblationReport.ToCsv(finals));
+        IO.WriteFault.WriteAllText(Path.Combine(outDir, "tables.csv"), AblationReport.ToCsv(finals));
         var studied = s.BudgetStudy ? tables.Where(t => t.BudgetStudy).ToList() : [];
         if (studied.Count > 0)
         {
             var points = studied.SelectMany(t => s.BudgetSteps.SelectMany(step => AblationReport.Summarise(t, results, s, runner.Encoder, step))).ToList();
-            File.WriteAllText(Path.Combine(outDir, "budget.csv"), AblationReport.ToCsv(points));
+            IO.WriteFault.WriteAllText(Path.Combine(outDir, "budget.csv"), AblationReport.ToCsv(points));
             md.Append("### Budget study\n\n" +
                       "Kendall's τ between the rows' mean linear-probe ranking at each checkpoint and at the budget " +
                       "(1: same order):\n\n| table | " +
@@ -214,8 +214,8 @@ internal static class AblateCommand
         }
         var runs = new StringBuilder("row,seed,step,probe,knn,train_seconds\n");
         foreach (var r in results) runs.Append(string.Create(inv, $"{r.Row},{r.Seed},{r.Step},{r.Probe:R},{r.Knn:R},{r.TrainSeconds:F1}\n"));
-        File.WriteAllText(Path.Combine(outDir, "runs.csv"), runs.ToString());
-        File.WriteAllText(Path.Combine(outDir, "ablation.md"), md.ToString());
+        IO.WriteFault.WriteAllText(Path.Combine(outDir, "runs.csv"), runs.ToString());
+        IO.WriteFault.WriteAllText(Path.Combine(outDir, "ablation.md"), md.ToString());
         Console.WriteLine(md);
         Console.WriteLine($"wrote {Path.Combine(outDir, "ablation.md")}, tables.csv, runs.csv{(studied.Count > 0 ? ", budget.csv" : "")}");
     }

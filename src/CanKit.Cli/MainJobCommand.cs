@@ -142,7 +142,7 @@ internal static class MainJobCommand
                        $"| raw pixels | {pixels.ProbeTop1:P2} | {pixels.KnnTop1:P2} |\n" +
                        $"| supervised, same ViT and budget (its own head: {sup.HeadTop1:P2}) | {sup.Frozen.ProbeTop1:P2} | {sup.Frozen.KnnTop1:P2} |\n" +
                        $"| random init | {rnd.ProbeTop1:P2} | {rnd.KnnTop1:P2} |\n";
-        File.WriteAllText(Path.Combine(outDir, "results.md"),
+        IO.WriteFault.WriteAllText(Path.Combine(outDir, "results.md"),
             $"# CanKit main job\n\nCAN pre-trained on {train.Name} ({train.Count} images) for {spec.Steps} steps of {spec.BatchSize} images " +
             $"(ViT {spec.Width}×{spec.Depth}, patch {spec.PatchSize}), " +
             $"{torch.get_num_threads()} CPU threads; pre-training {trainMinutes.ToString("F1", inv)} minutes, {minutes.ToString("F1", inv)} minutes in all. " +
@@ -159,7 +159,7 @@ internal static class MainJobCommand
             $"The trained model (every weight, float16, run.json in its metadata): `{ModelFile(spec.Dataset)}`, " +
             $"{(new FileInfo(model).Length / 1e6).ToString("F2", inv)} MB " +
             "(`PretrainedModel.Load`; `cankit export --what model` writes the same from any run).\n");
-        File.WriteAllText(Path.Combine(outDir, "results.csv"),
+        IO.WriteFault.WriteAllText(Path.Combine(outDir, "results.csv"),
             "encoder,probe_top1,knn_top1\n" + string.Create(inv,
                 $"can,{can.ProbeTop1},{can.KnnTop1}\npixels,{pixels.ProbeTop1},{pixels.KnnTop1}\n" +
                 $"supervised,{sup.Frozen.ProbeTop1},{sup.Frozen.KnnTop1}\nrandom-init,{rnd.ProbeTop1},{rnd.KnnTop1}\n"));
@@ -213,7 +213,7 @@ internal static class MainJobCommand
         if (File.Exists(Path.Combine(outDir, "reconstructions.png")))
             body.Append("<p>Originals, masked noisy inputs, reconstructions and predicted noise:</p>" +
                         "<img src=\"reconstructions.png\" style=\"width:720px;image-rendering:pixelated\">\n");
-        File.WriteAllText(Path.Combine(outDir, "report.html"),
+        IO.WriteFault.WriteAllText(Path.Combine(outDir, "report.html"),
                           ChartHtml.Page("CanKit main job", body.ToString(), monitored.Count > 0 ? [losses, lr, knn] : [losses, lr]));
     }
 }

@@ -64,7 +64,8 @@ public sealed class SafeTensorsSaveFailureTests : IDisposable
                 tempSeen = Directory.GetFiles(_dir, "*.tmp").Length == 1;
                 throw new IOException($"disk full after {name}");
             }));
-        Assert.Equal("disk full after a", e.Message);
+        // Named with the file, the reason and what is left.
+        Assert.Equal($"{path}: could not be written (disk full after a); the previous file is intact", e.Message);
         Assert.True(tempSeen, "the data should have gone to a temporary file beside the target");
         AssertOriginalIntactAndNoTempFiles(path);
     }

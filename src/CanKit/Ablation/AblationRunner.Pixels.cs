@@ -30,7 +30,7 @@ public sealed partial class AblationRunner
         var r = RunEvaluation.EvaluatePixels(spec, k: Settings.K, probeEpochs: Settings.ProbeEpochs, evalSubset: Settings.EvalSubset);
         log?.Invoke($"{PixelsRow} seed {seed}: probe {r.ProbeTop1:P2}, {Settings.K}-NN {r.KnnTop1:P2} (the line every row must clear)");
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, ConfigFile), config);
+        IO.WriteFault.WriteAllText(Path.Combine(dir, ConfigFile), config);
         var results = new List<AblationRunResult> { new(PixelsRow, seed, 0, r.ProbeTop1, r.KnnTop1, 0) };
         WriteResults(resultPath, results);
         return results;
@@ -56,8 +56,6 @@ public sealed partial class AblationRunner
     // Written beside and renamed over: a killed suite leaves either no result or a whole one.
     private static void WriteResults(string path, IReadOnlyList<AblationRunResult> results)
     {
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(results, Json));
-        File.Move(tmp, path, overwrite: true);
+        IO.WriteFault.WriteAllText(path, JsonSerializer.Serialize(results, Json));
     }
 }

@@ -178,7 +178,7 @@ public sealed partial class AblationRunner(AblationSettings settings, string out
         if (File.Exists(resultPath)) return ReadResults(resultPath, $"{row.Name} seed {seed}");
         cancel.ThrowIfCancellationRequested();
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, ConfigFile), config);
+        IO.WriteFault.WriteAllText(Path.Combine(dir, ConfigFile), config);
         var spec = Settings.Spec(row, seed);
         var clock = Stopwatch.StartNew();
         var outcome = PretrainRun.Pretrain(spec, dir, device, StepProgress, cancel,

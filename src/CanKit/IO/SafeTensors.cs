@@ -76,11 +76,12 @@ public static class SafeTensors
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(temp); }
             catch (IOException) { } // keep the original error; a stray temp file is the lesser problem
             catch (UnauthorizedAccessException) { }
+            if (WriteFault.Is(e)) throw WriteFault.For(full, e);
             throw;
         }
     }

@@ -39,11 +39,22 @@ public sealed class MetricsLog : IDisposable
         double[] v = [m.Step, m.Epoch, m.LearningRate, m.Loss, m.Contrastive, m.Reconstruction, m.Denoise, m.ContrastiveTop1,
                       m.ImagesPerSecond, m.ElapsedSeconds, m.KnnTop1];
         // A step the monitor did not measure has an empty knn_top1 cell and no knn_top1 key (JSON has no NaN).
-        _csv.WriteLine(string.Join(',', v.Select(x => double.IsNaN(x) ? "" : x.ToString("R", inv))));
         var obj = new Dictionary<string, double>();
         for (int i = 0; i < Columns.Length; i++)
             if (!double.IsNaN(v[i])) obj[Columns[i]] = v[i];
-        _jsonl.WriteLine(JsonSerializer.Serialize(obj));
+        Append(_csv, string.Join(',', v.Select(x => double.IsNaN(x) ? "" : x.ToString("R", inv))));
+        Append(_jsonl, JsonSerializer.Serialize(obj));
+    }
+
+    // A line that cannot be written names its file; the lines before it stay, and a resumed run drops a half-written one.
+    private static void Append(StreamWriter writer, string line)
+    {
+        try { writer.WriteLine(line); }
+        catch (Exception e) when (IO.WriteFault.Is(e))
+        {
+            string path = (writer.BaseStream as FileStream)?.Name ?? "metrics";
+            throw IO.WriteFault.For(path, e, "its earlier lines are kept; the same command resumes from the last checkpoint");
+        }
     }
 
     /// <summary>

@@ -167,9 +167,7 @@ public sealed record RunSpec(string Method, string Preset, string Dataset, strin
     public void Save(string runDir)
     {
         Directory.CreateDirectory(runDir);
-        string path = Path.Combine(runDir, "run.json"), tmp = path + ".tmp";
-        File.WriteAllText(tmp, ToJson());
-        File.Move(tmp, path, overwrite: true);
+        IO.WriteFault.WriteAllText(Path.Combine(runDir, "run.json"), ToJson());
     }
 
     /// <summary>The encoder shape for images of <paramref name="data"/>, with the run's <see cref="Precision"/> policy.</summary>
