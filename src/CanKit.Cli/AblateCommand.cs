@@ -179,7 +179,7 @@ internal static class AblateCommand
             $"{(s.TrainSubset > 0 ? s.TrainSubset : "all")} training images; probe and {s.K}-NN on " +
             $"{(s.EvalSubset > 0 ? $"{s.EvalSubset} train / {Math.Max(1, s.EvalSubset / 6)} test" : "all")} images, " +
             $"{s.ProbeEpochs} probe epochs; seeds 0–{s.Seeds - 1}\n\n"));
-        foreach (var t in tables) md.Append(AblationReport.Markdown(t, finals.Where(r => r.Table == t.Name).ToList()));
+        foreach (var t in tables) md.Append(AblationReport.Markdown(t, finals.Where(r => r.Table == t.Name).ToList(), results));
         Directory.CreateDirectory(outDir);
         IO.WriteFault.WriteAllText(Path.Combine(outDir, "tables.csv"), AblationReport.ToCsv(finals));
         var studied = s.BudgetStudy ? tables.Where(t => t.BudgetStudy).ToList() : [];

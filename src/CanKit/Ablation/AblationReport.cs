@@ -121,8 +121,11 @@ public static class AblationReport
         ? string.Create(Inv, $"{100 * s.Mean:F1}")
         : string.Create(Inv, $"{100 * s.Mean:F1} ± {100 * s.StdDev:F1} [{100 * s.Low:F1}, {100 * s.High:F1}]");
 
-    /// <summary>A table and its claims' verdicts as markdown.</summary>
-    public static string Markdown(AblationTable table, IReadOnlyList<AblationRow> rows)
+    /// <summary>
+    /// A table and its claims' verdicts as markdown: with the runs' <paramref name="results"/>, the paired per-seed tests
+    /// (<see cref="PairedVerdicts"/>), then the older rule that compares the rows' own intervals.
+    /// </summary>
+    public static string Markdown(AblationTable table, IReadOnlyList<AblationRow> rows, IReadOnlyList<AblationRunResult>? results = null)
     {
         int seeds = rows.Count > 0 ? rows[0].Probe.Count : 0;
         var sb = new StringBuilder($"### {table.Name}: {table.Title}\n\n");
@@ -139,8 +142,10 @@ public static class AblationReport
             string which = above.Count == trained.Count ? "every row" : above.Count == 0 ? "no row" : string.Join(", ", above);
             sb.Append($"\nAbove the raw pixels on both means: {which}.\n");
         }
+        if (results is not null && rows.Count > 0) sb.Append(PairedVerdicts.Markdown(table, results, rows[0].Steps));
         if (table.Claims.Count > 0)
         {
+            if (results is not null) sb.Append("\nThe rows' own 95 % intervals apart (a stricter rule that ignores the pairing):\n");
             sb.Append("\n| claim | rows | linear probe | 20-NN |\n|---|---|---|---|\n");
             foreach (var c in table.Claims)
             {
