@@ -16,7 +16,8 @@ namespace CanKit.Engine;
 /// </remarks>
 public static class NuGetNativeFolders
 {
-    /// <summary>The bundle packages that pair TorchSharp with a LibTorch build (lower case, as folders in the cache).</summary>
+    /// <summary>The bundle packages that pair TorchSharp with a LibTorch build (lower case, as folders in the cache), in
+    /// the order they are tried where no GPU driver is installed; with one, the CUDA bundles come first.</summary>
     public static readonly IReadOnlyList<string> Bundles = ["torchsharp-cpu", "torchsharp-cuda-linux", "torchsharp-cuda-windows"];
 
     /// <summary>The cache root: <c>$NUGET_PACKAGES</c>, else <c>~/.nuget/packages</c>.</summary>
@@ -32,9 +33,11 @@ public static class NuGetNativeFolders
     /// The folders to look in for TorchSharp <paramref name="torchSharpVersion"/>'s native files under
     /// <paramref name="packages"/>, for runtime <paramref name="rid"/>: the <c>torchsharp</c> package's
     /// <c>runtimes/&lt;rid&gt;/native</c>, then that of each <c>libtorch-*-&lt;rid&gt;</c> package the bundles of that version
-    /// depend on. Only folders that exist are returned; a bundle that is not in the cache adds nothing.
+    /// depend on. Only folders that exist are returned; a bundle that is not in the cache adds nothing. The cache cannot
+    /// say which bundle a host restored when both are there: with <paramref name="preferCuda"/> (a machine with NVIDIA's
+    /// driver) the CUDA bundles' LibTorch comes first, which runs on the CPU as well.
     /// </summary>
-    public static IReadOnlyList<string> For(string packages, string torchSharpVersion, string rid)
+    public static IReadOnlyList<string> For(string packages, string torchSharpVersion, string rid, bool preferCuda = false)
     {
         var found = new List<string>();
         void Add(string dir)
@@ -42,7 +45,8 @@ public static class NuGetNativeFolders
             if (Directory.Exists(dir) && !found.Contains(dir)) found.Add(dir);
         }
         Add(Native(packages, "torchsharp", torchSharpVersion, rid));
-        foreach (var bundle in Bundles) Walk(packages, bundle, torchSharpVersion, rid, depth: 0, Add);
+        foreach (var bundle in Bundles.OrderBy(b => preferCuda && b.Contains("cuda", StringComparison.Ordinal) ? 0 : 1))
+            Walk(packages, bundle, torchSharpVersion, rid, depth: 0, Add);
         return found;
     }
 

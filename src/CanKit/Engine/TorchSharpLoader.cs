@@ -190,8 +190,9 @@ public static partial class TorchSharpLoader
             yield return Path.GetFullPath(Path.Combine(loc, "..", "..", "runtimes", rid, "native")); // …/torchsharp/<v>/lib/<tfm>/
         }
         var version = torchSharp.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0];
-        if (version is not null)
-            foreach (var d in NuGetNativeFolders.For(NuGetNativeFolders.PackagesRoot(), version, rid)) yield return d;
+        if (version is null) yield break;
+        bool gpuDriver = SystemLibraries.Locate("libcuda.so.1") is not null;
+        foreach (var d in NuGetNativeFolders.For(NuGetNativeFolders.PackagesRoot(), version, rid, preferCuda: gpuDriver)) yield return d;
     }
 
     /// <summary>Records one decision in <see cref="Log"/> (and prints it with <c>CANKIT_LOADER_TRACE=1</c>); also used by
