@@ -114,5 +114,8 @@ public class PackageTests
         var runtimes = entries.Where(e => e.StartsWith(tools + "runtimes/", StringComparison.Ordinal))
             .Select(e => e[(tools.Length + "runtimes/".Length)..].Split('/')[0]).Distinct().ToList();
         Assert.Equal([PackageFeed.Rid], runtimes);
+        // The Gloo shim for data-parallel training, where the build made one, beside the command as in the build output.
+        string gloo = Path.Combine(RepoPaths.Root(), "src", "CanKit.Native", "bin", "libcankit_gloo.so");
+        if (File.Exists(gloo)) Assert.Equal(File.ReadAllBytes(gloo), PackageFeed.Read(nupkg, tools + "libcankit_gloo.so"));
     }
 }
