@@ -2,6 +2,7 @@
 # CanKit's entry point on a fresh Debian machine with the .NET SDK. Each command installs what it needs first.
 #   ./build.sh main    the main job: pre-trains CAN on Fashion-MNIST, evaluates it, writes runs/main/report.html
 #   ./build.sh test    builds everything and runs the whole test suite
+# main and test also pack CanKit's NuGet packages into artifacts/feed/ (tools/pack-feed.sh), where the notebooks find them.
 #   ./build.sh bench   engine benchmarks side by side with PyTorch (installs python3-torch)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,6 +15,7 @@ case "$cmd" in
     bash tools/install-deps.sh
     bash src/CanKit.Native/build.sh
     dotnet build src/CanKit.Cli -c Release -v quiet -nologo
+    bash tools/pack-feed.sh
     dotnet src/CanKit.Cli/bin/Release/net10.0/CanKit.Cli.dll main "$@"
     ;;
   test)
@@ -23,6 +25,7 @@ case "$cmd" in
     bash tools/install-kernel.sh
     bash src/CanKit.Native/build.sh
     dotnet build CanKit.sln -c Release -v quiet -nologo
+    bash tools/pack-feed.sh   # the course's notebooks and the package tests use the feed
     log=$(mktemp)
     set +e
     dotnet test CanKit.sln -c Release --no-build -nologo "$@" 2>&1 | tee "$log"

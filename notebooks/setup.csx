@@ -1,18 +1,16 @@
 // Shared set-up, loaded by every notebook with #load "setup.csx" (C# scripts do not pass `using`s on to the
-// notebook that loads them, so each notebook repeats its usings after its #load). Each notebook's first cell also says
-// `#r "nuget: Plotly.NET.CSharp, 0.14.0"`: public packages come from NuGet, CanKit from its build.
-// CanKit and TorchSharp are referenced from the build of the `cankit` command (run ./build.sh test once to build
-// it): that folder holds CanKit.dll, TorchSharp.dll and LibTorch's native libraries side by side, so the .NET
-// Interactive kernel and `cankit notebooks run` resolve the same files the same way.
-#r "../src/CanKit.Cli/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/CanKit.Cli/bin/Release/net10.0/CanKit.dll"
-#r "../src/CanKit.Cli/bin/Release/net10.0/CanKit.Interactive.dll"
+// notebook that loads them, so each notebook repeats its usings after its #load). The packages come first, in each
+// notebook's first cell, because the kernel takes `#r "nuget: …"` only in a cell, not in a loaded script:
+//   #r "nuget: Plotly.NET.CSharp, 0.14.0"
+//   #r "nuget: CanKit.Interactive, *-*"     (brings CanKit, TorchSharp-cpu with LibTorch, and SkiaSharp)
+// CanKit comes from the local feed artifacts/feed/ that ./build.sh packs (notebooks/NuGet.config names it); `*-*` takes
+// the newest build there (environment.md, "CanKit as NuGet packages").
 using System.IO;
 using TorchSharp;
 
 // LibTorchSharp needs a newer libstdc++ than some distributions ship (Debian 12); this loads LibTorch with
-// CanKit's workaround where needed (and sets OpenMP's wait policy and finds SkiaSharp's native library), and does
-// nothing more elsewhere. It must run before the first torch.* call.
+// CanKit's workaround where needed, from the NuGet cache where the kernel restored it (and sets OpenMP's wait policy),
+// and does nothing more elsewhere. It must run before the first torch.* call.
 CanKit.Engine.EngineHost.Prepare();
 
 // How tensors, image batches (new CanKit.Display.ImageBatch(x)), Plotly.NET charts and run metrics show when a cell

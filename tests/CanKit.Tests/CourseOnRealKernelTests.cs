@@ -12,6 +12,8 @@ namespace CanKit.Tests;
 /// `jupyter nbconvert` and opened in headless Chromium: every chart drawn, every image decoded.
 /// ./build.sh test installs the tool, the kernelspec and Debian's Jupyter packages (tools/install-kernel.sh).
 /// The notebooks run with their exercises' solutions appended (the hidden Solutions cell of each), each ending in a check.
+/// They reference CanKit as a package (`#r "nuget: CanKit.Interactive, *-*"`) from the local feed, which this test packs
+/// first where the build has not (tools/pack-feed.sh), and each must have run this build's version.
 /// </summary>
 [Collection("console")]
 public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposable
@@ -45,6 +47,7 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
         string root = RepoPaths.Root(), executed = Path.Combine(_dir, "executed");
         string[] notebooks = Directory.GetFiles(Path.Combine(root, "notebooks"), "*.ipynb").Order().ToArray();
         Assert.True(notebooks.Length >= 11, $"{notebooks.Length} notebooks");
+        var (_, version) = PackageFeed.Ensure();
         // One run executes each notebook and then the ```csharp blocks of its hidden Solutions cell, appended as code
         // cells (`--solutions`): the course as a learner runs it, and every exercise's solution on the state it leaves.
         var clock = Stopwatch.StartNew();
@@ -69,6 +72,9 @@ public sealed class CourseOnRealKernelTests(ITestOutputHelper output) : IDisposa
             html[name] = Path.Combine(_dir, name + ".html");
         }
         string All(string name) => File.ReadAllText(Path.Combine(executed, name + ".ipynb"));
+        // The kernel lists the packages a cell installed: every notebook restored this build's CanKit from the feed.
+        foreach (string nb in notebooks)
+            Assert.Contains($"CanKit.Interactive, {version}", All(Path.GetFileNameWithoutExtension(nb)));
         Assert.Contains("min 0, mean 2.5, max 5", All("00-setup-and-tour"));
         Assert.Contains("ImageRows: the first image as 49 tokens", All("01-patches-vit-position"));
         Assert.Contains("ImageRows: originals [8, 1, 28, 28] · 50 % masked", All("02-masking-and-mae"));

@@ -129,6 +129,7 @@ public sealed class HtmlReportBrowserTests(ITestOutputHelper output) : IDisposab
     [Fact]
     public async Task ExecutedNotebookPagesRenderEveryPlot()
     {
+        PackageFeed.Ensure();   // the notebook restores CanKit.Interactive from the local feed
         var r = await NotebookRunner.RunAsync(Path.Combine(RepoPaths.Root(), "notebooks", "03-views-and-infonce.ipynb"), _dir, quick: true);
         Assert.True(r.Succeeded, string.Join("; ", r.Failures));
         await AssertRenders(r.OutputHtml, output);

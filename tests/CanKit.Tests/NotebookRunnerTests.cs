@@ -215,6 +215,7 @@ public sealed class NotebookRunnerTests : IDisposable
         string root = RepoPaths.Root();
         var notebooks = Directory.GetFiles(Path.Combine(root, "notebooks"), "*.ipynb").Order().ToList();
         Assert.True(notebooks.Count >= 6);
+        PackageFeed.Ensure();   // the notebooks restore CanKit.Interactive from the local feed
         bool validate = HaveNbformat();
         foreach (var nb in notebooks)
         {

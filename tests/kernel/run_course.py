@@ -14,12 +14,15 @@ With --full, the notebooks run in full mode (CANKIT_QUICK unset): their full siz
 
 Usage: /usr/bin/python3 tests/kernel/run_course.py [--solutions] [--full] OUT [notebook.ipynb ...]   (default: every notebooks/*.ipynb)
 The kernel's own log goes to OUT/kernel.log.
-Needs a Release build of src/CanKit.Cli (the notebooks reference its output), Debian's python3-nbclient and the
-`.net-csharp` kernelspec (`dotnet interactive jupyter install`; tools/install-kernel.sh does both).
+Needs a Release build of CanKit.sln: the notebooks restore CanKit.Interactive from the local feed artifacts/feed/, which
+this script brings up to date with that build first (tools/pack-feed.sh; it packs nothing when the feed is current).
+Also Debian's python3-nbclient and the `.net-csharp` kernelspec (`dotnet interactive jupyter install`;
+tools/install-kernel.sh does both).
 """
 import glob
 import os
 import re
+import subprocess
 import sys
 import textwrap
 import time
@@ -42,6 +45,12 @@ missing = [p for p in paths if not os.path.isfile(p)]
 if missing or not paths:
     sys.exit(f"run_course.py: no such notebook: {', '.join(missing)}" if missing else "run_course.py: no notebooks found")
 os.makedirs(out, exist_ok=True)
+
+# The notebooks' `#r "nuget: CanKit.Interactive, *-*"` takes the newest package in the feed: pack this build's first, so
+# that the notebooks never run an older build's CanKit.
+packed = subprocess.run(["bash", os.path.join(ROOT, "tools", "pack-feed.sh")], capture_output=True, text=True)
+if packed.returncode != 0:
+    sys.exit(f"run_course.py: tools/pack-feed.sh failed:\n{packed.stdout}{packed.stderr}")
 
 # The kernelspec runs `dotnet interactive`, which the dotnet host finds only when the global tools folder is on PATH.
 tools = os.path.join(os.path.expanduser("~"), ".dotnet", "tools")

@@ -24,7 +24,7 @@ namespace CanKit.Engine;
 /// <para>It must run before TorchSharp initialises (its static constructor runs at the first <c>torch.*</c> call).
 /// CanKit's module initializer calls it, so any program that touches a CanKit type first is covered; code that calls
 /// <c>torch.*</c> before any CanKit type (a notebook, another assembly's module initializer) calls it itself.</para>
-/// <para>Environment: <c>CANKIT_LOADER=off</c> skips it (and <see cref="SkiaSharpResolver"/>); <c>CANKIT_LOADER_TRACE=1</c>
+/// <para>Environment: <c>CANKIT_LOADER=off</c> skips it; <c>CANKIT_LOADER_TRACE=1</c>
 /// prints each decision to standard error; <c>CANKIT_NATIVE_CACHE=dir</c> replaces the cache folder.</para>
 /// </remarks>
 public static partial class TorchSharpLoader
@@ -142,7 +142,8 @@ public static partial class TorchSharpLoader
         catch (DllNotFoundException e)
         {
             var hint = unresolved.Count == 0 ? ""
-                : $" {string.Join(", ", unresolved)} not found next to {original}: LibTorch's native files must be in the same folder (as in a build output).";
+                : $" {string.Join(", ", unresolved)} not found next to {original} nor in LibTorch's package in the NuGet cache: LibTorch's"
+                  + " native files must be in the same folder (as in a build output) or in the cache beside TorchSharp's package.";
             throw new DllNotFoundException($"{prep.CopyPath} (patched copy of {original}) did not load: {e.Message}.{hint}", e);
         }
         Trace($"loaded {prep.CopyPath}");
@@ -171,8 +172,9 @@ public static partial class TorchSharpLoader
     }
 
     /// <summary>Where the runtime looks for TorchSharp's native files, in its order: the app's native search folders
-    /// (from its .deps.json), then next to TorchSharp.dll, then the TorchSharp package in the NuGet cache (scripts and
-    /// notebooks that reference the package there).</summary>
+    /// (from its .deps.json), then next to TorchSharp.dll, then, for hosts that load TorchSharp from the NuGet cache (a
+    /// notebook's <c>#r "nuget: CanKit"</c>, a script), the torchsharp package's native folder and LibTorch's package
+    /// beside it (<see cref="NuGetNativeFolders"/>).</summary>
     static IEnumerable<string> NativeDirectories()
     {
         var rid = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? "linux-arm64" : "linux-x64";
@@ -188,14 +190,13 @@ public static partial class TorchSharpLoader
             yield return Path.GetFullPath(Path.Combine(loc, "..", "..", "runtimes", rid, "native")); // …/torchsharp/<v>/lib/<tfm>/
         }
         var version = torchSharp.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0];
-        var packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
-        if (string.IsNullOrEmpty(packages))
-            packages = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        if (version is not null) yield return Path.Combine(packages, "torchsharp", version, "runtimes", rid, "native");
+        if (version is null) yield break;
+        bool gpuDriver = SystemLibraries.Locate("libcuda.so.1") is not null;
+        foreach (var d in NuGetNativeFolders.For(NuGetNativeFolders.PackagesRoot(), version, rid, preferCuda: gpuDriver)) yield return d;
     }
 
     /// <summary>Records one decision in <see cref="Log"/> (and prints it with <c>CANKIT_LOADER_TRACE=1</c>); also used by
-    /// <see cref="SkiaSharpResolver"/>.</summary>
+    /// <see cref="OpenMpSettings"/>.</summary>
     internal static void Trace(string line)
     {
         if (clock is { IsRunning: true }) line = $"+{clock.ElapsedMilliseconds} ms: {line}";
