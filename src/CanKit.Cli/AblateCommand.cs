@@ -212,9 +212,7 @@ internal static class AblateCommand
             }
             md.Append('\n');
         }
-        var runs = new StringBuilder("row,seed,step,probe,knn,train_seconds\n");
-        foreach (var r in results) runs.Append(string.Create(inv, $"{r.Row},{r.Seed},{r.Step},{r.Probe:R},{r.Knn:R},{r.TrainSeconds:F1}\n"));
-        IO.WriteFault.WriteAllText(Path.Combine(outDir, "runs.csv"), runs.ToString());
+        IO.WriteFault.WriteAllText(Path.Combine(outDir, "runs.csv"), AblationReport.RunsCsv(results));
         IO.WriteFault.WriteAllText(Path.Combine(outDir, "ablation.md"), md.ToString());
         Console.WriteLine(md);
         Console.WriteLine($"wrote {Path.Combine(outDir, "ablation.md")}, tables.csv, runs.csv{(studied.Count > 0 ? ", budget.csv" : "")}");

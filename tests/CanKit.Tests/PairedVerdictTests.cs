@@ -67,6 +67,24 @@ public sealed class PairedVerdictTests
     }
 
     [Fact]
+    public void RunsCsvReadsBackTheScoresTheVerdictsUse()
+    {
+        var runs = new[] { new AblationRunResult("mae", 0, 512, 0.1 + 0.2, 1.0 / 3, 35.44), new AblationRunResult("pixels", 1, 0, 0.5, 0.25, 0) };
+        string path = Path.Combine(Path.GetTempPath(), $"runs-{Guid.NewGuid():N}.csv");
+        try
+        {
+            File.WriteAllText(path, AblationReport.RunsCsv(runs));
+            var back = AblationReport.ReadRuns(path);
+            // Scores round-trip exactly ("R"); training seconds are written to 0.1 s.
+            Assert.Equal(runs.Select(r => (r.Row, r.Seed, r.Step, r.Probe, r.Knn)), back.Select(r => (r.Row, r.Seed, r.Step, r.Probe, r.Knn)));
+            Assert.Equal([35.4, 0.0], back.Select(r => r.TrainSeconds));
+            File.AppendAllText(path, "can,x,512,0.5,0.5,1\n");
+            Assert.StartsWith($"{path}: line 4: ", Assert.Throws<InvalidDataException>(() => AblationReport.ReadRuns(path)).Message);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void CmaeAgainstMaeIsATableOfItsOwnWhoseRowsAreShared()
     {
         var t = AblationTables.Get("cmae-vs-mae");

@@ -117,6 +117,40 @@ public static class AblationReport
         return rows;
     }
 
+    public const string RunsHeader = "row,seed,step,probe,knn,train_seconds";
+
+    /// <summary>Every run's scores as CSV (runs.csv): the per-seed values the paired verdicts are computed from.</summary>
+    public static string RunsCsv(IEnumerable<AblationRunResult> results)
+    {
+        var sb = new StringBuilder(RunsHeader).Append('\n');
+        foreach (var r in results) sb.Append(string.Create(Inv, $"{r.Row},{r.Seed},{r.Step},{r.Probe:R},{r.Knn:R},{r.TrainSeconds:F1}\n"));
+        return sb.ToString();
+    }
+
+    /// <summary>Reads what <see cref="RunsCsv"/> wrote; a malformed line is an <see cref="InvalidDataException"/> naming the file and line.</summary>
+    public static IReadOnlyList<AblationRunResult> ReadRuns(string path)
+    {
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0 || lines[0] != RunsHeader) throw new InvalidDataException($"{path}: line 1 is not the runs header '{RunsHeader}'");
+        var runs = new List<AblationRunResult>();
+        for (int i = 1; i < lines.Length; i++)
+        {
+            if (lines[i].Length == 0) continue;
+            var f = lines[i].Split(',');
+            try
+            {
+                if (f.Length != 6) throw new FormatException($"{f.Length} fields, expected 6");
+                double D(int j) => double.Parse(f[j], NumberStyles.Float, Inv);
+                runs.Add(new AblationRunResult(f[0], int.Parse(f[1], Inv), long.Parse(f[2], Inv), D(3), D(4), D(5)));
+            }
+            catch (FormatException e)
+            {
+                throw new InvalidDataException($"{path}: line {i + 1}: {e.Message}", e);
+            }
+        }
+        return runs;
+    }
+
     private static string Pct(SeedSummary s) => double.IsNaN(s.Low)
         ? string.Create(Inv, $"{100 * s.Mean:F1}")
         : string.Create(Inv, $"{100 * s.Mean:F1} ± {100 * s.StdDev:F1} [{100 * s.Low:F1}, {100 * s.High:F1}]");
