@@ -78,5 +78,5 @@ public static class PairedVerdicts
         _ => "cannot tell",
     };
 
-    private static string P(double p) => p < 0.001 ? "< 0.001" : p.ToString(p < 0.01 ? "F3" : "F2", Inv);
+    private static string P(double p) => p < 0.001 ? "< 0.001" : p.ToString(p < 0.1 ? "F3" : "F2", Inv);
 }
