@@ -92,22 +92,27 @@ public static class AblationReport
     }
 
     /// <summary>Reads what <see cref="ToCsv"/> wrote; a malformed line is an <see cref="InvalidDataException"/> naming the file and line.</summary>
-    public static IReadOnlyList<AblationRow> ReadCsv(string path)
+    public static IReadOnlyList<AblationRow> ReadCsv(string path) => ReadTable(path, CsvHeader, "ablation", 14, f =>
+    {
+        int n = int.Parse(f[3], Inv);
+        return new AblationRow(f[0], f[1], long.Parse(f[2], Inv), new SeedSummary(n, D(f, 4), D(f, 5), D(f, 6), D(f, 7)),
+                               new SeedSummary(n, D(f, 8), D(f, 9), D(f, 10), D(f, 11)), D(f, 12), D(f, 13));
+    });
+
+    // The lines after a header, each split at commas into `fields` fields and parsed; errors name the file and the line.
+    private static List<T> ReadTable<T>(string path, string header, string what, int fields, Func<string[], T> parse)
     {
         var lines = File.ReadAllLines(path);
-        if (lines.Length == 0 || lines[0] != CsvHeader) throw new InvalidDataException($"{path}: line 1 is not the ablation header '{CsvHeader}'");
-        var rows = new List<AblationRow>();
+        if (lines.Length == 0 || lines[0] != header) throw new InvalidDataException($"{path}: line 1 is not the {what} header '{header}'");
+        var rows = new List<T>();
         for (int i = 1; i < lines.Length; i++)
         {
             if (lines[i].Length == 0) continue;
             var f = lines[i].Split(',');
             try
             {
-                if (f.Length != 14) throw new FormatException($"{f.Length} fields, expected 14");
-                double D(int j) => double.Parse(f[j], NumberStyles.Float, Inv);
-                int n = int.Parse(f[3], Inv);
-                rows.Add(new AblationRow(f[0], f[1], long.Parse(f[2], Inv), new SeedSummary(n, D(4), D(5), D(6), D(7)),
-                                         new SeedSummary(n, D(8), D(9), D(10), D(11)), D(12), D(13)));
+                if (f.Length != fields) throw new FormatException($"{f.Length} fields, expected {fields}");
+                rows.Add(parse(f));
             }
             catch (FormatException e)
             {
@@ -116,6 +121,8 @@ public static class AblationReport
         }
         return rows;
     }
+
+    private static double D(string[] f, int j) => double.Parse(f[j], NumberStyles.Float, Inv);
 
     public const string RunsHeader = "row,seed,step,probe,knn,train_seconds";
 
@@ -128,28 +135,8 @@ public static class AblationReport
     }
 
     /// <summary>Reads what <see cref="RunsCsv"/> wrote; a malformed line is an <see cref="InvalidDataException"/> naming the file and line.</summary>
-    public static IReadOnlyList<AblationRunResult> ReadRuns(string path)
-    {
-        var lines = File.ReadAllLines(path);
-        if (lines.Length == 0 || lines[0] != RunsHeader) throw new InvalidDataException($"{path}: line 1 is not the runs header '{RunsHeader}'");
-        var runs = new List<AblationRunResult>();
-        for (int i = 1; i < lines.Length; i++)
-        {
-            if (lines[i].Length == 0) continue;
-            var f = lines[i].Split(',');
-            try
-            {
-                if (f.Length != 6) throw new FormatException($"{f.Length} fields, expected 6");
-                double D(int j) => double.Parse(f[j], NumberStyles.Float, Inv);
-                runs.Add(new AblationRunResult(f[0], int.Parse(f[1], Inv), long.Parse(f[2], Inv), D(3), D(4), D(5)));
-            }
-            catch (FormatException e)
-            {
-                throw new InvalidDataException($"{path}: line {i + 1}: {e.Message}", e);
-            }
-        }
-        return runs;
-    }
+    public static IReadOnlyList<AblationRunResult> ReadRuns(string path) => ReadTable(path, RunsHeader, "runs", 6,
+        f => new AblationRunResult(f[0], int.Parse(f[1], Inv), long.Parse(f[2], Inv), D(f, 3), D(f, 4), D(f, 5)));
 
     private static string Pct(SeedSummary s) => double.IsNaN(s.Low)
         ? string.Create(Inv, $"{100 * s.Mean:F1}")
