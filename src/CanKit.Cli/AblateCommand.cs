@@ -169,7 +169,7 @@ internal static class AblateCommand
             $"- command: `cankit {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`\n" +
             $"- commit: {Commit()}\n" +
             $"- date: {DateTime.UtcNow:yyyy-MM-dd} (UTC, when the tables were written); {Cli.EngineVersion}, .NET {Environment.Version}\n" +
-            $"- CPU: {CpuModel()}, {Environment.ProcessorCount} logical CPUs visible; " +
+            $"- CPU: {Engine.CpuFeatures.Model}, {Environment.ProcessorCount} logical CPUs visible; " +
             $"torch intra-op threads {torch.get_num_threads()}, " +
             $"OMP_NUM_THREADS={Environment.GetEnvironmentVariable("OMP_NUM_THREADS") ?? "unset"}\n" +
             $"- wall time of this invocation: {wall.TotalMinutes:F1} min (runs reused from an earlier invocation cost nothing here)\n" +
@@ -224,9 +224,4 @@ internal static class AblateCommand
         typeof(AblationRunner).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+') is [_, var sha, ..]
             ? $"{sha} (the build that ran)"
             : "unknown (built outside a git checkout)";
-
-    private static string CpuModel() =>
-        File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
-            : "unknown";
 }
