@@ -10,6 +10,7 @@
 // After a failed collective the group is unusable (Gloo's pairs are closed); the caller disposes it.
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -115,8 +116,9 @@ std::string localAddressTowards(const sockaddr_in& master) {
 }
 
 // ---- the rendezvous store ------------------------------------------------------------------------------------
-// Requests: 'S' key value → 'k'; 'G' key → 'y' value | 'n'. The server is rank 0's, alive until every rank has
-// connected its Gloo pairs (a barrier over Gloo follows the rendezvous).
+// Requests: 'S' key value → 'k', or 'x' when the key is already set (each rank sets its own key once: a second
+// setter is a rank of another run on the same MASTER_PORT); 'G' key → 'y' value | 'n'. The server is rank 0's,
+// alive until every rank has connected its Gloo pairs (a barrier over Gloo follows the rendezvous).
 
 class StoreServer {
  public:
@@ -166,8 +168,9 @@ class StoreServer {
         std::string key = recvBlob(c);
         if (op == 'S') {
           std::string value = recvBlob(c);
-          { std::lock_guard<std::mutex> g(mu_); data_[key] = value; }
-          sendAll(c, "k", 1);
+          bool fresh;
+          { std::lock_guard<std::mutex> g(mu_); fresh = data_.emplace(key, value).second; }
+          sendAll(c, fresh ? "k" : "x", 1);
         } else {
           std::string value;
           bool found;
@@ -197,7 +200,7 @@ class StoreServer {
 
 class TcpStore : public gloo::rendezvous::Store {
  public:
-  TcpStore(const sockaddr_in& master, const std::string& where, milliseconds timeout) : timeout_(timeout) {
+  TcpStore(const sockaddr_in& master, const std::string& where, milliseconds timeout) : where_(where), timeout_(timeout) {
     auto deadline = Clock::now() + timeout;
     while (true) {
       fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -209,6 +212,11 @@ class TcpStore : public gloo::rendezvous::Store {
     }
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // A store that accepts but never answers (another program on the port) fails within the timeout, not never.
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   ~TcpStore() override { ::close(fd_); }
 
@@ -216,8 +224,10 @@ class TcpStore : public gloo::rendezvous::Store {
     sendAll(fd_, "S", 1);
     sendBlob(fd_, key);
     sendBlob(fd_, std::string(data.begin(), data.end()));
-    char ack;
-    if (!recvAll(fd_, &ack, 1)) fail("store: connection closed");
+    char ack = answer();
+    if (ack == 'x')
+      fail("rendezvous: rank " + key + " has already joined the group at " + where_ +
+           ": another run is using this MASTER_PORT (give each run its own port)");
   }
 
   std::vector<char> get(const std::string& key) override {
@@ -225,8 +235,7 @@ class TcpStore : public gloo::rendezvous::Store {
     while (true) {
       sendAll(fd_, "G", 1);
       sendBlob(fd_, key);
-      char found;
-      if (!recvAll(fd_, &found, 1)) fail("store: connection closed");
+      char found = answer();
       if (found == 'y') {
         std::string v = recvBlob(fd_);
         return std::vector<char>(v.begin(), v.end());
@@ -236,6 +245,17 @@ class TcpStore : public gloo::rendezvous::Store {
     }
   }
 
+  // The store's one-byte answer to a request.
+  char answer() {
+    char c;
+    ssize_t k = ::recv(fd_, &c, 1, 0);
+    if (k == 1) return c;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      fail("rendezvous: the store at " + where_ + " did not answer within the timeout: " +
+           "is another program or run using this MASTER_PORT?");
+    fail(k == 0 ? "store: connection closed" : errnoText("store: recv"));
+  }
+
   void wait(const std::vector<std::string>& keys) override { wait(keys, timeout_); }
   void wait(const std::vector<std::string>& keys, const milliseconds&) override {
     for (const auto& k : keys) get(k);
@@ -243,6 +263,7 @@ class TcpStore : public gloo::rendezvous::Store {
 
  private:
   int fd_ = -1;
+  std::string where_;
   milliseconds timeout_;
 };
 
