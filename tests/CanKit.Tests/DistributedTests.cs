@@ -223,6 +223,22 @@ public sealed class DistributedTests : IDisposable
     }
 
     [GlooFact]
+    public void ARankThatNeverArrivesIsNamedWithinTheTimeout()
+    {
+        // Node 0 of two: its rank 0 starts, node 1's rank never does. Rank 0 stops by itself after the 20 s timeout.
+        var clock = Stopwatch.StartNew();
+        var r = LocalLauncher.Run("dotnet", [WorkerDll(), "train", "can", Path.Combine(_dir, "alone"), "4", "8", "-1", "-1"],
+                                  new NodeLayout(1, Nodes: 2, NodeRank: 0, MasterPort: LocalLauncher.FreePort()), timeout: TimeSpan.FromSeconds(120),
+                                  environment: Env);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("rank 0 of 2 could not join the group", r.Outputs[0]);
+        Assert.Contains("key '1' did not appear within the timeout (a rank did not start?)", r.Outputs[0]);
+        Assert.False(r.Killed[0], "rank 0 hung until the launcher killed it");
+        Assert.InRange(clock.Elapsed.TotalSeconds, 19, 60);   // the timeout, not before and not long after
+        Assert.False(File.Exists(Path.Combine(_dir, "alone", "checkpoint.safetensors")));
+    }
+
+    [GlooFact]
     public void TwoRunsStartedOnOnePortNeverShareAGroup()
     {
         // Started at once: if their rendezvous overlap, one rank 0 cannot listen, and a rank that reaches the other run's
