@@ -15,10 +15,12 @@ public sealed record PairedDifference(int Seeds, double Mean, double StdDev, dou
         if (a.Count < 2) throw new ArgumentException("a paired test needs at least two seeds", nameof(a));
         var d = a.Zip(b, (x, y) => x - y).ToList();
         var s = SeedSummary.Of(d, confidence);
+        // Differences equal at every seed leave the spread unestimated (with scores on a few hundred images they are
+        // multiples of 1/N, so two seeds tie by chance): no t, and no evidence (p = 1), not certainty.
         double se = s.StdDev / Math.Sqrt(d.Count);
-        double t = se > 0 ? s.Mean / se : s.Mean == 0 ? 0 : Math.CopySign(double.PositiveInfinity, s.Mean);
-        double p = double.IsInfinity(t) ? 0 : 2 * (1 - StudentT.Cdf(Math.Abs(t), d.Count - 1));
-        return new PairedDifference(d.Count, s.Mean, s.StdDev, s.Low, s.High, t, p);
+        if (!(se > 0)) return new PairedDifference(d.Count, s.Mean, s.StdDev, s.Low, s.High, double.NaN, 1);
+        double t = s.Mean / se;
+        return new PairedDifference(d.Count, s.Mean, s.StdDev, s.Low, s.High, t, 2 * (1 - StudentT.Cdf(Math.Abs(t), d.Count - 1)));
     }
 
     /// <summary>
@@ -29,7 +31,7 @@ public sealed record PairedDifference(int Seeds, double Mean, double StdDev, dou
     {
         if (!(margin >= 0)) throw new ArgumentOutOfRangeException(nameof(margin), margin, "must be ≥ 0");
         double se = StdDev / Math.Sqrt(Seeds);
-        if (!(se > 0)) return Mean + margin > 0 ? 0 : 1;
+        if (!(se > 0)) return 1;   // no spread estimated: no evidence (see Of)
         return 1 - StudentT.Cdf((Mean + margin) / se, Seeds - 1);
     }
 
