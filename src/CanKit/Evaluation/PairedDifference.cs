@@ -8,6 +8,9 @@ namespace CanKit.Evaluation;
 /// </summary>
 public sealed record PairedDifference(int Seeds, double Mean, double StdDev, double Low, double High, double T, double P)
 {
+    /// <summary>A standard deviation of the differences at or below this is rounding: the differences are equal.</summary>
+    public const double TieTolerance = 1e-9;
+
     /// <summary>The differences of <paramref name="a"/> and <paramref name="b"/>, paired by index (seed).</summary>
     public static PairedDifference Of(IReadOnlyList<double> a, IReadOnlyList<double> b, double confidence = 0.95)
     {
@@ -16,9 +19,10 @@ public sealed record PairedDifference(int Seeds, double Mean, double StdDev, dou
         var d = a.Zip(b, (x, y) => x - y).ToList();
         var s = SeedSummary.Of(d, confidence);
         // Differences equal at every seed leave the spread unestimated (with scores on a few hundred images they are
-        // multiples of 1/N, so two seeds tie by chance): no t, and no evidence (p = 1), not certainty.
+        // multiples of 1/N, so two seeds tie by chance): no t, and no evidence (p = 1), not certainty. "Equal" is up to
+        // the rounding of the subtraction (1e-9, far below 1/N).
         double se = s.StdDev / Math.Sqrt(d.Count);
-        if (!(se > 0)) return new PairedDifference(d.Count, s.Mean, s.StdDev, s.Low, s.High, double.NaN, 1);
+        if (!(s.StdDev > TieTolerance)) return new PairedDifference(d.Count, s.Mean, s.StdDev, s.Low, s.High, double.NaN, 1);
         double t = s.Mean / se;
         return new PairedDifference(d.Count, s.Mean, s.StdDev, s.Low, s.High, t, 2 * (1 - StudentT.Cdf(Math.Abs(t), d.Count - 1)));
     }
@@ -31,7 +35,7 @@ public sealed record PairedDifference(int Seeds, double Mean, double StdDev, dou
     {
         if (!(margin >= 0)) throw new ArgumentOutOfRangeException(nameof(margin), margin, "must be ≥ 0");
         double se = StdDev / Math.Sqrt(Seeds);
-        if (!(se > 0)) return 1;   // no spread estimated: no evidence (see Of)
+        if (!(StdDev > TieTolerance)) return 1;   // no spread estimated: no evidence (see Of)
         return 1 - StudentT.Cdf((Mean + margin) / se, Seeds - 1);
     }
 
