@@ -85,7 +85,11 @@ public static class AblationRowsFile
         }
     }
 
-    /// <summary>The method a user row trains: its method's preset with its CAN settings applied, under its own name.</summary>
+    /// <summary>
+    /// The row as its table lists it: its method's preset with its CAN settings applied, under its own name. What a run
+    /// trains is built from its run spec (<see cref="AblationSettings.Spec"/>: the method, the settings and the suite's
+    /// decoder), which is also what its run.json stores.
+    /// </summary>
     public static MethodSpec Spec(UserRow row)
     {
         var spec = MethodCatalog.Parse(row.Method) with { Name = row.Name };
