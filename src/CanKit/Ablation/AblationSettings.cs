@@ -49,7 +49,7 @@ public sealed record AblationSettings
     public Precision Precision { get; init; } = Precision.Float32;
 
     /// <summary>
-    /// Rows defined outside <see cref="AblationTables"/> (<c>ablate --rows FILE</c>, <see cref="AblationRowsFile"/>): a run of
+    /// Rows defined outside <see cref="Catalog.AblationTables"/> (<c>ablate --rows FILE</c>, <see cref="AblationRowsFile"/>): a run of
     /// such a row names its method and CAN settings in its run.json, so it is rebuilt from them, not from its row's name.
     /// </summary>
     public IReadOnlyList<UserRow> UserRows { get; init; } = [];
